@@ -1,0 +1,110 @@
+/*
+ * The small C shim between OpenSSL and Swift.
+ *
+ * OpenSSL exposes much of its DTLS API as function-like macros over SSL_ctrl,
+ * SSL_CTX_ctrl and BIO_ctrl. Swift cannot import macros that take arguments,
+ * so each one we use is restated here as a static inline function with the
+ * same meaning. Nothing here holds state or adds behaviour.
+ */
+#ifndef DTLS_PROXYD_COPENSSL_SHIM_H
+#define DTLS_PROXYD_COPENSSL_SHIM_H
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+static inline long dp_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+
+static inline int dp_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+
+static inline int dp_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+static inline int dp_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+
+static inline int dp_SSL_CTX_set_max_send_fragment(SSL_CTX *ctx, long length) {
+    return (int)SSL_CTX_set_max_send_fragment(ctx, length);
+}
+
+static inline long dp_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+
+/* Sets the largest datagram OpenSSL may write, IP and UDP headers excluded. */
+static inline long dp_SSL_set_mtu(SSL *ssl, long mtu) {
+    return SSL_set_mtu(ssl, mtu);
+}
+
+static inline long dp_DTLSv1_get_timeout(SSL *ssl, struct timeval *tv) {
+    return DTLSv1_get_timeout(ssl, tv);
+}
+
+static inline long dp_DTLSv1_handle_timeout(SSL *ssl) {
+    return DTLSv1_handle_timeout(ssl);
+}
+
+static inline int dp_SSL_set_app_data(SSL *ssl, void *data) {
+    return SSL_set_app_data(ssl, data);
+}
+
+static inline void *dp_SSL_get_app_data(const SSL *ssl) {
+    return SSL_get_app_data(ssl);
+}
+
+static inline void dp_BIO_set_retry_read(BIO *bio) {
+    BIO_set_retry_read(bio);
+}
+
+static inline void dp_BIO_clear_retry_flags(BIO *bio) {
+    BIO_clear_retry_flags(bio);
+}
+
+static inline int dp_SSL_is_init_finished(const SSL *ssl) {
+    return SSL_is_init_finished(ssl);
+}
+
+static inline int dp_SSL_get_shutdown(const SSL *ssl) {
+    return SSL_get_shutdown(ssl);
+}
+
+static inline long dp_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) {
+    return SSL_CTX_set_read_ahead(ctx, yes);
+}
+
+static inline int dp_SSL_CTX_set_app_data(SSL_CTX *ctx, void *data) {
+    return SSL_CTX_set_app_data(ctx, data);
+}
+
+static inline void *dp_SSL_CTX_get_app_data(const SSL_CTX *ctx) {
+    return SSL_CTX_get_app_data(ctx);
+}
+
+static inline void dp_BIO_set_init(BIO *bio, int init) {
+    BIO_set_init(bio, init);
+}
+
+/* Constants that Swift imports poorly (macros built from other macros). */
+static const long dp_SSL_OP_NO_QUERY_MTU = SSL_OP_NO_QUERY_MTU;
+static const long dp_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
+static const long dp_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
+static const long dp_SSL_OP_COOKIE_EXCHANGE = SSL_OP_COOKIE_EXCHANGE;
+static const long dp_SSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
+static const long dp_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
+static const long dp_SSL_MODE_RELEASE_BUFFERS = SSL_MODE_RELEASE_BUFFERS;
+static const int dp_BIO_TYPE_DATAGRAM_PROXY = (1 | BIO_TYPE_SOURCE_SINK);
+
+#endif

@@ -1,0 +1,105 @@
+/// The daemon's whole configuration, decoded from TOML and validated.
+///
+/// Every value here has already passed validation: paths are absolute
+/// (relative ones were resolved against the configuration file's folder),
+/// durations are positive, ranges hold. Files named here have not
+/// necessarily been opened yet; credentials are checked when the DTLS
+/// context for a listener is built (`--check-config` does both).
+public struct ProxyConfiguration: Sendable, Equatable {
+    /// The absolute path of the file this configuration came from; errors name it.
+    public var sourcePath: String
+    public var daemon: DaemonConfiguration
+    public var listeners: [ListenerConfiguration]
+
+    public init(sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration]) {
+        self.sourcePath = sourcePath
+        self.daemon = daemon
+        self.listeners = listeners
+    }
+}
+
+/// The `[daemon]` table: process-wide settings.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// `log_level`: trace | debug | info | notice | warning | error.
+    public var logLevel: LogLevelSetting = .info
+    /// `workers`: number of event loops; 0 means one per core.
+    public var workers: Int = 0
+    /// `cookie_secret_file`: absolute path, or nil for a random secret per start.
+    public var cookieSecretFile: String? = nil
+    /// `metrics_listen`: optional Prometheus endpoint.
+    public var metricsListen: EndpointAddress? = nil
+    /// `shutdown_timeout`: how long a graceful stop may wait for peers.
+    public var shutdownTimeout: ConfigDuration = .seconds(5)
+
+    public init() {}
+}
+
+/// The levels `log_level` accepts, in increasing severity.
+public enum LogLevelSetting: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error
+}
+
+/// The lowest DTLS version a listener accepts (`min_version`).
+public enum DTLSVersionSetting: String, Sendable, Equatable, CaseIterable {
+    case dtls1_0 = "1.0"
+    case dtls1_2 = "1.2"
+}
+
+/// One `[[listener]]` block: a public DTLS port in front of one plaintext backend.
+public struct ListenerConfiguration: Sendable, Equatable {
+    /// Position in the file, for error messages (`listener[0]`).
+    public var index: Int
+    /// `name`: unique; also the systemd FileDescriptorName. Defaults to `listener<index>`.
+    public var name: String
+    /// `listen`: where the listener binds.
+    public var listen: EndpointAddress
+    /// `backend`: the plaintext UDP service.
+    public var backend: EndpointAddress
+    /// `certificate`: absolute path to a PEM chain, leaf first.
+    public var certificate: String? = nil
+    /// `private_key`: absolute path to a PEM private key.
+    public var privateKey: String? = nil
+    /// `client_ca`: absolute path to a PEM CA bundle; when set, clients must present a certificate it issued.
+    public var clientCA: String? = nil
+    /// `psk_file`: absolute path to a file of `identity:hexkey` lines.
+    public var pskFile: String? = nil
+    /// `min_version`.
+    public var minVersion: DTLSVersionSetting = .dtls1_2
+    /// `idle_timeout`: a session is closed after this long without a datagram either way.
+    public var idleTimeout: ConfigDuration = .seconds(120)
+    /// `handshake_timeout`: a handshake not finished by then is abandoned.
+    public var handshakeTimeout: ConfigDuration = .seconds(15)
+    /// `mtu`: the largest datagram (UDP payload) the daemon sends to a client.
+    public var mtu: Int = 1400
+    /// `max_sessions`: sessions (handshaking or established) this listener holds at once.
+    public var maxSessions: Int = 100_000
+
+    /// The key path used in error messages, e.g. `listener[0].private_key`.
+    public func keyPath(_ key: String) -> String { "listener[\(index)].\(key)" }
+
+    public init(index: Int, name: String, listen: EndpointAddress, backend: EndpointAddress) {
+        self.index = index
+        self.name = name
+        self.listen = listen
+        self.backend = backend
+    }
+}
+
+/// A `host:port` pair as written in the file: `127.0.0.1:5683`, `[::1]:5684`, `localhost:5683`.
+///
+/// The host is kept as written; it is resolved when the daemon binds or connects,
+/// so that `--check-config` does not depend on the resolver.
+public struct EndpointAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with IPv6 literals in brackets.
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

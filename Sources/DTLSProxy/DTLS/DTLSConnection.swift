@@ -1,0 +1,193 @@
+import COpenSSL
+import NIOCore
+
+/// One DTLS server connection: an `SSL` object over a `DatagramBIOBuffers`.
+///
+/// Lives on one event loop and is driven from there: the session hands it a
+/// datagram, calls one step (`listen`, `handshake`, `read`, `write`,
+/// `shutdown`, `handleTimeout`), then sends whatever it wrote. Every failing
+/// OpenSSL call drains the error queue before returning, so no reason leaks
+/// into another session's failure.
+public final class DTLSConnection {
+    let ssl: OpaquePointer
+    private let buffers: DatagramBIOBuffers
+    let cookies: CookieVerifier
+    let peerMaterial: [UInt8]
+    /// The last alert the peer sent, as OpenSSL's long description.
+    public private(set) var receivedAlert: String?
+    public private(set) var receivedFatalAlert = false
+
+    /// The outcome of a handshake step.
+    public enum HandshakeProgress: Equatable {
+        case inProgress
+        case complete
+        case failed(String)
+    }
+
+    /// The outcome of reading one record.
+    public enum ReadResult: Equatable {
+        /// A plaintext datagram was appended to the destination.
+        case data
+        /// Nothing more to read until the next datagram.
+        case wantRead
+        /// The peer sent close_notify.
+        case closeNotify
+        /// A fatal error or alert; the session must close.
+        case failed(String)
+    }
+
+    public init(context: DTLSServerContext, cookies: CookieVerifier, peerMaterial: [UInt8], ipv6: Bool, allocator: ByteBufferAllocator) throws {
+        guard let ssl = SSL_new(context.raw) else { throw OpenSSLError.fromQueue("SSL_new") }
+        self.ssl = ssl
+        self.cookies = cookies
+        self.peerMaterial = peerMaterial
+        buffers = DatagramBIOBuffers(mtu: context.mtu, overhead: ipv6 ? 48 : 28, allocator: allocator)
+        guard let bio = DatagramBIO.make(buffers: buffers) else {
+            SSL_free(ssl)
+            throw OpenSSLError.fromQueue("BIO_new")
+        }
+        SSL_set_bio(ssl, bio, bio)
+        _ = dp_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+        SSL_set_accept_state(ssl)
+        // With SSL_OP_NO_QUERY_MTU, OpenSSL uses this as the largest record datagram.
+        if dp_SSL_set_mtu(ssl, context.mtu) != 1 {
+            OpenSSLError.drain()
+        }
+    }
+
+    deinit {
+        _ = dp_SSL_set_app_data(ssl, nil)
+        SSL_free(ssl)
+    }
+
+    static func from(_ ssl: OpaquePointer?) -> DTLSConnection? {
+        guard let ssl, let pointer = dp_SSL_get_app_data(ssl) else { return nil }
+        return Unmanaged<DTLSConnection>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    func noteReceivedAlert(_ value: Int32) {
+        receivedAlert = String(cString: SSL_alert_desc_string_long(value))
+        if value >> 8 == SSL3_AL_FATAL { receivedFatalAlert = true }
+    }
+
+    /// Runs `DTLSv1_listen` on the ClientHello that carried a valid cookie.
+    ///
+    /// The router already checked the cookie; this lets OpenSSL check it again
+    /// and, above all, set the handshake and record sequence numbers a server
+    /// continues with after a HelloVerifyRequest, which a fresh `SSL` object
+    /// fed a ClientHello with message_seq 1 would not do.
+    public func listen(clientHello: ByteBuffer) -> Bool {
+        buffers.inbound = clientHello
+        guard let address = BIO_ADDR_new() else { return false }
+        defer { BIO_ADDR_free(address) }
+        let result = DTLSv1_listen(ssl, address)
+        buffers.inbound = nil
+        if result != 1 { OpenSSLError.drain() }
+        return result == 1
+    }
+
+    /// Queues one datagram from the peer for the next step to read.
+    public func receive(_ datagram: ByteBuffer) {
+        buffers.inbound = datagram
+    }
+
+    /// Advances the handshake with whatever was received.
+    public func handshake() -> HandshakeProgress {
+        let result = SSL_do_handshake(ssl)
+        if result == 1 { return .complete }
+        let error = SSL_get_error(ssl, result)
+        switch error {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            buffers.inbound = nil
+            return .inProgress
+        default:
+            return .failed(failureReason(error))
+        }
+    }
+
+    /// Decrypts the queued datagram's next record, appending plaintext to `destination`.
+    public func read(into destination: inout ByteBuffer, maximum: Int) -> ReadResult {
+        destination.reserveCapacity(minimumWritableBytes: maximum)
+        let result = destination.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { pointer in
+            Int(max(0, SSL_read(ssl, pointer.baseAddress, Int32(min(pointer.count, Int(Int32.max))))))
+        }
+        if result > 0 { return .data }
+        let error = SSL_get_error(ssl, Int32(result))
+        switch error {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            buffers.inbound = nil
+            return .wantRead
+        case SSL_ERROR_ZERO_RETURN:
+            return .closeNotify
+        default:
+            return .failed(failureReason(error))
+        }
+    }
+
+    /// Encrypts one plaintext datagram as one record. False when OpenSSL refused it.
+    public func write(_ plaintext: ByteBuffer) -> Bool {
+        let written = plaintext.withUnsafeReadableBytes { bytes in
+            SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+        }
+        if written <= 0 {
+            OpenSSLError.drain()
+            return false
+        }
+        return true
+    }
+
+    /// Queues our close_notify. Sessions are torn down right after; no reply is awaited.
+    public func shutdown() {
+        if SSL_shutdown(ssl) < 0 { OpenSSLError.drain() }
+    }
+
+    /// How long until OpenSSL wants `handleTimeout`, or nil when no timer runs.
+    public func nextTimeout() -> TimeAmount? {
+        var value = timeval()
+        guard dp_DTLSv1_get_timeout(ssl, &value) == 1 else { return nil }
+        return .seconds(Int64(value.tv_sec)) + .microseconds(Int64(value.tv_usec))
+    }
+
+    /// Retransmits the last flight if its timer expired. False when OpenSSL gave up.
+    public func handleTimeout() -> Bool {
+        let result = dp_DTLSv1_handle_timeout(ssl)
+        if result < 0 {
+            OpenSSLError.drain()
+            return false
+        }
+        return true
+    }
+
+    /// The datagrams OpenSSL wrote since the last call, oldest first.
+    public func takeOutbound() -> [ByteBuffer] {
+        guard !buffers.outbound.isEmpty else { return [] }
+        let datagrams = buffers.outbound
+        buffers.outbound.removeAll(keepingCapacity: true)
+        return datagrams
+    }
+
+    /// The largest plaintext one record can carry at the configured MTU.
+    public var maximumPlaintext: Int {
+        Int(DTLS_get_data_mtu(ssl))
+    }
+
+    public var cipherName: String {
+        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "none" }
+        return String(cString: name)
+    }
+
+    public var protocolVersion: String {
+        String(cString: SSL_get_version(ssl))
+    }
+
+    private func failureReason(_ error: Int32) -> String {
+        let queued = OpenSSLError.drain()
+        if receivedFatalAlert, let alert = receivedAlert { return "peer sent fatal alert: \(alert)" }
+        if !queued.isEmpty { return queued.joined(separator: "; ") }
+        switch error {
+        case SSL_ERROR_SYSCALL: return "unexpected end of stream"
+        case SSL_ERROR_SSL: return "protocol error"
+        default: return "SSL error \(error)"
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/// Why a session ended, as its close log line says it.
+public enum CloseReason: String, Sendable {
+    /// No datagram either way for `idle_timeout`.
+    case idle
+    /// The peer sent close_notify.
+    case closeNotify = "close_notify"
+    /// The peer sent a fatal alert.
+    case alert
+    /// The handshake failed (bad certificate, no shared cipher, retransmissions exhausted).
+    case handshakeFailed = "handshake_failed"
+    /// The handshake did not finish within `handshake_timeout`.
+    case handshakeTimeout = "handshake_timeout"
+    /// The daemon is stopping.
+    case shutdown
+    /// The same client address completed a new handshake (RFC 6347 §4.2.8).
+    case replaced
+    /// A local failure: a record OpenSSL rejected, a backend socket that could not be opened.
+    case error
+}

@@ -1,0 +1,205 @@
+import NIOCore
+
+/// The router demux: the handler on one listener socket of one event loop.
+///
+/// Every datagram for the port arrives here. Records from a peer with a
+/// session go to that session; a ClientHello without a valid cookie is
+/// answered with a HelloVerifyRequest and forgotten; a ClientHello with a
+/// valid cookie creates a session; anything else is dropped and counted.
+/// Replies leave through this socket with sendto, so clients see one address.
+final class ListenerRouter: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let runtime: ListenerRuntime
+    let eventLoop: EventLoop
+    let allocator = ByteBufferAllocator()
+    private let cookies: CookieVerifier
+    private let table = SessionTable()
+    private var context: ChannelHandlerContext?
+    private var needsFlush = false
+    private var stopping = false
+    private var lastBackendErrorLog = NIODeadline.distantPast
+
+    init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
+        self.runtime = runtime
+        self.eventLoop = eventLoop
+        self.cookies = CookieVerifier(masterSecret: cookieSecret)
+    }
+
+    /// Sessions held on this loop, replacements included.
+    var sessionCount: Int { table.count }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        route(envelope.data, from: envelope.remoteAddress)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        runtime.logger.debug("listener \(runtime.name): socket error: \(error)")
+    }
+
+    // MARK: - Routing
+
+    private func route(_ datagram: ByteBuffer, from peer: SocketAddress) {
+        let classification: (header: DTLSRecordHeader, isClientHello: Bool)? = datagram.withUnsafeReadableBytes { bytes in
+            guard let header = DTLSRecordHeader(bytes) else { return nil }
+            let isClientHello = header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue
+                && header.epoch == 0 && header.fragmentLength > 0 && bytes[DTLSRecordHeader.length] == 1
+            return (header, isClientHello)
+        }
+        guard let (header, isClientHello) = classification else {
+            runtime.stats.increment(.droppedMalformed)
+            return
+        }
+        if isClientHello {
+            handleClientHello(datagram, from: peer)
+            return
+        }
+        if let replacement = table.replacement(for: peer), Self.belongsToHandshake(header) {
+            replacement.receive(datagram)
+        } else if let session = table.session(for: peer) {
+            session.receive(datagram)
+        } else {
+            runtime.stats.increment(.droppedNoSession)
+        }
+    }
+
+    /// While a replacement handshake runs beside a live session, its records
+    /// (epoch 0, handshake and ChangeCipherSpec) go to it; application data
+    /// stays with the live session.
+    private static func belongsToHandshake(_ header: DTLSRecordHeader) -> Bool {
+        switch DTLSRecordHeader.ContentType(rawValue: header.contentType) {
+        case .handshake, .changeCipherSpec: return true
+        case .alert: return header.epoch == 0
+        default: return false
+        }
+    }
+
+    private func handleClientHello(_ datagram: ByteBuffer, from peer: SocketAddress) {
+        let parsed = datagram.withUnsafeReadableBytes { ClientHelloParser.parse($0) }
+        guard case .success(let hello) = parsed else {
+            runtime.stats.increment(.droppedMalformed)
+            return
+        }
+        let live = table.session(for: peer)
+        let replacement = table.replacement(for: peer)
+        // A retransmission of the hello that started a handshake still running: that session answers it.
+        for candidate in [replacement, live].compactMap({ $0 }) where candidate.clientRandom == hello.random {
+            if candidate.isEstablished {
+                runtime.stats.increment(.droppedNoSession)
+            } else {
+                candidate.receive(datagram)
+            }
+            return
+        }
+        let material = peer.cookieMaterial
+        guard !hello.cookie.isEmpty, cookies.verify(hello.cookie, for: material) else {
+            if !hello.cookie.isEmpty { runtime.stats.increment(.droppedBadCookie) }
+            sendHelloVerifyRequest(cookie: cookies.cookie(for: material), echoing: hello, to: peer)
+            return
+        }
+        guard !stopping else {
+            runtime.stats.increment(.droppedStopping)
+            return
+        }
+        if let live, live.isEstablished {
+            // RFC 6347 §4.2.8: the new handshake runs beside the live session and replaces it once complete.
+            replacement?.close(.replaced, notifyPeer: false)
+            createSession(from: datagram, hello: hello, peer: peer, material: material, asReplacement: true)
+        } else {
+            // A client that restarted mid-handshake: the unfinished handshake has nothing worth keeping.
+            live?.close(.replaced, notifyPeer: false)
+            createSession(from: datagram, hello: hello, peer: peer, material: material, asReplacement: false)
+        }
+    }
+
+    private func sendHelloVerifyRequest(cookie: [UInt8], echoing hello: ClientHelloSummary, to peer: SocketAddress) {
+        let bytes = HelloVerifyRequest.datagram(cookie: cookie, recordSequenceNumber: hello.recordSequenceNumber)
+        var buffer = allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        send([buffer], to: peer)
+        runtime.stats.increment(.helloVerifySent)
+    }
+
+    private func createSession(from datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8], asReplacement: Bool) {
+        guard runtime.stats.reserveSession(limit: runtime.configuration.maxSessions) else {
+            runtime.stats.increment(.droppedSessionLimit)
+            return
+        }
+        let connection: DTLSConnection
+        do {
+            connection = try DTLSConnection(context: runtime.context, cookies: cookies, peerMaterial: material, ipv6: peer.isIPv6, allocator: allocator)
+        } catch {
+            runtime.stats.releaseSession()
+            runtime.logger.error("listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
+            return
+        }
+        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection, router: self)
+        runtime.stats.increment(.sessionsCreated)
+        if asReplacement {
+            table.insertReplacement(session)
+        } else {
+            table.insert(session)
+        }
+        runtime.logger.debug("handshake start peer=\(peer.logDescription) listener=\(runtime.name)\(asReplacement ? " restart=true" : "")")
+        session.start(clientHello: datagram)
+    }
+
+    // MARK: - Called by sessions
+
+    /// Writes datagrams to `peer` from the listener socket; flushed once per read batch.
+    func send(_ datagrams: [ByteBuffer], to peer: SocketAddress) {
+        guard let context else { return }
+        for datagram in datagrams {
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+        }
+        needsFlush = true
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    func replacementEstablished(_ session: Session) {
+        table.promoteReplacement(session)?.close(.replaced, notifyPeer: false)
+    }
+
+    func sessionClosed(_ session: Session) {
+        table.remove(session)
+        runtime.stats.releaseSession()
+    }
+
+    /// Backend errors are counted always but logged at most once a second per listener and loop.
+    func logBackendError(_ error: Error, session: Session) {
+        let now = NIODeadline.now()
+        guard now - lastBackendErrorLog >= .seconds(1) else { return }
+        lastBackendErrorLog = now
+        runtime.logger.warning("listener \(runtime.name): backend \(runtime.backendAddress.logDescription) error for peer \(session.peer.logDescription): \(error)")
+    }
+
+    // MARK: - Shutdown
+
+    /// Stops admitting new sessions and closes every session with close_notify.
+    func closeAllSessions() {
+        stopping = true
+        for session in table.all {
+            session.close(.shutdown, notifyPeer: true)
+        }
+        flushIfNeeded()
+    }
+}

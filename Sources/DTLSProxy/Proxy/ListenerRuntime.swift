@@ -1,0 +1,57 @@
+import Logging
+import NIOCore
+
+/// What every event loop's router of one listener shares: its configuration,
+/// its DTLS context, where its backend is, and its counters.
+public final class ListenerRuntime: Sendable {
+    public let configuration: ListenerConfiguration
+    public let context: DTLSServerContext
+    public let backendAddress: SocketAddress
+    public let stats: ListenerStats
+    let logger: Logger
+    let idleTimeout: TimeAmount
+    let handshakeTimeout: TimeAmount
+
+    public init(configuration: ListenerConfiguration, context: DTLSServerContext, backendAddress: SocketAddress, logger: Logger) {
+        self.configuration = configuration
+        self.context = context
+        self.backendAddress = backendAddress
+        self.stats = ListenerStats(listenerName: configuration.name)
+        self.logger = logger
+        self.idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)
+        self.handshakeTimeout = .nanoseconds(configuration.handshakeTimeout.nanoseconds)
+    }
+
+    var name: String { configuration.name }
+}
+
+extension SocketAddress {
+    /// The bytes a cookie is bound to: address family, address and port.
+    var cookieMaterial: [UInt8] {
+        var bytes: [UInt8] = []
+        switch self {
+        case .v4(let address):
+            bytes.append(4)
+            withUnsafeBytes(of: address.address.sin_addr) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: address.address.sin_port) { bytes.append(contentsOf: $0) }
+        case .v6(let address):
+            bytes.append(6)
+            withUnsafeBytes(of: address.address.sin6_addr) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: address.address.sin6_port) { bytes.append(contentsOf: $0) }
+        case .unixDomainSocket:
+            bytes.append(0)
+        }
+        return bytes
+    }
+
+    /// `ip:port` with IPv6 in brackets, for log lines.
+    var logDescription: String {
+        guard let ip = ipAddress, let port else { return description }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    var isIPv6: Bool {
+        if case .v6 = self { return true }
+        return false
+    }
+}

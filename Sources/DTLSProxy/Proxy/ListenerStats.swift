@@ -1,0 +1,71 @@
+import Atomics
+
+/// Counters of one listener, shared by its event loops.
+///
+/// Only admission events and drops touch these atomics; the per-datagram
+/// figures of a session live in the session itself, so the data path takes
+/// no shared write.
+public final class ListenerStats: Sendable {
+    /// Every counter a listener keeps, named as it appears in logs.
+    public enum Counter: String, CaseIterable, Sendable {
+        case sessionsCreated = "sessions_created"
+        case handshakesCompleted = "handshakes_completed"
+        case handshakesFailed = "handshakes_failed"
+        case helloVerifySent = "hello_verify_sent"
+        case droppedMalformed = "dropped_malformed"
+        case droppedNoSession = "dropped_no_session"
+        case droppedBadCookie = "dropped_bad_cookie"
+        case droppedSessionLimit = "dropped_session_limit"
+        case droppedOversize = "dropped_oversize"
+        case droppedStopping = "dropped_stopping"
+        case backendErrors = "backend_errors"
+    }
+
+    public let listenerName: String
+    private let activeSessions = ManagedAtomic<Int>(0)
+    private let counters: [ManagedAtomic<Int>]
+
+    public init(listenerName: String) {
+        self.listenerName = listenerName
+        counters = Counter.allCases.map { _ in ManagedAtomic<Int>(0) }
+    }
+
+    public func increment(_ counter: Counter, by amount: Int = 1) {
+        counters[Self.index(of: counter)].wrappingIncrement(by: amount, ordering: .relaxed)
+    }
+
+    public func value(_ counter: Counter) -> Int {
+        counters[Self.index(of: counter)].load(ordering: .relaxed)
+    }
+
+    /// Sessions (handshaking or established) held now, over all event loops.
+    public var active: Int { activeSessions.load(ordering: .relaxed) }
+
+    /// Takes a session slot unless `limit` are held; false means refuse the client.
+    func reserveSession(limit: Int) -> Bool {
+        while true {
+            let current = activeSessions.load(ordering: .relaxed)
+            guard current < limit else { return false }
+            if activeSessions.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
+                return true
+            }
+        }
+    }
+
+    func releaseSession() {
+        activeSessions.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// `stats listener=NAME active_sessions=N sessions_created=N …`, one line.
+    public var logLine: String {
+        var line = "stats listener=\(listenerName) active_sessions=\(active)"
+        for counter in Counter.allCases {
+            line += " \(counter.rawValue)=\(value(counter))"
+        }
+        return line
+    }
+
+    private static func index(of counter: Counter) -> Int {
+        Counter.allCases.firstIndex(of: counter)!
+    }
+}

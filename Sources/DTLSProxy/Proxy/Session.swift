@@ -1,0 +1,242 @@
+import Foundation
+import NIOCore
+
+/// One client's DTLS session: its `SSL` object, its backend socket and its timers.
+///
+/// A session is created only for a ClientHello that carried a valid cookie,
+/// lives on its listener's event loop, and is touched only there. It ends
+/// through `close(_:notifyPeer:)`, the single place that releases everything
+/// it holds: timers, backend socket, table entry and session slot; the `SSL`
+/// object goes with the last reference.
+final class Session {
+    enum State {
+        case handshaking
+        case established
+        case closed
+    }
+
+    let peer: SocketAddress
+    let clientRandom: [UInt8]
+    let isReplacement: Bool
+    private(set) var state: State = .handshaking
+    private let connection: DTLSConnection
+    private unowned let router: ListenerRouter
+    private var backend: BackendLink?
+    private let openedAt = NIODeadline.now()
+    private var lastActivity = NIODeadline.now()
+    private var retransmitTimer: Scheduled<Void>?
+    private var handshakeTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var datagramsIn = 0
+    private var bytesIn = 0
+    private var datagramsOut = 0
+    private var bytesOut = 0
+    private var plaintext: ByteBuffer
+    private var cipher = "none"
+    private var version = "none"
+
+    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter) {
+        self.peer = peer
+        self.clientRandom = clientRandom
+        self.isReplacement = isReplacement
+        self.connection = connection
+        self.router = router
+        self.plaintext = router.allocator.buffer(capacity: 0)
+    }
+
+    var isEstablished: Bool { state == .established }
+    private var runtime: ListenerRuntime { router.runtime }
+    private var eventLoop: EventLoop { router.eventLoop }
+
+    /// Starts the handshake from the ClientHello that carried a valid cookie.
+    func start(clientHello: ByteBuffer) {
+        guard connection.listen(clientHello: clientHello) else {
+            close(.handshakeFailed, notifyPeer: false, detail: "DTLSv1_listen refused the ClientHello")
+            return
+        }
+        handshakeTimer = eventLoop.assumeIsolated().scheduleTask(in: runtime.handshakeTimeout) { [weak self] in
+            self?.close(.handshakeTimeout, notifyPeer: true)
+        }
+        advanceHandshake()
+    }
+
+    /// Takes one datagram the router matched to this peer.
+    func receive(_ datagram: ByteBuffer) {
+        guard state != .closed else { return }
+        lastActivity = .now()
+        connection.receive(datagram)
+        switch state {
+        case .handshaking:
+            advanceHandshake()
+        case .established:
+            readRecords()
+        case .closed:
+            break
+        }
+    }
+
+    /// Encrypts one backend datagram and sends it to the peer.
+    func forwardToPeer(_ datagram: ByteBuffer) {
+        guard state == .established else { return }
+        guard datagram.readableBytes <= connection.maximumPlaintext else {
+            runtime.stats.increment(.droppedOversize)
+            return
+        }
+        lastActivity = .now()
+        guard connection.write(datagram) else {
+            close(.error, notifyPeer: false, detail: "SSL_write failed")
+            return
+        }
+        datagramsOut += 1
+        bytesOut += datagram.readableBytes
+        sendOutbound()
+    }
+
+    /// Counts a failure of the backend socket (e.g. ICMP port unreachable); the session stays.
+    func backendFailed(_ error: Error) {
+        runtime.stats.increment(.backendErrors)
+        router.logBackendError(error, session: self)
+    }
+
+    /// Ends the session and releases all it holds. Safe to call more than once.
+    func close(_ reason: CloseReason, notifyPeer: Bool, detail: String? = nil) {
+        guard state != .closed else { return }
+        let wasEstablished = state == .established
+        state = .closed
+        if notifyPeer {
+            connection.shutdown()
+            sendOutbound()
+            router.flushIfNeeded()
+        }
+        retransmitTimer?.cancel()
+        handshakeTimer?.cancel()
+        idleTimer?.cancel()
+        retransmitTimer = nil
+        handshakeTimer = nil
+        idleTimer = nil
+        backend?.close()
+        backend = nil
+        if !wasEstablished {
+            runtime.stats.increment(.handshakesFailed)
+        }
+        router.sessionClosed(self)
+        let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
+        var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
+        line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
+        line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
+        if let detail { line += " detail=\"\(detail)\"" }
+        if wasEstablished || reason != .handshakeFailed {
+            runtime.logger.info("\(line)")
+        } else {
+            runtime.logger.notice("\(line)")
+        }
+    }
+
+    // MARK: - Handshake
+
+    private func advanceHandshake() {
+        let progress = connection.handshake()
+        sendOutbound()
+        switch progress {
+        case .inProgress:
+            armRetransmitTimer()
+        case .complete:
+            established()
+        case .failed(let reason):
+            let closeReason: CloseReason = connection.receivedFatalAlert ? .alert : .handshakeFailed
+            close(closeReason, notifyPeer: false, detail: reason)
+        }
+    }
+
+    private func established() {
+        state = .established
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        retransmitTimer?.cancel()
+        retransmitTimer = nil
+        cipher = connection.cipherName
+        version = connection.protocolVersion
+        runtime.stats.increment(.handshakesCompleted)
+        if isReplacement { router.replacementEstablished(self) }
+        backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
+        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)")
+        armIdleTimer(after: runtime.idleTimeout)
+        readRecords()
+    }
+
+    private func armRetransmitTimer() {
+        retransmitTimer?.cancel()
+        retransmitTimer = nil
+        guard let delay = connection.nextTimeout() else { return }
+        retransmitTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.retransmit()
+        }
+    }
+
+    private func retransmit() {
+        guard state == .handshaking else { return }
+        guard connection.handleTimeout() else {
+            close(.handshakeFailed, notifyPeer: false, detail: "peer stopped answering; retransmissions exhausted")
+            return
+        }
+        sendOutbound()
+        router.flushIfNeeded()
+        armRetransmitTimer()
+    }
+
+    // MARK: - Data
+
+    private func readRecords() {
+        while state == .established {
+            plaintext.clear()
+            switch connection.read(into: &plaintext, maximum: 16384) {
+            case .data:
+                datagramsIn += 1
+                bytesIn += plaintext.readableBytes
+                backend?.send(plaintext)
+            case .wantRead:
+                backend?.flush()
+                sendOutbound()
+                return
+            case .closeNotify:
+                close(.closeNotify, notifyPeer: true)
+                return
+            case .failed(let reason):
+                let closeReason: CloseReason = connection.receivedFatalAlert ? .alert : .error
+                close(closeReason, notifyPeer: false, detail: reason)
+                return
+            }
+        }
+    }
+
+    private func sendOutbound() {
+        let datagrams = connection.takeOutbound()
+        guard !datagrams.isEmpty else { return }
+        router.send(datagrams, to: peer)
+    }
+
+    private func armIdleTimer(after delay: TimeAmount) {
+        idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// Fires once per idle period, not per datagram: re-arms for what is left.
+    private func checkIdle() {
+        guard state == .established else { return }
+        let quiet = NIODeadline.now() - lastActivity
+        if quiet >= runtime.idleTimeout {
+            close(.idle, notifyPeer: true)
+        } else {
+            armIdleTimer(after: runtime.idleTimeout - quiet)
+        }
+    }
+
+}
+
+extension Session {
+    /// Sends what backend replies queued on the listener socket.
+    func flushToPeer() {
+        router.flushIfNeeded()
+    }
+}

@@ -1,0 +1,44 @@
+import NIOCore
+
+/// One event loop's sessions of one listener, keyed by the peer's address.
+///
+/// A peer has at most one live session, plus at most one replacement: a new
+/// handshake from the same address and port, run beside the live session
+/// until it completes (RFC 6347 §4.2.8; OpenSSL does not do this itself).
+/// Only the owning event loop touches the table, so it takes no lock.
+final class SessionTable {
+    private(set) var sessions: [SocketAddress: Session] = [:]
+    private(set) var replacements: [SocketAddress: Session] = [:]
+
+    var count: Int { sessions.count + replacements.count }
+
+    func session(for peer: SocketAddress) -> Session? { sessions[peer] }
+
+    func replacement(for peer: SocketAddress) -> Session? { replacements[peer] }
+
+    func insert(_ session: Session) {
+        sessions[session.peer] = session
+    }
+
+    func insertReplacement(_ session: Session) {
+        replacements[session.peer] = session
+    }
+
+    /// Makes the replacement the peer's session; returns the session it displaced.
+    func promoteReplacement(_ session: Session) -> Session? {
+        guard replacements[session.peer] === session else { return nil }
+        replacements[session.peer] = nil
+        let displaced = sessions[session.peer]
+        sessions[session.peer] = session
+        return displaced
+    }
+
+    /// Removes `session` wherever it is; a newer entry for the same peer stays.
+    func remove(_ session: Session) {
+        if sessions[session.peer] === session { sessions[session.peer] = nil }
+        if replacements[session.peer] === session { replacements[session.peer] = nil }
+    }
+
+    /// Every session and replacement, for shutdown.
+    var all: [Session] { Array(sessions.values) + Array(replacements.values) }
+}

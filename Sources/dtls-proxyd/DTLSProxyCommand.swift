@@ -1,0 +1,68 @@
+import ArgumentParser
+import DTLSProxy
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The command line: run, `--check-config`, `--version`. Process lifecycle only;
+/// everything else lives in the DTLSProxy library.
+@main
+struct DTLSProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dtls-proxyd",
+        abstract: "Terminates DTLS on UDP ports and forwards the datagrams to plaintext UDP services.",
+        version: DaemonVersion.string
+    )
+
+    @Option(name: .long, help: "The configuration file.")
+    var config: String = "/etc/dtls-proxy/dtls-proxy.toml"
+
+    @Flag(name: .long, help: "Validate the configuration and every file it names, then exit.")
+    var checkConfig = false
+
+    /// EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus keys on it.
+    static let configurationExitCode: Int32 = 78
+
+    func run() async throws {
+        let configuration: ProxyConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(path: config)
+            if checkConfig {
+                for listener in configuration.listeners {
+                    _ = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
+                }
+            }
+        } catch let error as ConfigurationError {
+            Self.fail(error.description, code: Self.configurationExitCode)
+        }
+        if checkConfig {
+            print("configuration OK: \(configuration.sourcePath) (\(configuration.listeners.count) listener(s))")
+            return
+        }
+
+        let level = configuration.daemon.logLevel.loggerLevel
+        LoggingSystem.bootstrap { _ in DaemonLogHandler(level: level) }
+        let logger = Logger(label: "dtls-proxyd")
+        let service = ProxyService(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch let error as ConfigurationError {
+            Self.fail(error.description, code: Self.configurationExitCode)
+        } catch let error as StartupError {
+            Self.fail(error.description, code: 1)
+        } catch {
+            Self.fail("\(error)", code: 1)
+        }
+    }
+
+    /// One line on stderr, then exit: what systemd and scripts read.
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("dtls-proxyd: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}

@@ -1,0 +1,159 @@
+"""Fixtures and helpers for the dtls-proxyd integration tests.
+
+The tests run the real daemon binary against real DTLS peers (OpenSSL's
+s_client, GnuTLS's gnutls-cli, socat) and a plaintext UDP echo backend that
+runs in a Python thread and records every datagram it receives.  Everything
+happens on loopback with ports chosen at run time.  Every wait is bounded and
+every process a test starts is killed when the test ends.
+
+Helpers that do not need fixtures (process wrappers, the echo backend, config
+writing, DTLS record crafting) live in ``harness.py``; this file turns them
+into fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import (
+    DAEMON_BIN,
+    UDP_ECHO_BIN,
+    Daemon,
+    EchoBackend,
+    Proc,
+    free_udp_port,
+    ipv6_available,
+    write_config,
+)
+
+PEER_TOOLS = ("openssl", "gnutls-cli", "socat")
+
+
+def pytest_report_header(config):
+    return [f"dtls-proxyd binary: {DAEMON_BIN}", f"udp-echo binary: {UDP_ECHO_BIN}"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tools_present():
+    """Fail early and clearly when the binary or a peer is missing."""
+    missing = [tool for tool in PEER_TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"missing peer tools: {', '.join(missing)} (run `make deps`)")
+    if not os.access(DAEMON_BIN, os.X_OK):
+        pytest.fail(f"{DAEMON_BIN} is not an executable; run `swift build` or set DTLS_PROXYD_BIN")
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> dict[str, Path]:
+    """A self-signed ECDSA P-256 certificate for localhost, its key, and an unrelated key."""
+    d = tmp_path_factory.mktemp("certs")
+    cert, key, other = d / "server.pem", d / "server.key", d / "other.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", str(other)],
+        check=True, capture_output=True, timeout=30,
+    )
+    return {"cert": cert, "key": key, "other_key": other, "dir": d}
+
+
+@pytest.fixture
+def procs():
+    """Registry of processes started by a test; all are killed at teardown."""
+    started: list[Proc | Daemon] = []
+    yield started
+    for p in reversed(started):
+        p.kill()
+
+
+@pytest.fixture
+def backends():
+    """Registry of Python echo backends; all are stopped at teardown."""
+    started: list[EchoBackend] = []
+    yield started
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def echo_backend(backends):
+    """Start a Python echo backend: ``echo_backend(host="127.0.0.1", prefix=b"")``."""
+    def start(host: str = "127.0.0.1", prefix: bytes = b"") -> EchoBackend:
+        b = EchoBackend(host=host, prefix=prefix)
+        backends.append(b)
+        return b
+    return start
+
+
+@pytest.fixture
+def start_daemon(procs, tmp_path):
+    """Write a config and start the daemon on it; returns the running ``Daemon``.
+
+    ``start_daemon(listeners=[...], daemon={...}, env={...}, wait_ready=True)``.
+    Each listener is a dict of config keys; ``certificate``/``private_key``
+    default to the session's test certificate.
+    """
+    def start(listeners, daemon=None, env=None, wait_ready=True, name="dtls-proxy.toml"):
+        path = write_config(tmp_path / name, listeners, daemon)
+        d = Daemon(path, env=env)
+        procs.append(d)
+        if wait_ready:
+            d.wait_ready()
+        return d
+    return start
+
+
+class Proxied:
+    """A running daemon with one listener ``test`` in front of a Python echo backend."""
+
+    def __init__(self, daemon: Daemon, backend: EchoBackend, host: str, port: int):
+        self.daemon, self.backend, self.host, self.port = daemon, backend, host, port
+
+
+@pytest.fixture
+def proxied(start_daemon, echo_backend, certs):
+    """``proxied(host="127.0.0.1", **listener_keys)``: backend + daemon, ready to use."""
+    def start(host: str = "127.0.0.1", daemon=None, env=None, **keys) -> Proxied:
+        backend = echo_backend(host=host)
+        port = free_udp_port(host)
+        listener = {
+            "name": "test",
+            "listen": _endpoint(host, port),
+            "backend": _endpoint(host, backend.port),
+            "certificate": str(certs["cert"]),
+            "private_key": str(certs["key"]),
+        }
+        listener.update(keys)
+        d = start_daemon([listener], daemon=daemon, env=env)
+        return Proxied(d, backend, host, port)
+    return start
+
+
+@pytest.fixture
+def peer(procs):
+    """Start a peer process: ``peer(argv)`` returns a ``Proc`` killed at teardown."""
+    def start(argv: list[str]) -> Proc:
+        p = Proc(argv)
+        procs.append(p)
+        return p
+    return start
+
+
+@pytest.fixture
+def require_ipv6():
+    if not ipv6_available():
+        pytest.skip("IPv6 loopback (::1) is not available on this host")
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
