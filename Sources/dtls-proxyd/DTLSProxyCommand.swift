@@ -32,7 +32,7 @@ struct DTLSProxyCommand: AsyncParsableCommand {
                     _ = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
                 }
             }
-        } catch let error as ConfigurationError {
+        } catch {
             Self.fail(error.description, code: Self.configurationExitCode)
         }
         if checkConfig {
@@ -43,11 +43,14 @@ struct DTLSProxyCommand: AsyncParsableCommand {
         let level = configuration.daemon.logLevel.loggerLevel
         LoggingSystem.bootstrap { _ in DaemonLogHandler(level: level) }
         let logger = Logger(label: "dtls-proxyd")
+        // The lifecycle library's own debug lines print whole configurations; keep them out.
+        var lifecycleLogger = Logger(label: "dtls-proxyd.lifecycle")
+        lifecycleLogger.logLevel = max(level, .notice)
         let service = ProxyService(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
+            logger: lifecycleLogger
         ))
         do {
             try await group.run()

@@ -2,8 +2,10 @@
 ///
 /// Every value here has already passed validation: paths are absolute
 /// (relative ones were resolved against the configuration file's folder),
-/// durations are positive, ranges hold. Files named here have not
-/// necessarily been opened yet; credentials are checked when the DTLS
+/// durations are positive, ranges hold. ``ConfigurationLoader`` has checked
+/// that every file named here exists and is readable, parsed each PSK file
+/// (``ListenerConfiguration/pskTable``) and checked the cookie secret's
+/// length; the contents of certificates and keys are checked when the DTLS
 /// context for a listener is built (`--check-config` does both).
 public struct ProxyConfiguration: Sendable, Equatable {
     /// The absolute path of the file this configuration came from; errors name it.
@@ -63,6 +65,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var clientCA: String? = nil
     /// `psk_file`: absolute path to a file of `identity:hexkey` lines.
     public var pskFile: String? = nil
+    /// The keys read from `psk_file` by the loader; nil when there is no `psk_file`.
+    public var pskTable: PSKTable? = nil
     /// `min_version`.
     public var minVersion: DTLSVersionSetting = .dtls1_2
     /// `idle_timeout`: a session is closed after this long without a datagram either way.
