@@ -47,7 +47,7 @@ public struct ConfigDuration: Sendable, Equatable, Hashable, Comparable, CustomS
     public var duration: Duration { .nanoseconds(nanoseconds) }
 
     /// The length in seconds, as a floating-point number (for APIs that take one).
-    public var seconds: Double { Double(nanoseconds) / 1e9 }
+    public var timeInterval: Double { Double(nanoseconds) / 1e9 }
 
     public static func < (lhs: ConfigDuration, rhs: ConfigDuration) -> Bool {
         lhs.nanoseconds < rhs.nanoseconds

@@ -1,0 +1,112 @@
+# dtls-proxyd — build, run and test.
+#
+#   make run    install what is missing, build (release), create a development
+#               certificate, start udp-echo on 127.0.0.1:5683 and the daemon on
+#               127.0.0.1:5684 in front of it
+#   make test   install what is missing, build, run the unit tests and the
+#               integration tests (the real binary against OpenSSL, GnuTLS, socat)
+
+SHELL  := /bin/bash
+SWIFT  ?= swift
+PYTHON ?= python3
+
+CONFIG       ?= config/dtls-proxy.toml
+ECHO_LISTEN  ?= 127.0.0.1:5683
+CERT         := config/server.pem
+KEY          := config/server.key
+DEBUG_BIN    := .build/debug
+RELEASE_BIN  := .build/release
+
+# Debian packages the build and the tests need.
+DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat
+
+.PHONY: all deps build release cert run test unit-test integration-test check-config clean
+
+all: build
+
+## deps: install the missing Debian packages (apt-get update only when something is missing)
+deps:
+	@set -e; \
+	command -v $(SWIFT) >/dev/null || { echo "make deps: no Swift toolchain ($(SWIFT)) on PATH; install Swift 6 first" >&2; exit 1; }; \
+	installed() { dpkg-query -W -f='$${Status}' "$$1" 2>/dev/null | grep -q 'install ok installed'; }; \
+	if ! command -v dpkg-query >/dev/null; then \
+	  echo "make deps: not a Debian system; install by hand: $(DEB_PACKAGES) pytest" >&2; exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do installed "$$p" || missing="$$missing $$p"; done; \
+	want_pip=""; \
+	if ! $(PYTHON) -m pytest --version >/dev/null 2>&1; then \
+	  if [ "$$(command -v $(PYTHON))" = /usr/bin/python3 ]; then \
+	    installed python3-pytest || missing="$$missing python3-pytest"; \
+	  else \
+	    want_pip=yes; \
+	  fi; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "make deps: missing:$$missing — run as root (or apt-get install them)" >&2; exit 1; fi; \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi; \
+	if ! $(PYTHON) -m pytest --version >/dev/null 2>&1; then \
+	  echo "make deps: installing pytest with pip"; \
+	  $(PYTHON) -m pip install --quiet pytest; \
+	fi
+
+## build: debug build of every product (dtls-proxyd, udp-echo)
+build:
+	$(SWIFT) build
+
+## release: optimised build
+release:
+	$(SWIFT) build -c release
+
+## cert: a development certificate for localhost (ECDSA P-256), only when missing
+cert:
+	@if [ -f $(CERT) ] && [ -f $(KEY) ]; then \
+	  echo "cert: $(CERT) and $(KEY) exist"; \
+	else \
+	  echo "cert: creating $(CERT) and $(KEY) (self-signed, CN=localhost)"; \
+	  (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout $(KEY) -out $(CERT) -days 825 -subj /CN=localhost \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" 2>/dev/null) && \
+	  chmod 0600 $(KEY) && chmod 0644 $(CERT); \
+	fi
+
+## run: udp-echo in the background, the daemon in the foreground; Ctrl-C stops both
+run: deps release cert
+	@$(RELEASE_BIN)/udp-echo --listen $(ECHO_LISTEN) & echo_pid=$$!; \
+	trap 'kill $$echo_pid 2>/dev/null; wait $$echo_pid 2>/dev/null' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	sleep 0.3; \
+	echo; \
+	echo "Talk to it from another terminal (each line you type is echoed back):"; \
+	echo "    openssl s_client -dtls1_2 -connect 127.0.0.1:5684"; \
+	echo "    gnutls-cli --udp --insecure -p 5684 127.0.0.1"; \
+	echo "Stop with Ctrl-C."; \
+	echo; \
+	$(RELEASE_BIN)/dtls-proxyd --config $(CONFIG)
+
+## test: unit tests, then integration tests; fails if either fails
+test: deps build
+	@rc=0; \
+	$(SWIFT) test || rc=1; \
+	$(PYTHON) -m pytest -q -ra Tests/IntegrationTests || rc=1; \
+	exit $$rc
+
+## unit-test: the Swift unit tests only
+unit-test:
+	$(SWIFT) test
+
+## integration-test: the real binary against real peers (debug build)
+integration-test: build
+	$(PYTHON) -m pytest -q -ra Tests/IntegrationTests
+
+## check-config: validate $(CONFIG) and every file it names
+check-config: build cert
+	$(DEBUG_BIN)/dtls-proxyd --check-config --config $(CONFIG)
+
+## clean: build products and test caches (keeps the development certificate)
+clean:
+	$(SWIFT) package clean
+	rm -rf .pytest_cache Tests/IntegrationTests/__pycache__ Tests/IntegrationTests/.pytest_cache
