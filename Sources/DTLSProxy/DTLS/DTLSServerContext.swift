@@ -23,7 +23,14 @@ public final class DTLSServerContext: @unchecked Sendable {
         "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA",
         "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA",
     ]
+    /// Pre-shared-key AEAD suites, with and without ECDHE; CCM and CCM8 for CoAP devices (RFC 7252 §9.1.3.1).
+    static let pskCiphers = [
+        "ECDHE-PSK-CHACHA20-POLY1305", "PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384",
+        "PSK-CHACHA20-POLY1305", "PSK-AES128-CCM", "PSK-AES128-CCM8",
+    ]
     static let groups = "X25519:P-256:P-384"
+    /// The identities and keys of `psk_file`; nil when the listener has none.
+    let pskTable: PSKTable?
 
     /// Builds the context, loading and cross-checking every credential file.
     ///
@@ -39,6 +46,7 @@ public final class DTLSServerContext: @unchecked Sendable {
         }
         raw = ctx
         mtu = listener.mtu
+        pskTable = listener.pskTable
 
         let minimum = listener.minVersion == .dtls1_0 ? DTLS1_VERSION : DTLS1_2_VERSION
         _ = dp_SSL_CTX_set_min_proto_version(ctx, minimum)
@@ -54,8 +62,12 @@ public final class DTLSServerContext: @unchecked Sendable {
         // Never prompt on a terminal for an encrypted key's passphrase.
         SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase)
 
-        var ciphers = Self.aeadCiphers
-        if listener.minVersion == .dtls1_0 { ciphers += Self.legacyCiphers }
+        var ciphers: [String] = []
+        if listener.certificate != nil {
+            ciphers += Self.aeadCiphers
+            if listener.minVersion == .dtls1_0 { ciphers += Self.legacyCiphers }
+        }
+        if listener.pskTable != nil { ciphers += Self.pskCiphers }
         if SSL_CTX_set_cipher_list(ctx, ciphers.joined(separator: ":")) != 1 {
             throw fail("ciphers", "OpenSSL accepts none of the ciphers: \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
         }
@@ -86,14 +98,37 @@ public final class DTLSServerContext: @unchecked Sendable {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         }
 
+        if listener.pskTable != nil {
+            SSL_CTX_set_psk_server_callback(ctx, pskServerCallback)
+        }
+
         SSL_CTX_set_cookie_generate_cb(ctx, generateCookieCallback)
         SSL_CTX_set_cookie_verify_cb(ctx, verifyCookieCallback)
         SSL_CTX_set_info_callback(ctx, infoCallback)
+        registerAsAppData()
     }
 
     deinit {
         SSL_CTX_free(raw)
     }
+
+    /// Everything after `init` reads the context only; callbacks find it again through the app data.
+    private func registerAsAppData() {
+        _ = dp_SSL_CTX_set_app_data(raw, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    static func from(_ ssl: OpaquePointer?) -> DTLSServerContext? {
+        guard let ssl, let ctx = SSL_get_SSL_CTX(ssl), let pointer = dp_SSL_CTX_get_app_data(ctx) else { return nil }
+        return Unmanaged<DTLSServerContext>.fromOpaque(pointer).takeUnretainedValue()
+    }
+}
+
+/// Looks the client's PSK identity up in the listener's table; 0 refuses the handshake.
+private func pskServerCallback(_ ssl: OpaquePointer?, _ identity: UnsafePointer<CChar>?, _ psk: UnsafeMutablePointer<UInt8>?, _ maximumLength: UInt32) -> UInt32 {
+    guard let identity, let psk, let context = DTLSServerContext.from(ssl),
+          let key = context.pskTable?[String(cString: identity)], key.count <= Int(maximumLength) else { return 0 }
+    key.withUnsafeBufferPointer { psk.update(from: $0.baseAddress!, count: key.count) }
+    return UInt32(key.count)
 }
 
 private func refusePassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
@@ -118,6 +153,6 @@ private func verifyCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafePointer
 
 /// Remembers the alerts a peer sends, so a session's close line can say why it ended.
 private func infoCallback(_ ssl: OpaquePointer?, _ type: Int32, _ value: Int32) {
-    guard type & SSL_CB_READ_ALERT != 0, let connection = DTLSConnection.from(ssl) else { return }
+    guard type & SSL_CB_READ_ALERT == SSL_CB_READ_ALERT, let connection = DTLSConnection.from(ssl) else { return }
     connection.noteReceivedAlert(value)
 }
