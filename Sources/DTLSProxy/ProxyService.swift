@@ -16,6 +16,9 @@ public struct ProxyService: Service {
     }
 
     public func run() async throws {
+        // Trap before anything is bound: a SIGHUP or SIGUSR1 that arrives just
+        // after READY=1 must not meet the default action, which is to exit.
+        let signals = await UnixSignalsSequence(trapping: .sigusr1, .sighup)
         let server = try await ProxyServer.start(configuration: configuration, logger: logger)
         let listeners = server.runtimes.count
         logger.info("ready: \(listeners) listener(s)")
@@ -23,7 +26,7 @@ public struct ProxyService: Service {
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await signal in await UnixSignalsSequence(trapping: .sigusr1, .sighup) {
+                for await signal in signals {
                     if signal == .sigusr1 {
                         await logStats(server)
                     } else {

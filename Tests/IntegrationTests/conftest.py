@@ -87,9 +87,9 @@ def backends():
 
 @pytest.fixture
 def echo_backend(backends):
-    """Start a Python echo backend: ``echo_backend(host="127.0.0.1", prefix=b"")``."""
-    def start(host: str = "127.0.0.1", prefix: bytes = b"") -> EchoBackend:
-        b = EchoBackend(host=host, prefix=prefix)
+    """Start a Python echo backend: ``echo_backend(host="127.0.0.1", prefix=b"", reply=None)``."""
+    def start(host: str = "127.0.0.1", prefix: bytes = b"", reply=None) -> EchoBackend:
+        b = EchoBackend(host=host, prefix=prefix, reply=reply)
         backends.append(b)
         return b
     return start
@@ -122,9 +122,9 @@ class Proxied:
 
 @pytest.fixture
 def proxied(start_daemon, echo_backend, certs):
-    """``proxied(host="127.0.0.1", **listener_keys)``: backend + daemon, ready to use."""
-    def start(host: str = "127.0.0.1", daemon=None, env=None, **keys) -> Proxied:
-        backend = echo_backend(host=host)
+    """``proxied(host="127.0.0.1", reply=None, **listener_keys)``: backend + daemon, ready to use."""
+    def start(host: str = "127.0.0.1", daemon=None, env=None, reply=None, **keys) -> Proxied:
+        backend = echo_backend(host=host, reply=reply)
         port = free_udp_port(host)
         listener = {
             "name": "test",

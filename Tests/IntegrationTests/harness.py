@@ -242,7 +242,7 @@ def echo_roundtrip(proc: Proc, line: bytes, timeout: float = 10.0) -> re.Match:
 class EchoBackend:
     """A UDP echo service in a thread that records (source address, payload) of every datagram."""
 
-    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b""):
+    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b"", reply=None):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -250,6 +250,7 @@ class EchoBackend:
         self.sock.settimeout(0.2)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.prefix = prefix
+        self.reply = reply or (lambda data: self.prefix + data)  # payload -> reply bytes
         self._records: list[tuple[tuple, bytes]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -267,7 +268,7 @@ class EchoBackend:
             with self._lock:
                 self._records.append((addr, data))
             try:
-                self.sock.sendto(self.prefix + data, addr)
+                self.sock.sendto(self.reply(data), addr)
             except OSError:
                 pass
 
@@ -347,8 +348,10 @@ def _ext(ext_type: int, body: bytes) -> bytes:
     return _u16(ext_type) + _u16(len(body)) + body
 
 
-def client_hello(cookie: bytes = b"", random: bytes | None = None) -> bytes:
-    """A DTLS 1.2 ClientHello in one epoch-0 record (message_seq 0).
+def client_hello(cookie: bytes = b"", random: bytes | None = None, seq: int = 0) -> bytes:
+    """A DTLS 1.2 ClientHello in one epoch-0 record; ``seq`` is message_seq and record seq.
+
+    The first ClientHello has seq 0; the one repeating it with a cookie has seq 1.
 
     ECDHE AEAD suites, supported_groups, ec_point_formats,
     signature_algorithms, extended_master_secret and renegotiation_info.
@@ -365,8 +368,8 @@ def client_hello(cookie: bytes = b"", random: bytes | None = None) -> bytes:
     body = (b"\xfe\xfd" + random + b"\x00" + bytes([len(cookie)]) + cookie
             + _u16(2 * len(suites)) + b"".join(_u16(s) for s in suites)
             + b"\x01\x00" + _u16(len(exts)) + exts)
-    handshake = b"\x01" + _u24(len(body)) + _u16(0) + _u24(0) + _u24(len(body)) + body
-    return b"\x16\xfe\xff" + _u16(0) + bytes(6) + _u16(len(handshake)) + handshake
+    handshake = b"\x01" + _u24(len(body)) + _u16(seq) + _u24(0) + _u24(len(body)) + body
+    return b"\x16\xfe\xff" + _u16(0) + seq.to_bytes(6, "big") + _u16(len(handshake)) + handshake
 
 
 def parse_hello_verify(datagram: bytes) -> tuple[int, int, bytes]:

@@ -19,7 +19,6 @@ from harness import (
     SERVER_CLOSE_NOTIFY,
     Daemon,
     echo_roundtrip,
-    free_udp_port,
     gnutls_argv,
     run_daemon_once,
     s_client_argv,
@@ -133,6 +132,17 @@ def test_nothing_sent_without_notify_socket_and_sigint_stops(proxied, notify_soc
     sock.settimeout(0.3)
     with pytest.raises(socket.timeout):
         sock.recv(4096)
+
+
+def test_signals_right_after_ready_are_handled(proxied):
+    """SIGUSR1 sent as soon as the daemon says ready logs stats; it must not kill it."""
+    for attempt in range(5):
+        px = proxied()
+        start = px.daemon.mark()
+        px.daemon.signal(signal.SIGUSR1)
+        px.daemon.wait_for(rb"\bstats listener=test ", timeout=5, start=start)
+        assert px.daemon.alive(), f"attempt {attempt}: rc={px.daemon.p.returncode}"
+        assert px.daemon.stop() == 0
 
 
 def test_port_in_use_exits_nonzero_with_message(tmp_path, certs):

@@ -82,7 +82,12 @@ public final class DTLSServerContext: @unchecked Sendable {
         }
         if let privateKey = listener.privateKey {
             guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
-                throw fail("private_key", "cannot load private key \(privateKey): \(OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file").reasonText)")
+                let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
+                // OpenSSL checks the key against an already loaded certificate here and says "key values mismatch".
+                if error.reasons.contains(where: { $0.contains("mismatch") }) {
+                    throw fail("private_key", "\(privateKey) does not match the certificate \(listener.certificate ?? "")")
+                }
+                throw fail("private_key", "cannot load private key \(privateKey): \(error.reasonText)")
             }
             guard SSL_CTX_check_private_key(ctx) == 1 else {
                 OpenSSLError.drain()

@@ -20,6 +20,9 @@ final class ListenerRouter: ChannelInboundHandler {
     private var needsFlush = false
     private var stopping = false
     private var lastBackendErrorLog = NIODeadline.distantPast
+    /// Fragmented ClientHellos being put together, after their first fragment's cookie verified.
+    private var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
+    private static let reassemblyLimit = 1024
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
@@ -89,15 +92,22 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     private func handleClientHello(_ datagram: ByteBuffer, from peer: SocketAddress) {
-        let parsed = datagram.withUnsafeReadableBytes { ClientHelloParser.parse($0) }
-        guard case .success(let hello) = parsed else {
+        let parsed = datagram.withUnsafeReadableBytes { ClientHelloParser.fragment($0) }
+        guard case .success(let fragment) = parsed else {
             runtime.stats.increment(.droppedMalformed)
             return
         }
-        let live = table.session(for: peer)
-        let replacement = table.replacement(for: peer)
+        if fragment.fragmentOffset != 0 {
+            continueReassembly(fragment, datagram: datagram, from: peer)
+            return
+        }
+        guard case .success(let hello) = ClientHelloParser.summary(of: fragment) else {
+            runtime.stats.increment(.droppedMalformed)
+            return
+        }
         // A retransmission of the hello that started a handshake still running: that session answers it.
-        for candidate in [replacement, live].compactMap({ $0 }) where candidate.clientRandom == hello.random {
+        for candidate in [table.replacement(for: peer), table.session(for: peer)].compactMap({ $0 })
+        where candidate.clientRandom == hello.random {
             if candidate.isEstablished {
                 runtime.stats.increment(.droppedNoSession)
             } else {
@@ -115,9 +125,58 @@ final class ListenerRouter: ChannelInboundHandler {
             runtime.stats.increment(.droppedStopping)
             return
         }
+        if fragment.isWholeMessage {
+            admit(datagram, hello: hello, peer: peer, material: material)
+        } else {
+            startReassembly(ClientHelloReassembly(first: fragment, summary: hello), for: peer)
+        }
+    }
+
+    /// Holds the first fragment of a cookie-verified, fragmented ClientHello.
+    private func startReassembly(_ reassembly: ClientHelloReassembly, for peer: SocketAddress) {
+        let now = NIODeadline.now()
+        if reassemblies.count >= Self.reassemblyLimit {
+            reassemblies = reassemblies.filter { now - $0.value.started < runtime.handshakeTimeout }
+        }
+        guard reassemblies.count < Self.reassemblyLimit else {
+            runtime.stats.increment(.droppedSessionLimit)
+            return
+        }
+        reassemblies[peer] = (reassembly, now)
+    }
+
+    private func continueReassembly(_ fragment: ClientHelloFragment, datagram: ByteBuffer, from peer: SocketAddress) {
+        guard let pending = reassemblies[peer] else {
+            // A later fragment of a hello whose session already exists: OpenSSL sorts out duplicates.
+            if let session = table.replacement(for: peer) ?? table.session(for: peer), !session.isEstablished {
+                session.receive(datagram)
+            } else {
+                runtime.stats.increment(.droppedNoSession)
+            }
+            return
+        }
+        var reassembly = pending.reassembly
+        guard reassembly.add(fragment) else {
+            runtime.stats.increment(.droppedMalformed)
+            return
+        }
+        guard reassembly.isComplete else {
+            reassemblies[peer] = (reassembly, pending.started)
+            return
+        }
+        reassemblies[peer] = nil
+        let record = reassembly.record()
+        var whole = allocator.buffer(capacity: record.count)
+        whole.writeBytes(record)
+        admit(whole, hello: reassembly.summary, peer: peer, material: peer.cookieMaterial)
+    }
+
+    /// Creates a session for a whole ClientHello with a valid cookie.
+    private func admit(_ datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8]) {
+        let live = table.session(for: peer)
         if let live, live.isEstablished {
             // RFC 6347 §4.2.8: the new handshake runs beside the live session and replaces it once complete.
-            replacement?.close(.replaced, notifyPeer: false)
+            table.replacement(for: peer)?.close(.replaced, notifyPeer: false)
             createSession(from: datagram, hello: hello, peer: peer, material: material, asReplacement: true)
         } else {
             // A client that restarted mid-handshake: the unfinished handshake has nothing worth keeping.
