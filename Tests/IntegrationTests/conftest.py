@@ -152,7 +152,7 @@ def peer(procs):
 @pytest.fixture
 def require_ipv6():
     if not ipv6_available():
-        pytest.skip("IPv6 loopback (::1) is not available on this host")
+        pytest.fail("IPv6 loopback (::1) is not available on this host; the IPv6 listener cannot be proven")
 
 
 def _endpoint(host: str, port: int) -> str:
