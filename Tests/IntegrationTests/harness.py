@@ -190,6 +190,18 @@ class Daemon(Proc):
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def rss_kib(self) -> int:
+        """Resident memory, from /proc/PID/status."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc status")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the daemon has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         self.signal(sig)
         return self.wait(timeout)
@@ -242,11 +254,11 @@ def echo_roundtrip(proc: Proc, line: bytes, timeout: float = 10.0) -> re.Match:
 class EchoBackend:
     """A UDP echo service in a thread that records (source address, payload) of every datagram."""
 
-    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b"", reply=None):
+    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b"", reply=None, port: int = 0):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.settimeout(0.2)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.prefix = prefix

@@ -100,7 +100,7 @@ public enum ConfigurationLoader {
     private static let listenerKeys = [
         "name", "listen", "backend", "certificate", "private_key", "client_ca", "psk_file",
         "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
-    ]
+    ] + admissionKeys
 
     private static func parseListener(_ table: Table, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         try table.rejectUnknownKeys(known: listenerKeys)
@@ -135,6 +135,7 @@ public enum ConfigurationLoader {
         listener.handshakeTimeout = try table.duration("handshake_timeout", allowZero: false) ?? listener.handshakeTimeout
         listener.mtu = try table.int("mtu", in: 256...65507) ?? listener.mtu
         listener.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? listener.maxSessions
+        try parseAdmissionLimits(table, into: &listener)
 
         switch (listener.certificate, listener.privateKey, listener.pskFile) {
         case (.some, nil, _):
@@ -287,5 +288,22 @@ public enum ConfigurationLoader {
             previous = current
         }
         return previous[b.count]
+    }
+}
+
+// MARK: - Admission limits and socket buffers
+
+extension ConfigurationLoader {
+    static let admissionKeys = [
+        "max_handshakes_in_progress", "handshake_rate_per_source",
+        "socket_receive_buffer", "socket_send_buffer",
+    ]
+
+    /// The keys that bound what a listener spends on clients before they finish a handshake.
+    fileprivate static func parseAdmissionLimits(_ table: Table, into listener: inout ListenerConfiguration) throws(ConfigurationError) {
+        listener.maxHandshakesInProgress = try table.int("max_handshakes_in_progress", in: 1...10_000_000) ?? listener.maxHandshakesInProgress
+        listener.handshakeRatePerSource = try table.int("handshake_rate_per_source", in: 0...1_000_000) ?? listener.handshakeRatePerSource
+        listener.socketReceiveBuffer = try table.int("socket_receive_buffer", in: 0...(1 << 30)) ?? listener.socketReceiveBuffer
+        listener.socketSendBuffer = try table.int("socket_send_buffer", in: 0...(1 << 30)) ?? listener.socketSendBuffer
     }
 }

@@ -77,6 +77,16 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var mtu: Int = 1400
     /// `max_sessions`: sessions (handshaking or established) this listener holds at once.
     public var maxSessions: Int = 100_000
+    /// `max_handshakes_in_progress`: sessions still handshaking at once; past it ClientHellos are dropped.
+    public var maxHandshakesInProgress: Int = 10_000
+    /// `handshake_rate_per_source`: cookie-verified handshakes a second one source address may start
+    /// (token bucket, burst of the same size, kept per event loop); 0 = unlimited.
+    public var handshakeRatePerSource: Int = 50
+    /// `socket_receive_buffer`: SO_RCVBUF of the listener sockets in bytes; 0 = the system default.
+    /// A deep queue absorbs bursts and floods instead of dropping real clients' datagrams.
+    public var socketReceiveBuffer: Int = 4 << 20
+    /// `socket_send_buffer`: SO_SNDBUF of the listener sockets in bytes; 0 = the system default.
+    public var socketSendBuffer: Int = 1 << 20
 
     /// The key path used in error messages, e.g. `listener[0].private_key`.
     public func keyPath(_ key: String) -> String { "listener[\(index)].\(key)" }

@@ -23,11 +23,13 @@ final class ListenerRouter: ChannelInboundHandler {
     /// Fragmented ClientHellos being put together, after their first fragment's cookie verified.
     private var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
     private static let reassemblyLimit = 1024
+    private var rateLimiter: SourceRateLimiter
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
         self.eventLoop = eventLoop
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
+        self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
     }
 
     /// Sessions held on this loop, replacements included.
@@ -173,6 +175,10 @@ final class ListenerRouter: ChannelInboundHandler {
 
     /// Creates a session for a whole ClientHello with a valid cookie.
     private func admit(_ datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8]) {
+        guard rateLimiter.admit(peer, now: .now()) else {
+            runtime.stats.increment(.droppedRateLimited)
+            return
+        }
         let live = table.session(for: peer)
         if let live, live.isEstablished {
             // RFC 6347 §4.2.8: the new handshake runs beside the live session and replaces it once complete.
@@ -198,11 +204,17 @@ final class ListenerRouter: ChannelInboundHandler {
             runtime.stats.increment(.droppedSessionLimit)
             return
         }
+        guard runtime.stats.reserveHandshake(limit: runtime.configuration.maxHandshakesInProgress) else {
+            runtime.stats.releaseSession()
+            runtime.stats.increment(.droppedHandshakeLimit)
+            return
+        }
         let connection: DTLSConnection
         do {
             connection = try DTLSConnection(context: runtime.context, cookies: cookies, peerMaterial: material, ipv6: peer.isIPv6, allocator: allocator)
         } catch {
             runtime.stats.releaseSession()
+            runtime.stats.releaseHandshake()
             runtime.logger.error("listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return
         }

@@ -16,6 +16,8 @@ public final class ListenerStats: Sendable {
         case droppedNoSession = "dropped_no_session"
         case droppedBadCookie = "dropped_bad_cookie"
         case droppedSessionLimit = "dropped_session_limit"
+        case droppedHandshakeLimit = "dropped_handshake_limit"
+        case droppedRateLimited = "dropped_rate_limited"
         case droppedOversize = "dropped_oversize"
         case droppedStopping = "dropped_stopping"
         case backendErrors = "backend_errors"
@@ -23,6 +25,7 @@ public final class ListenerStats: Sendable {
 
     public let listenerName: String
     private let activeSessions = ManagedAtomic<Int>(0)
+    private let handshaking = ManagedAtomic<Int>(0)
     private let counters: [ManagedAtomic<Int>]
 
     public init(listenerName: String) {
@@ -56,9 +59,28 @@ public final class ListenerStats: Sendable {
         activeSessions.wrappingDecrement(ordering: .relaxed)
     }
 
+    /// Counts a handshake as started unless `limit` are running; false means refuse the client.
+    func reserveHandshake(limit: Int) -> Bool {
+        while true {
+            let current = handshaking.load(ordering: .relaxed)
+            guard current < limit else { return false }
+            if handshaking.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
+                return true
+            }
+        }
+    }
+
+    /// A handshake ended, completed or not.
+    func releaseHandshake() {
+        handshaking.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// Handshakes running now, over all event loops.
+    public var handshakesInProgress: Int { handshaking.load(ordering: .relaxed) }
+
     /// `stats listener=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
-        var line = "stats listener=\(listenerName) active_sessions=\(active)"
+        var line = "stats listener=\(listenerName) active_sessions=\(active) handshakes_in_progress=\(handshakesInProgress)"
         for counter in Counter.allCases {
             line += " \(counter.rawValue)=\(value(counter))"
         }

@@ -99,6 +99,8 @@ public final class ProxyServer: Sendable {
                 }
                 .bind(to: address)
                 .get()
+            try await SocketBuffers.apply(receive: runtime.configuration.socketReceiveBuffer,
+                                          send: runtime.configuration.socketSendBuffer, to: channel)
             return (channel, routerBox)
         } catch {
             throw StartupError(description: "listener \"\(runtime.name)\": cannot bind \(address.logDescription): \(describe(error))")

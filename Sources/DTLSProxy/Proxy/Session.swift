@@ -118,6 +118,7 @@ final class Session {
         backend = nil
         if !wasEstablished {
             runtime.stats.increment(.handshakesFailed)
+            runtime.stats.releaseHandshake()
         }
         router.sessionClosed(self)
         let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
@@ -157,6 +158,7 @@ final class Session {
         cipher = connection.cipherName
         version = connection.protocolVersion
         runtime.stats.increment(.handshakesCompleted)
+        runtime.stats.releaseHandshake()
         if isReplacement { router.replacementEstablished(self) }
         backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
         runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)")
