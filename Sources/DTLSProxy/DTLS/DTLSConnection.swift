@@ -214,6 +214,11 @@ public final class DTLSConnection {
         return fields
     }
 
+    /// ` resumed=yes` when the handshake resumed a session from a ticket; empty otherwise.
+    public var resumptionLogField: String {
+        SSL_session_reused(ssl) == 1 ? " resumed=yes" : ""
+    }
+
     private func failureReason(_ error: Int32) -> String {
         let queued = OpenSSLError.drain()
         if receivedFatalAlert, let alert = receivedAlert { return "peer sent fatal alert: \(alert)" }

@@ -107,7 +107,8 @@ extension DTLSServerContext {
             var credentials: [String] = []
             if listener.certificate != nil { credentials.append(certificateAuth.contains(NID_auth_rsa) ? "an RSA certificate" : "an EC certificate") }
             if listener.pskTable != nil { credentials.append("psk_file") }
-            let versions = "DTLS \(listener.minVersion.rawValue) to \(listener.security.maxVersion.rawValue)"
+            let (low, high) = (listener.minVersion.rawValue, listener.security.maxVersion.rawValue)
+            let versions = low == high ? "DTLS \(low)" : "DTLS \(low) to \(high)"
             let expanded = names.isEmpty ? "nothing" : names.joined(separator: ":")
             throw fail("ciphers", "no suite in \"\(cipherList)\" works with \(credentials.joined(separator: " and ")) at \(versions) (OpenSSL expands it to \(expanded))")
         }

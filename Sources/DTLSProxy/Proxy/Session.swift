@@ -162,7 +162,7 @@ final class Session {
         runtime.stats.increment(.handshakesCompleted)
         if isReplacement { router.replacementEstablished(self) }
         backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
-        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)")
+        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField)")
         armIdleTimer(after: runtime.idleTimeout)
         readRecords()
     }
