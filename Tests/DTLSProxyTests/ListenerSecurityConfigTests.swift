@@ -58,12 +58,21 @@ struct ListenerSecurityConfigTests {
         #expect(security.ticketSecret == Array(repeating: UInt8(ascii: "t"), count: 48))
         #expect(security.ticketKeyRotation == .minutes(10))
         #expect(try folder.parse(certificateListener + "session_tickets = false\n").listeners[0].security.sessionTickets == false)
+        // Empty strings mean the default, so that an example may show every key.
+        let empty = try folder.parse(certificateListener + """
+            ciphers = ""
+            groups = ""
+            psk_identity_hint = ""
+            ticket_key_file = ""
+            verify_depth = 4
+            allow_cn = []
+            """).listeners[0].security
+        #expect(empty == ListenerSecurity())
     }
 
     @Test(arguments: [
         ("client_auth = \"require\"\n", "listener[0].client_auth", "needs client_ca"),
         ("client_ca = \"ca.pem\"\nclient_auth = \"maybe\"\n", "listener[0].client_auth", "unknown mode \"maybe\""),
-        ("verify_depth = 3\n", "listener[0].verify_depth", "has no effect without client_ca"),
         ("client_ca = \"ca.pem\"\nverify_depth = 33\n", "listener[0].verify_depth", "between 0 and 32"),
         ("allow_cn = [\"dev1\"]\n", "listener[0].allow_cn", "need client_ca"),
         ("client_ca = \"ca.pem\"\nclient_auth = \"none\"\nallow_uri = [\"urn:a\"]\n", "listener[0].allow_uri", "client_auth = \"none\""),
@@ -76,8 +85,8 @@ struct ListenerSecurityConfigTests {
         ("min_version = \"1.1\"\n", "listener[0].min_version", "unknown version \"1.1\""),
         ("min_version = 1.2\n", "listener[0].min_version", "expected a string"),
         ("min_version = \"1.2\"\nmax_version = \"1.0\"\n", "listener[0].min_version", "above max_version \"1.0\""),
-        ("ciphers = \"\"\n", "listener[0].ciphers", "empty"),
-        ("groups = \" \"\n", "listener[0].groups", "empty"),
+        ("ciphers = \" \"\n", "listener[0].ciphers", "blank"),
+        ("groups = \"\t\"\n", "listener[0].groups", "blank"),
         ("session_tickets = \"no\"\n", "listener[0].session_tickets", "expected a boolean"),
         ("ticket_key_rotation = \"0s\"\n", "listener[0].ticket_key_rotation", "invalid duration"),
         ("ticket_key_rotation = \"200h\"\n", "listener[0].ticket_key_rotation", "between 1s and 168h"),

@@ -52,10 +52,9 @@ extension ConfigurationLoader {
         } else {
             security.clientAuth = hasCA ? .require : .none
         }
-        if let depth = try table.int("verify_depth", in: 0...32) {
-            guard hasCA else { throw table.error("verify_depth", "has no effect without client_ca") }
-            security.verifyDepth = depth
-        }
+        // Like client_ca = "", a verify_depth without client_ca is accepted and unused,
+        // so that a configuration may show every key with its default.
+        security.verifyDepth = try table.int("verify_depth", in: 0...32) ?? security.verifyDepth
 
         let cn = try table.entries("allow_cn", problem: ClientIdentityPolicy.problem(cn:))
         let dns = try table.entries("allow_dns", problem: ClientIdentityPolicy.problem(dns:))
@@ -66,12 +65,12 @@ extension ConfigurationLoader {
         }
         security.identityPolicy = ClientIdentityPolicy(allowCN: cn, allowDNS: dns, allowURI: uri)
 
-        if let hint = try table.string("psk_identity_hint") {
+        if let hint = try table.string("psk_identity_hint"), !hint.isEmpty {
             guard listener.pskFile != nil else { throw table.error("psk_identity_hint", "needs psk_file") }
             guard hint.utf8.count <= 128, !hint.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw table.error("psk_identity_hint", "at most 128 bytes without control characters")
             }
-            security.pskIdentityHint = hint.isEmpty ? nil : hint
+            security.pskIdentityHint = hint
         }
 
         security.maxVersion = try table.version("max_version") ?? security.maxVersion
@@ -79,9 +78,10 @@ extension ConfigurationLoader {
             throw table.error("min_version", "\"\(listener.minVersion.rawValue)\" is above max_version \"\(security.maxVersion.rawValue)\"")
         }
         for key in ["ciphers", "groups"] {
-            guard let text = try table.string(key) else { continue }
+            // "" means the built-in list, as "" means "none" for the file keys.
+            guard let text = try table.string(key), !text.isEmpty else { continue }
             guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else {
-                throw table.error(key, "empty; leave the key out for the built-in list")
+                throw table.error(key, "blank; write \"\" (or leave the key out) for the built-in list")
             }
             if key == "ciphers" { security.ciphers = text } else { security.groups = text }
         }
