@@ -425,6 +425,20 @@ def issue_client_cert(directory: Path, ca: tuple[Path, Path], name: str, cn: str
     return cert, key
 
 
+def issue_intermediate_ca(directory: Path, ca: tuple[Path, Path], name: str) -> tuple[Path, Path]:
+    """A CA certificate signed by ``ca`` (one level down): (certificate, key)."""
+    cert, key, csr = directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}.csr"
+    ext = directory / f"{name}.ext"
+    ext.write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+             "-out", str(cert), "-extfile", str(ext))
+    os.chmod(key, 0o600)
+    return cert, key
+
+
 def write_secret(path: Path, text: str | bytes) -> Path:
     """Write a key-like file readable by its owner only (the daemon refuses looser modes)."""
     data = text.encode() if isinstance(text, str) else text

@@ -12,11 +12,13 @@ import time
 from harness import (
     GNUTLS_DONE,
     S_CLIENT_DONE,
+    Daemon,
     Proc,
     echo_roundtrip,
     free_udp_port,
     gnutls_argv,
     s_client_argv,
+    write_config,
     write_secret,
 )
 
@@ -105,6 +107,18 @@ def test_san_uri_in_allow_uri_connects(proxied, peer, pki):
     px.daemon.wait_for(rb"reason=access_denied detail=\"refused by allow_cn,allow_uri", timeout=10)
 
 
+def test_verify_depth_limits_intermediate_cas(proxied, peer, pki):
+    shallow = _mtls(proxied, pki, verify_depth=0)
+    refused = peer(gnutls_argv(shallow.host, shallow.port, *_cert_args(pki["deep"])))
+    refused.wait_for(rb"Received alert \[48\]", timeout=15)  # unknown_ca: chain too long
+    assert not re.search(GNUTLS_DONE, refused.output)
+    deep_enough = _mtls(proxied, pki, verify_depth=1)
+    ok = peer(gnutls_argv(deep_enough.host, deep_enough.port, *_cert_args(pki["deep"])))
+    ok.wait_for(GNUTLS_DONE, timeout=15)
+    echo_roundtrip(ok, b"one intermediate\n")
+    deep_enough.daemon.wait_for(rb"session open [^\n]*identity=deep", timeout=5)
+
+
 def test_san_dns_in_allow_dns_connects(proxied, peer, pki):
     px = _mtls(proxied, pki, allow_dns=["*.example.org"])
     c = peer(gnutls_argv(px.host, px.port, *_cert_args(pki["sensor"])))
@@ -170,7 +184,6 @@ def test_coap_client_over_psk_reaches_a_coap_server(proxied, peer, procs, tmp_pa
     time.sleep(0.5)
     psk = write_secret(tmp_path / "psk.txt", f"{PSK_IDENTITY}:{PSK_HEX}\n")
     port = free_udp_port()
-    from harness import Daemon, write_config
     cfg = write_config(tmp_path / "coap.toml", [{
         "name": "coaps", "listen": f"127.0.0.1:{port}", "backend": f"127.0.0.1:{coap_port}",
         "psk_file": str(psk)}])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
+import time
 
 import pytest
 
@@ -134,6 +134,21 @@ def test_session_tickets_false_disables_resumption(proxied, peer, tmp_path):
     assert b"TLS session ticket" not in first.output, first.text[-2000:]
     assert re.search(rb"Session-ID: *\n", first.output), first.text[-2000:]
     assert not session.exists()
+
+
+def test_ticket_keys_rotate_and_expire_after_two_periods(proxied, peer, tmp_path):
+    px = proxied(ticket_key_rotation="2s")
+    session = str(tmp_path / "session.pem")
+    _connect_and_save(peer, px.port, session)
+    soon = peer(s_client_argv(px.host, px.port, "-sess_in", session))
+    soon.wait_for(rb"^Reused, TLSv1\.2", timeout=15)
+    soon.close_stdin()
+    soon.wait(timeout=10)
+    # Issued in period p; from period p + 2 on (at most 4 s later) no key reads it.
+    time.sleep(4.5)
+    late = peer(s_client_argv(px.host, px.port, "-sess_in", session))
+    late.wait_for(rb"^New, TLSv1\.2", timeout=15)
+    echo_roundtrip(late, b"full handshake again\n")
 
 
 def _ticket_daemon(procs, tmp_path, name: str, backend_port: int, ticket_file, certs, pki) -> tuple[Daemon, int]:
