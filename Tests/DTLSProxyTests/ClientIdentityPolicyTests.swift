@@ -87,5 +87,7 @@ struct ClientIdentityPolicyTests {
         #expect(LogValue.quote("q\"\\") == "\"q\\\"\\\\\"")
         #expect(LogValue.quote("line\nbreak") == "\"line\\x0abreak\"")
         #expect(LogValue.quote("") == "\"\"")
+        #expect(LogValue.quoted("peer did not return a certificate") == "\"peer did not return a certificate\"")
+        #expect(LogValue.quoted("cn=\"a b\"") == "\"cn=\\\"a b\\\"\"")
     }
 }

@@ -125,7 +125,7 @@ final class Session {
         line += connection.identityLogFields
         line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
         line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
-        if let detail { line += " detail=\"\(detail)\"" }
+        if let detail { line += " detail=\(LogValue.quoted(detail))" }
         if wasEstablished || (reason != .handshakeFailed && reason != .accessDenied) {
             runtime.logger.info("\(line)")
         } else {
