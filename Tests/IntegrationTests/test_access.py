@@ -80,6 +80,16 @@ def test_optional_admits_clients_with_and_without_certificates(proxied, peer, pk
     px.daemon.wait_for(rb"session open [^\n]*identity=dev2", timeout=5)
 
 
+def test_client_auth_none_asks_for_no_certificate(proxied, peer, pki):
+    px = _mtls(proxied, pki, client_auth="none")
+    c = peer(s_client_argv(px.host, px.port))
+    c.wait_for(S_CLIENT_DONE, timeout=15)
+    assert b"No client certificate CA names sent" in c.output, c.text[-2000:]
+    echo_roundtrip(c, b"anonymous\n")
+    opened = px.daemon.wait_for(rb"session open [^\n]*", timeout=5).group(0)
+    assert b"identity=" not in opened, opened
+
+
 def test_cn_not_in_allow_cn_gets_access_denied(proxied, peer, pki):
     px = _mtls(proxied, pki, allow_cn=["dev1"])
     c = peer(gnutls_argv(px.host, px.port, *_cert_args(pki["dev2"])))
