@@ -30,6 +30,7 @@ public final class DTLSServerContext: @unchecked Sendable {
     ]
     /// DTLS 1.0 PSK suites (CBC with SHA-1), offered only with `min_version = "1.0"`.
     static let legacyPSKCiphers = ["ECDHE-PSK-AES128-CBC-SHA", "PSK-AES128-CBC-SHA"]
+    /// The built-in `groups`, most preferred first.
     static let groups = "X25519:P-256:P-384"
     /// The identities and keys of `psk_file`; nil when the listener has none.
     let pskTable: PSKTable?
