@@ -18,7 +18,7 @@ DEBUG_BIN    := .build/debug
 RELEASE_BIN  := .build/release
 
 # Debian packages the build and the tests need.
-DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat
+DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat libcoap3-bin
 
 .PHONY: all deps build release cert run test unit-test integration-test check-config clean
 

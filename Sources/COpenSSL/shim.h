@@ -4,16 +4,20 @@
  * OpenSSL exposes much of its DTLS API as function-like macros over SSL_ctrl,
  * SSL_CTX_ctrl and BIO_ctrl. Swift cannot import macros that take arguments,
  * so each one we use is restated here as a static inline function with the
- * same meaning. Nothing here holds state or adds behaviour.
+ * same meaning. Nothing here holds state; the one helper with a body of its own
+ * (dp_EVP_MAC_CTX_set_hmac_sha256_key) exists because Swift cannot build an
+ * OSSL_PARAM array whose string pointers outlive the call safely.
  */
 #ifndef DTLS_PROXYD_COPENSSL_SHIM_H
 #define DTLS_PROXYD_COPENSSL_SHIM_H
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -97,6 +101,63 @@ static inline void dp_BIO_set_init(BIO *bio, int init) {
     BIO_set_init(bio, init);
 }
 
+static inline long dp_SSL_CTX_set_timeout(SSL_CTX *ctx, long seconds) {
+    return SSL_CTX_set_timeout(ctx, seconds);
+}
+
+static inline void dp_OPENSSL_free(void *pointer) {
+    OPENSSL_free(pointer);
+}
+
+static inline int dp_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+
+static inline GENERAL_NAME *dp_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
+    return sk_GENERAL_NAME_value(names, index);
+}
+
+static inline int dp_sk_SSL_CIPHER_num(const STACK_OF(SSL_CIPHER) *ciphers) {
+    return sk_SSL_CIPHER_num(ciphers);
+}
+
+static inline const SSL_CIPHER *dp_sk_SSL_CIPHER_value(const STACK_OF(SSL_CIPHER) *ciphers, int index) {
+    return sk_SSL_CIPHER_value(ciphers, index);
+}
+
+static inline void dp_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *names) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+}
+
+/* The session-ticket key callback of OpenSSL 3.0 (EVP_MAC based, not deprecated). */
+typedef int (*dp_ticket_key_evp_cb)(SSL *ssl, unsigned char *key_name, unsigned char *iv,
+                                    EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt);
+
+static inline long dp_SSL_CTX_set_tlsext_ticket_key_evp_cb(SSL_CTX *ctx, dp_ticket_key_evp_cb cb) {
+    return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cb);
+}
+
+/*
+ * Keys an HMAC-SHA256 EVP_MAC_CTX. The OSSL_PARAM array keeps pointers to its
+ * names and values until the call returns; in C those are static strings,
+ * which Swift cannot promise for a bridged string.
+ */
+static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned char *key, size_t length) {
+    char digest[] = "SHA256";
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, length);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[2] = OSSL_PARAM_construct_end();
+    return EVP_MAC_CTX_set_params(mac, params);
+}
+
+/* Whether the OpenSSL we were built against knows DTLS 1.3 at all. */
+#ifdef DTLS1_3_VERSION
+static const int dp_DTLS1_3_VERSION = DTLS1_3_VERSION;
+#else
+static const int dp_DTLS1_3_VERSION = 0;
+#endif
+
 /* Constants that Swift imports poorly (macros built from other macros). */
 static const long dp_SSL_OP_NO_QUERY_MTU = SSL_OP_NO_QUERY_MTU;
 static const long dp_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
@@ -104,6 +165,8 @@ static const long dp_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
 static const long dp_SSL_OP_COOKIE_EXCHANGE = SSL_OP_COOKIE_EXCHANGE;
 static const long dp_SSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
 static const long dp_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
+/* The key_name of the ticket callback: 16 bytes (RFC 5077 §4; not exported by OpenSSL). */
+static const int dp_TLSEXT_KEYNAME_LENGTH = 16;
 static const long dp_SSL_MODE_RELEASE_BUFFERS = SSL_MODE_RELEASE_BUFFERS;
 static const int dp_BIO_TYPE_DATAGRAM_PROXY = (1 | BIO_TYPE_SOURCE_SINK);
 

@@ -35,7 +35,15 @@ final class ConfigTestFolder {
         try folder.write("server.key", "-----BEGIN PRIVATE KEY-----\n")
         try folder.write("ca.pem", "-----BEGIN CERTIFICATE-----\n")
         try folder.write("psk.txt", "dev1:00112233445566778899aabbccddeeff\n")
+        // Key files readable by group or others are refused (allow_world_readable_keys).
+        try folder.setMode("server.key", 0o600)
+        try folder.setMode("psk.txt", 0o600)
         return folder
+    }
+
+    /// Sets the permission bits of `name` (relative to the folder).
+    func setMode(_ name: String, _ mode: Int) throws {
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path + "/" + name)
     }
 
     var configPath: String { path + "/dtls-proxy.toml" }

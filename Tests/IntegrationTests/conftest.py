@@ -28,10 +28,13 @@ from harness import (
     Proc,
     free_udp_port,
     ipv6_available,
+    issue_client_cert,
+    issue_intermediate_ca,
+    make_ca,
     write_config,
 )
 
-PEER_TOOLS = ("openssl", "gnutls-cli", "socat")
+PEER_TOOLS = ("openssl", "gnutls-cli", "socat", "coap-client-openssl", "coap-server-notls")
 
 
 def pytest_report_header(config):
@@ -65,6 +68,35 @@ def certs(tmp_path_factory) -> dict[str, Path]:
         check=True, capture_output=True, timeout=30,
     )
     return {"cert": cert, "key": key, "other_key": other, "dir": d}
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> dict:
+    """A test CA and client certificates it issued, plus one from an unrelated CA.
+
+    ``ca``: the CA certificate (for ``client_ca``); each client is (certificate, key):
+    ``dev1`` (CN=dev1), ``dev2`` (CN=dev2), ``sensor`` (CN=sensor-9 with SAN
+    URI spiffe://example.org/sensor/9 and DNS sensor9.example.org), ``stranger``
+    (CN=dev1, issued by another CA), ``deep`` (CN=deep, issued by an intermediate
+    CA under the test CA; its certificate file holds the leaf and the intermediate).
+    """
+    d = tmp_path_factory.mktemp("pki")
+    ca = make_ca(d, "test-ca")
+    other_ca = make_ca(d, "other-ca")
+    intermediate = issue_intermediate_ca(d, ca, "intermediate-ca")
+    deep_cert, deep_key = issue_client_cert(d, intermediate, "deep", "deep")
+    deep_chain = d / "deep-chain.pem"
+    deep_chain.write_bytes(deep_cert.read_bytes() + intermediate[0].read_bytes())
+    return {
+        "deep": (deep_chain, deep_key),
+        "dir": d,
+        "ca": ca[0],
+        "dev1": issue_client_cert(d, ca, "dev1", "dev1"),
+        "dev2": issue_client_cert(d, ca, "dev2", "dev2"),
+        "sensor": issue_client_cert(d, ca, "sensor", "sensor-9",
+                                    san="URI:spiffe://example.org/sensor/9,DNS:sensor9.example.org"),
+        "stranger": issue_client_cert(d, other_ca, "stranger", "dev1"),
+    }
 
 
 @pytest.fixture

@@ -311,6 +311,8 @@ def _toml_value(v) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string here
 
 
@@ -399,3 +401,65 @@ def parse_hello_verify(datagram: bytes) -> tuple[int, int, bytes]:
     if len(cookie) != cookie_len:
         raise ValueError(f"truncated cookie: {datagram.hex()}")
     return datagram[0], handshake[0], cookie
+
+
+# --------------------------------------------------------------------------- test PKI
+
+def _openssl(*args: str):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed ECDSA P-256 CA: (certificate, key) as ``NAME.pem`` / ``NAME.key``."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def issue_client_cert(directory: Path, ca: tuple[Path, Path], name: str, cn: str,
+                      san: str | None = None) -> tuple[Path, Path]:
+    """A client certificate (clientAuth) for ``cn`` issued by ``ca``, optional SAN
+    (e.g. ``"URI:spiffe://example.org/x,DNS:a.example.org"``): (certificate, key)."""
+    cert, key, csr = (directory / f"{name}.pem", directory / f"{name}.key",
+                      directory / f"{name}.csr")
+    ext = directory / f"{name}.ext"
+    ext.write_text("extendedKeyUsage=clientAuth\n" + (f"subjectAltName={san}\n" if san else ""))
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+             "-out", str(cert), "-extfile", str(ext))
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def issue_intermediate_ca(directory: Path, ca: tuple[Path, Path], name: str) -> tuple[Path, Path]:
+    """A CA certificate signed by ``ca`` (one level down): (certificate, key)."""
+    cert, key, csr = directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}.csr"
+    ext = directory / f"{name}.ext"
+    ext.write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+             "-out", str(cert), "-extfile", str(ext))
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def write_secret(path: Path, text: str | bytes) -> Path:
+    """Write a key-like file readable by its owner only (the daemon refuses looser modes)."""
+    data = text.encode() if isinstance(text, str) else text
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)
+    return path
+
+
+# s_client -msg: a received warning(1) no_renegotiation(100) alert record.
+SERVER_NO_RENEGOTIATION = rb"<<< [^\n]*(?:content_type=21|Alert)[^\n]*\n\s+01 64"

@@ -100,7 +100,7 @@ public enum ConfigurationLoader {
     private static let listenerKeys = [
         "name", "listen", "backend", "certificate", "private_key", "client_ca", "psk_file",
         "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
-    ] + admissionKeys
+    ] + admissionKeys + securityKeys
 
     private static func parseListener(_ table: Table, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         try table.rejectUnknownKeys(known: listenerKeys)
@@ -125,12 +125,7 @@ public enum ConfigurationLoader {
         listener.privateKey = try table.path("private_key")
         listener.clientCA = try table.path("client_ca")
         listener.pskFile = try table.path("psk_file")
-        if let version = try table.string("min_version", hint: "write \"1.0\" or \"1.2\" in quotes") {
-            guard let setting = DTLSVersionSetting(rawValue: version) else {
-                throw table.error("min_version", "unknown version \"\(version)\" (use \"1.0\" or \"1.2\")")
-            }
-            listener.minVersion = setting
-        }
+        listener.minVersion = try table.version("min_version") ?? listener.minVersion
         listener.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? listener.idleTimeout
         listener.handshakeTimeout = try table.duration("handshake_timeout", allowZero: false) ?? listener.handshakeTimeout
         listener.mtu = try table.int("mtu", in: 256...65507) ?? listener.mtu
@@ -161,13 +156,14 @@ public enum ConfigurationLoader {
                 throw table.error("psk_file", error.description)
             }
         }
+        listener.security = try parseSecurity(table, listener: listener)
         return listener
     }
 
     // MARK: - Helpers
 
     /// What every error needs: the absolute file, and the folder relative paths start from.
-    fileprivate struct Context {
+    struct Context {
         var file: String
         var folder: String
 
@@ -196,7 +192,7 @@ public enum ConfigurationLoader {
     }
 
     /// One TOML table and the key prefix its errors carry (`daemon.`, `listener[2].`).
-    fileprivate struct Table {
+    struct Table {
         var table: TOMLTable
         var prefix: String
         var context: Context
@@ -263,14 +259,14 @@ public enum ConfigurationLoader {
         }
     }
 
-    fileprivate static func name(of type: TOMLType) -> String {
+    static func name(of type: TOMLType) -> String {
         switch type {
         case .bool: "boolean"
         default: type.description
         }
     }
 
-    fileprivate static func found(_ value: TOMLValueConvertible) -> String {
+    static func found(_ value: TOMLValueConvertible) -> String {
         name(of: value.type)
     }
 

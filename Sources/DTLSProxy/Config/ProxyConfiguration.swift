@@ -41,10 +41,16 @@ public enum LogLevelSetting: String, Sendable, Equatable, CaseIterable {
     case trace, debug, info, notice, warning, error
 }
 
-/// The lowest DTLS version a listener accepts (`min_version`).
-public enum DTLSVersionSetting: String, Sendable, Equatable, CaseIterable {
+/// A DTLS version as `min_version` and `max_version` write it.
+public enum DTLSVersionSetting: String, Sendable, Equatable, Comparable, CaseIterable {
     case dtls1_0 = "1.0"
     case dtls1_2 = "1.2"
+    /// Accepted only when the linked OpenSSL implements DTLS 1.3 (3.0 does not).
+    case dtls1_3 = "1.3"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
 }
 
 /// One `[[listener]]` block: a public DTLS port in front of one plaintext backend.
@@ -87,6 +93,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var socketReceiveBuffer: Int = 4 << 20
     /// `socket_send_buffer`: SO_SNDBUF of the listener sockets in bytes; 0 = the system default.
     public var socketSendBuffer: Int = 1 << 20
+    /// Client-certificate checks, PSK hint, protocol policy, resumption (`ListenerSecurity.swift`).
+    public var security = ListenerSecurity()
 
     /// The key path used in error messages, e.g. `listener[0].private_key`.
     public func keyPath(_ key: String) -> String { "listener[\(index)].\(key)" }

@@ -16,12 +16,20 @@ public final class DTLSConnection {
     /// The last alert the peer sent, as OpenSSL's long description.
     public private(set) var receivedAlert: String?
     public private(set) var receivedFatalAlert = false
+    /// The verified certificate names, once the handshake completed with one.
+    public private(set) var certificateIdentity: CertificateIdentity?
+    /// The PSK identity, once a PSK handshake completed.
+    public private(set) var pskIdentity: String?
 
     /// The outcome of a handshake step.
     public enum HandshakeProgress: Equatable {
         case inProgress
         case complete
         case failed(String)
+        /// The certificate verified but no allow-list admits it; an access_denied
+        /// alert is queued in place of the server's last flight. `rules` are the
+        /// lists that refused, `detail` what the certificate carried.
+        case refused(rules: [String], detail: String)
     }
 
     /// The outcome of reading one record.
@@ -94,7 +102,7 @@ public final class DTLSConnection {
     /// Advances the handshake with whatever was received.
     public func handshake() -> HandshakeProgress {
         let result = SSL_do_handshake(ssl)
-        if result == 1 { return .complete }
+        if result == 1 { return admit() }
         let error = SSL_get_error(ssl, result)
         switch error {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
@@ -178,6 +186,37 @@ public final class DTLSConnection {
 
     public var protocolVersion: String {
         String(cString: SSL_get_version(ssl))
+    }
+
+    /// Records who the peer is and applies the listener's allow-lists.
+    private func admit() -> HandshakeProgress {
+        pskIdentity = PeerIdentity.pskIdentity(of: ssl)
+        certificateIdentity = PeerIdentity.certificate(of: ssl)
+        guard let identity = certificateIdentity, let context = DTLSServerContext.from(ssl),
+              case .refused(let rules) = context.identityPolicy.evaluate(identity) else { return .complete }
+        let flight = buffers.outbound.map { Array($0.readableBytesView) }
+        buffers.outbound.removeAll()
+        if let alert = AccessDeniedAlert.replacing(flight: flight) {
+            buffers.outbound.append(ByteBuffer(bytes: alert))
+        } else {
+            // An abbreviated handshake: the client already holds our Finished, so
+            // the only alert we can still send under the session's keys is close_notify.
+            shutdown()
+        }
+        return .refused(rules: rules, detail: "certificate \(identity.summary) matches no entry of \(rules.joined(separator: " or "))")
+    }
+
+    /// ` identity=NAME` and/or ` psk_identity=ID` for the session's log lines; empty when anonymous.
+    public var identityLogFields: String {
+        var fields = ""
+        if let name = certificateIdentity?.displayName { fields += " identity=\(LogValue.quote(name))" }
+        if let pskIdentity { fields += " psk_identity=\(LogValue.quote(pskIdentity))" }
+        return fields
+    }
+
+    /// ` resumed=yes` when the handshake resumed a session from a ticket; empty otherwise.
+    public var resumptionLogField: String {
+        SSL_session_reused(ssl) == 1 ? " resumed=yes" : ""
     }
 
     private func failureReason(_ error: Int32) -> String {

@@ -28,9 +28,16 @@ public final class DTLSServerContext: @unchecked Sendable {
         "ECDHE-PSK-CHACHA20-POLY1305", "PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384",
         "PSK-CHACHA20-POLY1305", "PSK-AES128-CCM", "PSK-AES128-CCM8",
     ]
+    /// DTLS 1.0 PSK suites (CBC with SHA-1), offered only with `min_version = "1.0"`.
+    static let legacyPSKCiphers = ["ECDHE-PSK-AES128-CBC-SHA", "PSK-AES128-CBC-SHA"]
+    /// The built-in `groups`, most preferred first.
     static let groups = "X25519:P-256:P-384"
     /// The identities and keys of `psk_file`; nil when the listener has none.
     let pskTable: PSKTable?
+    /// `allow_cn`, `allow_dns`, `allow_uri`: checked when a handshake completes.
+    let identityPolicy: ClientIdentityPolicy
+    /// The ticket keys; nil when `session_tickets = false`.
+    let ticketKeys: TicketKeySchedule?
 
     /// Builds the context, loading and cross-checking every credential file.
     ///
@@ -47,12 +54,22 @@ public final class DTLSServerContext: @unchecked Sendable {
         raw = ctx
         mtu = listener.mtu
         pskTable = listener.pskTable
+        let security = listener.security
+        identityPolicy = security.identityPolicy
+        ticketKeys = security.sessionTickets
+            ? TicketKeySchedule(secret: security.ticketSecret ?? CookieVerifier.randomSecret(), rotation: security.ticketKeyRotation)
+            : nil
 
-        let minimum = listener.minVersion == .dtls1_0 ? DTLS1_VERSION : DTLS1_2_VERSION
-        _ = dp_SSL_CTX_set_min_proto_version(ctx, minimum)
-        _ = dp_SSL_CTX_set_max_proto_version(ctx, DTLS1_2_VERSION)
-        SSL_CTX_set_options(ctx, UInt64(dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION
-            | dp_SSL_OP_CIPHER_SERVER_PREFERENCE | dp_SSL_OP_NO_QUERY_MTU))
+        for (key, setting, isMinimum) in [("min_version", listener.minVersion, true), ("max_version", security.maxVersion, false)] {
+            let version = Self.protocolVersion(setting)
+            let ok = isMinimum ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
+            guard ok == 1 else {
+                throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
+            }
+        }
+        var options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_CIPHER_SERVER_PREFERENCE | dp_SSL_OP_NO_QUERY_MTU
+        if !security.sessionTickets { options |= dp_SSL_OP_NO_TICKET }
+        SSL_CTX_set_options(ctx, UInt64(options))
         _ = dp_SSL_CTX_set_mode(ctx, dp_SSL_MODE_RELEASE_BUFFERS)
         _ = dp_SSL_CTX_set_read_ahead(ctx, 1)
         // The send buffer need not hold more than one datagram's worth of record.
@@ -62,49 +79,33 @@ public final class DTLSServerContext: @unchecked Sendable {
         // Never prompt on a terminal for an encrypted key's passphrase.
         SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase)
 
-        var ciphers: [String] = []
-        if listener.certificate != nil {
-            ciphers += Self.aeadCiphers
-            if listener.minVersion == .dtls1_0 { ciphers += Self.legacyCiphers }
+        let cipherList = security.ciphers ?? Self.defaultCipherList(listener)
+        if SSL_CTX_set_cipher_list(ctx, cipherList) != 1 {
+            throw fail("ciphers", "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
         }
-        if listener.pskTable != nil { ciphers += Self.pskCiphers }
-        if SSL_CTX_set_cipher_list(ctx, ciphers.joined(separator: ":")) != 1 {
-            throw fail("ciphers", "OpenSSL accepts none of the ciphers: \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
+        if listener.minVersion == .dtls1_0 {
+            // OpenSSL 3.0 refuses the MD5+SHA-1 handshake signatures of DTLS 1.0
+            // at security level 1 and above; level 0 is the only way to serve it.
+            SSL_CTX_set_security_level(ctx, 0)
         }
-        if dp_SSL_CTX_set1_groups_list(ctx, Self.groups) != 1 {
-            throw fail("groups", "OpenSSL refuses groups \(Self.groups): \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
-        }
-
-        if let certificate = listener.certificate {
-            guard SSL_CTX_use_certificate_chain_file(ctx, certificate) == 1 else {
-                throw fail("certificate", "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)")
-            }
-        }
-        if let privateKey = listener.privateKey {
-            guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
-                let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
-                // OpenSSL checks the key against an already loaded certificate here and says "key values mismatch".
-                if error.reasons.contains(where: { $0.contains("mismatch") }) {
-                    throw fail("private_key", "\(privateKey) does not match the certificate \(listener.certificate ?? "")")
-                }
-                throw fail("private_key", "cannot load private key \(privateKey): \(error.reasonText)")
-            }
-            guard SSL_CTX_check_private_key(ctx) == 1 else {
-                OpenSSLError.drain()
-                throw fail("private_key", "\(privateKey) does not match the certificate \(listener.certificate ?? "")")
-            }
-        }
-        if let clientCA = listener.clientCA {
-            guard SSL_CTX_load_verify_locations(ctx, clientCA, nil) == 1,
-                  let names = SSL_load_client_CA_file(clientCA) else {
-                throw fail("client_ca", "cannot load CA bundle \(clientCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)")
-            }
-            SSL_CTX_set_client_CA_list(ctx, names)
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        let groups = security.groups ?? Self.groups
+        if dp_SSL_CTX_set1_groups_list(ctx, groups) != 1 {
+            throw fail("groups", "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
         }
 
+        try Self.loadCredentials(ctx, listener: listener, fail: fail)
+        try Self.configureClientCertificates(ctx, listener: listener, fail: fail)
         if listener.pskTable != nil {
             SSL_CTX_set_psk_server_callback(ctx, pskServerCallback)
+            if let hint = security.pskIdentityHint, SSL_CTX_use_psk_identity_hint(ctx, hint) != 1 {
+                throw fail("psk_identity_hint", "OpenSSL refuses the hint: \(OpenSSLError.fromQueue("SSL_CTX_use_psk_identity_hint").reasonText)")
+            }
+        }
+        try Self.checkUsableCiphers(ctx, listener: listener, cipherList: cipherList, fail: fail)
+        Self.setSessionContext(ctx, listener: listener)
+        if let ticketKeys {
+            _ = dp_SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketKeyCallback)
+            _ = dp_SSL_CTX_set_timeout(ctx, ticketKeys.sessionLifetimeSeconds)
         }
 
         SSL_CTX_set_cookie_generate_cb(ctx, generateCookieCallback)

@@ -8,6 +8,8 @@ public enum CloseReason: String, Sendable {
     case alert
     /// The handshake failed (bad certificate, no shared cipher, retransmissions exhausted).
     case handshakeFailed = "handshake_failed"
+    /// The client's certificate verified but no allow-list admits it (access_denied sent).
+    case accessDenied = "access_denied"
     /// The handshake did not finish within `handshake_timeout`.
     case handshakeTimeout = "handshake_timeout"
     /// The daemon is stopping.

@@ -123,10 +123,11 @@ final class Session {
         router.sessionClosed(self)
         let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
         var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
+        line += connection.identityLogFields
         line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
         line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
-        if let detail { line += " detail=\"\(detail)\"" }
-        if wasEstablished || reason != .handshakeFailed {
+        if let detail { line += " detail=\(LogValue.quoted(detail))" }
+        if wasEstablished || (reason != .handshakeFailed && reason != .accessDenied) {
             runtime.logger.info("\(line)")
         } else {
             runtime.logger.notice("\(line)")
@@ -146,6 +147,8 @@ final class Session {
         case .failed(let reason):
             let closeReason: CloseReason = connection.receivedFatalAlert ? .alert : .handshakeFailed
             close(closeReason, notifyPeer: false, detail: reason)
+        case .refused(let rules, let detail):
+            close(.accessDenied, notifyPeer: false, detail: "refused by \(rules.joined(separator: ",")): \(detail)")
         }
     }
 
@@ -161,7 +164,7 @@ final class Session {
         runtime.stats.releaseHandshake()
         if isReplacement { router.replacementEstablished(self) }
         backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
-        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)")
+        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField)")
         armIdleTimer(after: runtime.idleTimeout)
         readRecords()
     }
