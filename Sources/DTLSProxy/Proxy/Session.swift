@@ -21,6 +21,8 @@ final class Session {
     private(set) var state: State = .handshaking
     private let connection: DTLSConnection
     private unowned let router: ListenerRouter
+    /// The listener runtime this session was created with; a reload does not change it.
+    let runtime: ListenerRuntime
     private var backend: BackendLink?
     private let openedAt = NIODeadline.now()
     private var lastActivity = NIODeadline.now()
@@ -35,7 +37,8 @@ final class Session {
     private var cipher = "none"
     private var version = "none"
 
-    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter) {
+    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
+        self.runtime = runtime
         self.peer = peer
         self.clientRandom = clientRandom
         self.isReplacement = isReplacement
@@ -45,7 +48,6 @@ final class Session {
     }
 
     var isEstablished: Bool { state == .established }
-    private var runtime: ListenerRuntime { router.runtime }
     private var eventLoop: EventLoop { router.eventLoop }
 
     /// Starts the handshake from the ClientHello that carried a valid cookie.
@@ -89,6 +91,7 @@ final class Session {
         }
         datagramsOut += 1
         bytesOut += datagram.readableBytes
+        router.traffic.toClient(datagram.readableBytes)
         sendOutbound()
     }
 
@@ -119,7 +122,7 @@ final class Session {
         if !wasEstablished {
             runtime.stats.increment(.handshakesFailed)
         }
-        router.sessionClosed(self)
+        router.sessionClosed(self, reason: reason, established: wasEstablished)
         let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
         var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
         line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
@@ -157,6 +160,7 @@ final class Session {
         cipher = connection.cipherName
         version = connection.protocolVersion
         runtime.stats.increment(.handshakesCompleted)
+        runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
         backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
         runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)")
@@ -193,6 +197,7 @@ final class Session {
             case .data:
                 datagramsIn += 1
                 bytesIn += plaintext.readableBytes
+                router.traffic.fromClient(plaintext.readableBytes)
                 backend?.send(plaintext)
             case .wantRead:
                 backend?.flush()
