@@ -12,6 +12,11 @@ public enum CredentialPath {
     static let prefix = "credential:"
     static let variables = ["$CREDENTIALS_DIRECTORY", "${CREDENTIALS_DIRECTORY}"]
 
+    /// Whether `text` is written in one of the credential forms.
+    public static func isCredential(_ text: String) -> Bool {
+        text.hasPrefix(prefix) || variables.contains { text == $0 || text.hasPrefix($0 + "/") }
+    }
+
     /// The absolute path for `text` as written in the configuration: credential
     /// forms resolve in `credentialsDirectory`, other relative paths against `folder`.
     ///

@@ -68,6 +68,9 @@ public final class ProxyServer: Sendable {
     /// The configuration being served.
     public var configuration: ProxyConfiguration { state.withLockedValue { $0.configuration } }
 
+    /// Every listener's counters since start, including listeners a reload removed.
+    var allStats: [ListenerStats] { state.withLockedValue { Array($0.stats.values) } }
+
     /// The runtimes new handshakes use, in configuration order.
     public var runtimes: [ListenerRuntime] { state.withLockedValue { $0.listeners.map(\.runtime) } }
 
