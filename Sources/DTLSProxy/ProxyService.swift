@@ -70,20 +70,22 @@ public struct ProxyService: Service {
                 // Cancelling ends the signal loop; a reload under way finishes first.
                 group.cancelAll()
             }
-            await stop(server, metricsEndpoint: metricsEndpoint)
-            watchdog?.stop()
+            await stop(server, metricsEndpoint: metricsEndpoint, watchdog: watchdog)
             outer.cancelAll()
         }
     }
 
     /// STOPPING=1, close_notify to every session, sockets closed, within `shutdown_timeout`.
-    private func stop(_ server: ProxyServer, metricsEndpoint: MetricsEndpoint) async {
+    private func stop(_ server: ProxyServer, metricsEndpoint: MetricsEndpoint, watchdog: Watchdog?) async {
         notifier.stopping()
         logger.info("stopping: sending close_notify to every session")
         let timeout = server.configuration.daemon.shutdownTimeout
         let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await server.stop()
+                await server.closeListeners()
+                await metricsEndpoint.close()
+                watchdog?.stop()
+                await server.shutdownLoops()
                 return true
             }
             group.addTask {
@@ -97,7 +99,6 @@ public struct ProxyService: Service {
         if !finished {
             logger.warning("stop did not finish within shutdown_timeout \(timeout); exiting anyway")
         }
-        await metricsEndpoint.close()
         for runtime in server.runtimes {
             logger.info("\(runtime.stats.logLine)")
         }

@@ -156,7 +156,9 @@ public final class ProxyServer: Sendable {
         }
         for listener in plan.listeners where !listener.kept {
             let sockets = listener.sockets
-            let how = sockets.key.isPassed ? "serving the socket systemd passed, \(sockets.localAddresses), on one event loop per socket" : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
+            let how = sockets.key.isPassed
+                ? "serving the socket systemd passed, \(sockets.localAddresses), on one event loop per socket (listen = \"\(listener.runtime.configuration.listen)\" is not used)"
+                : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
             logger.info("listener \(listener.runtime.name) \(how), backend \(listener.runtime.backendAddress.logDescription)")
         }
         let kept = plan.listeners.filter(\.kept).count
@@ -198,6 +200,12 @@ public final class ProxyServer: Sendable {
 
     /// Graceful stop: stop admitting, close_notify to every session, close the sockets, stop the loops.
     public func stop() async {
+        await closeListeners()
+        await shutdownLoops()
+    }
+
+    /// Stops admitting, sends close_notify to every session and closes every listener socket.
+    public func closeListeners() async {
         let listeners = state.withLockedValue { $0.listeners }
         for listener in listeners {
             await listener.closeSessions(reason: .shutdown)
@@ -205,6 +213,11 @@ public final class ProxyServer: Sendable {
         for listener in listeners {
             await listener.closeSockets()
         }
+    }
+
+    /// Ends the event loops. Anything else on them (metrics endpoint, watchdog
+    /// check-ins) must be closed first: a loop that has shut down runs nothing more.
+    public func shutdownLoops() async {
         try? await group.shutdownGracefully()
     }
 }
