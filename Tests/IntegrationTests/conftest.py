@@ -25,6 +25,7 @@ from harness import (
     UDP_ECHO_BIN,
     Daemon,
     EchoBackend,
+    NotifyRecorder,
     Proc,
     free_udp_port,
     ipv6_available,
@@ -147,6 +148,18 @@ def peer(procs):
         procs.append(p)
         return p
     return start
+
+
+@pytest.fixture
+def notify():
+    """A fake NOTIFY_SOCKET recording every message: pass ``{"NOTIFY_SOCKET": notify.path}``."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="dtlsn-", dir="/tmp")
+    recorder = NotifyRecorder(d)
+    yield recorder
+    recorder.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
