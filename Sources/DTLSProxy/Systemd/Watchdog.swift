@@ -8,11 +8,13 @@ import NIOCore
 ///
 /// A timer thread that sends `WATCHDOG=1` regardless would keep a daemon with
 /// a wedged event loop alive forever. Instead every loop checks in from a task
-/// scheduled on itself, every quarter of `WATCHDOG_USEC`; every half of
-/// `WATCHDOG_USEC` the heartbeat is sent only if every loop has checked in
-/// within the last half period. A loop that stops running its tasks (stuck in
-/// a call, spinning) therefore stops the heartbeat, and systemd restarts the
-/// daemon one period later.
+/// scheduled on itself, every quarter of `WATCHDOG_USEC`, and `WATCHDOG=1` is
+/// sent every half of `WATCHDOG_USEC` only if every loop has checked in within
+/// the last half. A heartbeat that is due but withheld is tried again every
+/// eighth of `WATCHDOG_USEC`, so one loop that is merely late (a busy machine)
+/// delays it a little instead of costing a whole beat. A loop that stops
+/// running its tasks (stuck in a call, spinning) stops the heartbeat, and
+/// systemd restarts the daemon at most one and a half `WATCHDOG_USEC` later.
 public final class Watchdog: Sendable {
     /// How often `WATCHDOG=1` is due: half of `WATCHDOG_USEC`.
     public let period: TimeAmount
@@ -60,11 +62,17 @@ public final class Watchdog: Sendable {
     /// Sends the heartbeat every period while every loop keeps checking in; returns when cancelled.
     public func run() async {
         var reported = false
+        var lastBeat = Int64(NIODeadline.now().uptimeNanoseconds)
+        let tick = max(1, period.nanoseconds / 4)
         while !Task.isCancelled {
-            do { try await Task.sleep(for: .nanoseconds(period.nanoseconds)) } catch { return }
-            let stale = staleLoops(now: Int64(NIODeadline.now().uptimeNanoseconds))
+            do { try await Task.sleep(for: .nanoseconds(tick)) } catch { return }
+            let now = Int64(NIODeadline.now().uptimeNanoseconds)
+            // A few microseconds of early wake-up must not skip a beat for a whole tick.
+            guard now - lastBeat >= period.nanoseconds - tick / 2 else { continue }
+            let stale = staleLoops(now: now)
             if stale.isEmpty {
                 beat()
+                lastBeat = now
                 reported = false
             } else if !reported {
                 reported = true
