@@ -44,6 +44,7 @@ public struct ProxyService: Service {
                 notifier.notify("WATCHDOG=1")
             }
         }
+        FileLimit.check(configuration, eventLoops: server.loops.count, logger: logger)
         let listeners = server.runtimes.count
         logger.info("ready: \(listeners) listener(s)")
         notifier.ready(status: status.line())

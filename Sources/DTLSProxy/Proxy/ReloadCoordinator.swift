@@ -65,6 +65,7 @@ final class ReloadCoordinator: Sendable {
             throw error
         }
         let summary = await server.commit(plan)
+        FileLimit.check(new, eventLoops: server.loops.count, logger: logger)
         if new.daemon.workers != old.daemon.workers {
             logger.warning("reload: workers changed from \(old.daemon.workers) to \(new.daemon.workers); the number of event loops changes only at restart")
         }
