@@ -227,3 +227,48 @@ def test_make_install_honours_destdir_and_the_installed_config_reads_the_key_as_
     config.write_text(config.read_text() + "# edited\n")
     assert _install(tmp_path, DESTDIR=str(dest), PREFIX="/usr").returncode == 0
     assert config.read_text().endswith("# edited\n")
+
+
+def test_socket_activation_two_sockets_one_name_survive_reloads(tmp_path, certs, echo_backend, procs, peer):
+    from harness import fingerprint, make_certificate
+    backend = echo_backend()
+    p1, p2, p3 = free_udp_port(), free_udp_port(), free_udp_port()
+    coaps = {"name": "coaps", "listen": "127.0.0.1:1", "backend": f"127.0.0.1:{backend.port}",
+             "certificate": str(certs["cert"]), "private_key": str(certs["key"])}
+    config = write_config(tmp_path / "dtls-proxy.toml", [coaps])
+    activator = Proc(["systemd-socket-activate", "--datagram",
+                      "-l", f"127.0.0.1:{p1}", "-l", f"127.0.0.1:{p2}", "--fdname=coaps:coaps",
+                      str(DAEMON_BIN), "--config", str(config)])
+    procs.append(activator)
+    activator.wait_for(rf"Listening on 127\.0\.0\.1:{p2}", timeout=10)
+    first = peer(s_client_argv("127.0.0.1", p1))
+    first.wait_for(S_CLIENT_DONE, timeout=20)
+    echo_roundtrip(first, b"on the first passed socket\n")
+    second = peer(s_client_argv("127.0.0.1", p2))
+    second.wait_for(S_CLIENT_DONE, timeout=20)
+    echo_roundtrip(second, b"on the second passed socket\n")
+
+    new_cert, new_key = make_certificate(tmp_path, "renewed")
+    plain = {"name": "plain", "listen": f"127.0.0.1:{p3}", "backend": f"127.0.0.1:{backend.port}",
+             "certificate": str(certs["cert"]), "private_key": str(certs["key"])}
+    write_config(config, [{**coaps, "certificate": str(new_cert), "private_key": str(new_key)}, plain])
+    mark = activator.mark()
+    activator.signal(signal.SIGHUP)
+    activator.wait_for(r"reload complete: 2 listener\(s\): 1 kept, 1 added, 0 removed", timeout=10, start=mark)
+    echo_roundtrip(first, b"still on the passed socket\n")
+    renewed = peer(s_client_argv("127.0.0.1", p2))
+    renewed.wait_for(S_CLIENT_DONE, timeout=20)
+    assert fingerprint(renewed.output) == fingerprint(new_cert.read_bytes())
+    bound = peer(s_client_argv("127.0.0.1", p3))
+    bound.wait_for(S_CLIENT_DONE, timeout=20)
+    echo_roundtrip(bound, b"a listener that binds its own socket\n")
+
+    # Dropping the listener of a passed socket would leave that socket unread: refused.
+    write_config(config, [plain])
+    mark = activator.mark()
+    activator.signal(signal.SIGHUP)
+    activator.wait_for(r'reload failed; the running configuration stays: .*socket "coaps".*matches no \[\[listener\]\]',
+                       timeout=10, start=mark)
+    echo_roundtrip(first, b"nothing changed\n")
+    activator.signal(signal.SIGTERM)
+    assert activator.wait(10) == 0, activator.text[-2000:]
