@@ -22,6 +22,7 @@ import pytest
 
 from harness import (
     DAEMON_BIN,
+    FIGURES,
     UDP_ECHO_BIN,
     Daemon,
     EchoBackend,
@@ -37,6 +38,14 @@ PEER_TOOLS = ("openssl", "gnutls-cli", "socat")
 
 def pytest_report_header(config):
     return [f"dtls-proxyd binary: {DAEMON_BIN}", f"udp-echo binary: {UDP_ECHO_BIN}"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Figures the tests measured (security rating, heartbeat period, stop time)."""
+    if FIGURES:
+        terminalreporter.section("measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)

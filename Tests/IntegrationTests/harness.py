@@ -389,6 +389,18 @@ def parse_hello_verify(datagram: bytes) -> tuple[int, int, bytes]:
     return datagram[0], handshake[0], cookie
 
 
+# --------------------------------------------------------------------------- figures
+
+# Measured figures the run reports at its end (see conftest.pytest_terminal_summary),
+# so that they show in `make test` output even when every test passes.
+FIGURES: list[str] = []
+
+
+def report(line: str):
+    print(line)
+    FIGURES.append(line)
+
+
 # --------------------------------------------------------------------------- systemd
 
 class NotifyRecorder:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import (
+    report,
     DAEMON_BIN,
     REPO,
     S_CLIENT_DONE,
@@ -46,7 +47,7 @@ def test_notify_ready_status_watchdog_reload_stopping_in_order(proxied, notify):
     assert len(beats) >= 7, f"WATCHDOG=1 every 0.5 s for 4.5 s: {len(beats)} beats"
     gaps = [b - a for a, b in zip(beats, beats[1:])]
     median = statistics.median(gaps)
-    print(f"\nWATCHDOG_USEC={watchdog_usec}: {len(beats)} heartbeats, median gap {median:.3f}s, "
+    report(f"WATCHDOG_USEC={watchdog_usec}: {len(beats)} heartbeats, median gap {median:.3f}s, "
           f"max {max(gaps):.3f}s")
     assert 0.4 <= median <= 0.6, gaps
     assert max(gaps) < 1.0, f"a gap reached WATCHDOG_USEC: {gaps}"
@@ -180,7 +181,7 @@ def test_units_verify_clean_and_rate_at_most_1_5(tmp_path):
                        capture_output=True, text=True, timeout=60)
     m = re.search(r"Overall exposure level for dtls-proxyd\.service: (\d+\.\d+)", s.stdout)
     assert m, s.stdout + s.stderr
-    print(f"\nsystemd-analyze security --offline=yes systemd/dtls-proxyd.service: {m.group(1)}")
+    report(f"systemd-analyze security --offline=yes systemd/dtls-proxyd.service: {m.group(1)}")
     assert float(m.group(1)) <= 1.5, s.stdout
     readme = (REPO / "README.md").read_text()
     assert f"rates the unit at {m.group(1)}" in readme, "the README states the current figure"
