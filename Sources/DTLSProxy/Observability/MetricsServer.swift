@@ -12,6 +12,8 @@ import NIOPosix
 final class MetricsServer: Sendable {
     let address: EndpointAddress
     private let channel: Channel
+    /// An HTTP connection with no traffic either way for this long is closed.
+    static let idleTimeout: TimeAmount = .seconds(30)
 
     private init(address: EndpointAddress, channel: Channel) {
         self.address = address
@@ -39,6 +41,8 @@ final class MetricsServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // A scraper that connects and goes quiet must not hold a descriptor forever.
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: MetricsServer.idleTimeout))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(scrape: scrape))
                     }
@@ -78,6 +82,14 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             guard let head = request else { return }
             request = nil
             respond(to: head, context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
