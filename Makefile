@@ -130,7 +130,7 @@ install-files:
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/dtls-proxy
 	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/dtls-proxyd
 	for unit in dtls-proxyd.service dtls-proxyd.socket; do \
-	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/dtls-proxy/|$(SYSCONFDIR)/dtls-proxy/|g' systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit.tmp && \
+	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/dtls-proxyd/|$(DOCDIR)/|g' -e 's|/etc/dtls-proxy/|$(SYSCONFDIR)/dtls-proxy/|g' systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit.tmp && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.tmp && mv $(DESTDIR)$(UNITDIR)/$$unit.tmp $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
 	done
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md

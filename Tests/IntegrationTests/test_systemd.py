@@ -207,6 +207,7 @@ def test_make_install_honours_destdir_and_the_installed_config_reads_the_key_as_
     assert os.access(dest / "usr/bin/dtls-proxyd", os.X_OK)
     service = (dest / "usr/lib/systemd/system/dtls-proxyd.service").read_text()
     assert "ExecStart=/usr/bin/dtls-proxyd --config /etc/dtls-proxy/dtls-proxy.toml" in service
+    assert "Documentation=file:///usr/share/doc/dtls-proxyd/README.md" in service
     config = dest / "etc/dtls-proxy/dtls-proxy.toml"
     assert 'private_key = "credential:server.key"' in config.read_text()
 
