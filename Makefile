@@ -5,6 +5,8 @@
 #               127.0.0.1:5684 in front of it
 #   make test   install what is missing, build, run the unit tests and the
 #               integration tests (the real binary against OpenSSL, GnuTLS, socat)
+#   make install  release build, then binary, systemd units and example
+#               configuration under DESTDIR/PREFIX (see install-files)
 
 SHELL  := /bin/bash
 SWIFT  ?= swift
@@ -17,10 +19,19 @@ KEY          := config/server.key
 DEBUG_BIN    := .build/debug
 RELEASE_BIN  := .build/release
 
-# Debian packages the build and the tests need.
-DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat libcoap3-bin
+# Debian packages the build and the tests need (systemd: systemd-analyze and
+# systemd-socket-activate for the unit and socket-activation tests; it need not run as init).
+DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat libcoap3-bin systemd
 
-.PHONY: all deps build release cert run test unit-test integration-test check-config clean
+# Where `make install` puts things; DESTDIR is prepended to each.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+DOCDIR      ?= $(PREFIX)/share/doc/dtls-proxyd
+SYSCONFDIR  ?= /etc
+INSTALL_BIN ?= $(RELEASE_BIN)/dtls-proxyd
+
+.PHONY: all deps build release cert run test unit-test integration-test check-config install install-files clean
 
 all: build
 
@@ -105,6 +116,32 @@ integration-test: build
 ## check-config: validate $(CONFIG) and every file it names
 check-config: build cert
 	$(DEBUG_BIN)/dtls-proxyd --check-config --config $(CONFIG)
+
+## install: release build, then install-files
+install: release install-files
+
+## install-files: $(INSTALL_BIN) to BINDIR, the units to UNITDIR (paths rewritten
+## for BINDIR and SYSCONFDIR), the README and example configuration to DOCDIR, and
+## SYSCONFDIR/dtls-proxy/dtls-proxy.toml unless one exists (the private key read
+## as credential:server.key, as the unit's LoadCredential= passes it). The unit
+## uses DynamicUser=, so no sysusers.d or tmpfiles.d file is needed.
+install-files:
+	@test -x $(INSTALL_BIN) || { echo "install: $(INSTALL_BIN) is missing; run make release (or make install)" >&2; exit 1; }
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/dtls-proxy
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/dtls-proxyd
+	for unit in dtls-proxyd.service dtls-proxyd.socket; do \
+	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/dtls-proxyd/|$(DOCDIR)/|g' -e 's|/etc/dtls-proxy/|$(SYSCONFDIR)/dtls-proxy/|g' systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit.tmp && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.tmp && mv $(DESTDIR)$(UNITDIR)/$$unit.tmp $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 config/dtls-proxy.toml $(DESTDIR)$(DOCDIR)/dtls-proxy.toml.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml ]; then \
+	  echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml"; \
+	else \
+	  sed -e 's|^private_key = "server.key"|private_key = "credential:server.key"|' config/dtls-proxy.toml > $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml && \
+	  echo "install: wrote $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml; put server.pem and server.key next to it"; \
+	fi
 
 ## clean: build products and test caches (keeps the development certificate)
 clean:

@@ -5,45 +5,88 @@ import UnixSignals
 /// The daemon as a swift-service-lifecycle service: start the data plane,
 /// tell systemd it is ready, serve until a graceful shutdown is asked for
 /// (SIGTERM, SIGINT), then close every session with close_notify and stop.
+///
+/// While serving: SIGHUP reloads (``ReloadCoordinator``), SIGUSR1 logs the
+/// stats lines, `STATUS=` is refreshed every few seconds, `WATCHDOG=1` is sent
+/// while every event loop makes progress, and the metrics endpoint answers.
 public struct ProxyService: Service {
     private let configuration: ProxyConfiguration
     private let logger: Logger
+    private let logLevel: LogLevelControl
+    private let activation: SocketActivation
     private let notifier = SystemdNotifier()
+    /// How often `STATUS=` is refreshed.
+    static let statusInterval: Duration = .seconds(2)
 
-    public init(configuration: ProxyConfiguration, logger: Logger) {
+    public init(configuration: ProxyConfiguration, logger: Logger, logLevel: LogLevelControl, activation: SocketActivation = .none) {
         self.configuration = configuration
         self.logger = logger
+        self.logLevel = logLevel
+        self.activation = activation
     }
 
     public func run() async throws {
         // Trap before anything is bound: a SIGHUP or SIGUSR1 that arrives just
         // after READY=1 must not meet the default action, which is to exit.
         let signals = await UnixSignalsSequence(trapping: .sigusr1, .sighup)
-        let server = try await ProxyServer.start(configuration: configuration, logger: logger)
+        let server = try await ProxyServer.start(configuration: configuration, logger: logger, activation: activation)
+        let metricsEndpoint = MetricsEndpoint(server: server, logger: logger)
+        do {
+            try await metricsEndpoint.reconfigure(to: configuration.daemon.metricsListen)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        let status = StatusReporter(server: server, notifier: notifier)
+        let reloader = ReloadCoordinator(server: server, metricsEndpoint: metricsEndpoint, logLevel: logLevel, notifier: notifier, status: status, logger: logger)
+        let watchdog = Watchdog.requestedMicroseconds().map { usec in
+            Watchdog(watchdogMicroseconds: usec, loops: server.loops, logger: logger) { [notifier] in
+                notifier.notify("WATCHDOG=1")
+            }
+        }
+        FileLimit.check(configuration, eventLoops: server.loops.count, logger: logger)
         let listeners = server.runtimes.count
         logger.info("ready: \(listeners) listener(s)")
-        notifier.ready(status: "serving \(listeners) listener(s)")
+        notifier.ready(status: status.line())
 
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await signal in signals {
-                    if signal == .sigusr1 {
-                        await logStats(server)
-                    } else {
-                        logger.warning("SIGHUP: configuration reload is not supported by this version; the running configuration stays")
+        await withTaskGroup(of: Void.self) { outer in
+            // The heartbeat continues while stopping: systemd's watchdog still runs then.
+            if let watchdog {
+                watchdog.start()
+                logger.info("watchdog: WATCHDOG=1 every \(watchdog.period) while every event loop makes progress")
+                outer.addTask { await watchdog.run() }
+            }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await signal in signals {
+                        if signal == .sigusr1 {
+                            await logStats(server)
+                        } else {
+                            await reloader.reload()
+                        }
                     }
                 }
+                group.addTask { await status.run(every: Self.statusInterval) }
+                try? await gracefulShutdown()
+                // Cancelling ends the signal loop; a reload under way finishes first.
+                group.cancelAll()
             }
-            try? await gracefulShutdown()
-            group.cancelAll()
+            await stop(server, metricsEndpoint: metricsEndpoint, watchdog: watchdog)
+            outer.cancelAll()
         }
+    }
 
+    /// STOPPING=1, close_notify to every session, sockets closed, within `shutdown_timeout`.
+    private func stop(_ server: ProxyServer, metricsEndpoint: MetricsEndpoint, watchdog: Watchdog?) async {
         notifier.stopping()
         logger.info("stopping: sending close_notify to every session")
-        let timeout = configuration.daemon.shutdownTimeout
+        let timeout = server.configuration.daemon.shutdownTimeout
         let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await server.stop()
+                await server.closeListeners()
+                await metricsEndpoint.close()
+                watchdog?.stop()
+                await server.shutdownLoops()
                 return true
             }
             group.addTask {

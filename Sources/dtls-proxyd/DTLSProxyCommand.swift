@@ -26,7 +26,14 @@ struct DTLSProxyCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigurationLoader.load(path: config)
+            // `--config credential:NAME` reads the file systemd's LoadCredential= passed.
+            var path = config
+            if CredentialPath.isCredential(config) {
+                path = try CredentialPath.resolve(config, relativeTo: "/").mapError {
+                    ConfigurationError(file: config, key: "", cause: $0.description)
+                }.get()
+            }
+            configuration = try ConfigurationLoader.load(path: path)
             if checkConfig {
                 for listener in configuration.listeners {
                     _ = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
@@ -40,13 +47,22 @@ struct DTLSProxyCommand: AsyncParsableCommand {
             return
         }
 
-        let level = configuration.daemon.logLevel.loggerLevel
-        LoggingSystem.bootstrap { _ in DaemonLogHandler(level: level) }
+        let activation: SocketActivation
+        do {
+            activation = try SocketActivation.fromEnvironment(configFile: configuration.sourcePath)
+            try activation.checkNames(against: configuration.listeners, configFile: configuration.sourcePath)
+        } catch {
+            Self.fail(error.description, code: Self.configurationExitCode)
+        }
+
+        // One level for every logger, changed by a reload.
+        let level = LogLevelControl(configuration.daemon.logLevel.loggerLevel)
+        LoggingSystem.bootstrap { _ in DaemonLogHandler(control: level) }
         let logger = Logger(label: "dtls-proxyd")
         // The lifecycle library's own debug lines print whole configurations; keep them out.
         var lifecycleLogger = Logger(label: "dtls-proxyd.lifecycle")
-        lifecycleLogger.logLevel = max(level, .notice)
-        let service = ProxyService(configuration: configuration, logger: logger)
+        lifecycleLogger.logLevel = .notice
+        let service = ProxyService(configuration: configuration, logger: logger, logLevel: level, activation: activation)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

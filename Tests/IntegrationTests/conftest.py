@@ -22,9 +22,11 @@ import pytest
 
 from harness import (
     DAEMON_BIN,
+    FIGURES,
     UDP_ECHO_BIN,
     Daemon,
     EchoBackend,
+    NotifyRecorder,
     Proc,
     free_udp_port,
     ipv6_available,
@@ -39,6 +41,14 @@ PEER_TOOLS = ("openssl", "gnutls-cli", "socat", "coap-client-openssl", "coap-ser
 
 def pytest_report_header(config):
     return [f"dtls-proxyd binary: {DAEMON_BIN}", f"udp-echo binary: {UDP_ECHO_BIN}"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Figures the tests measured (security rating, heartbeat period, stop time)."""
+    if FIGURES:
+        terminalreporter.section("measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -179,6 +189,18 @@ def peer(procs):
         procs.append(p)
         return p
     return start
+
+
+@pytest.fixture
+def notify():
+    """A fake NOTIFY_SOCKET recording every message: pass ``{"NOTIFY_SOCKET": notify.path}``."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="dtlsn-", dir="/tmp")
+    recorder = NotifyRecorder(d)
+    yield recorder
+    recorder.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -463,3 +463,127 @@ def write_secret(path: Path, text: str | bytes) -> Path:
 
 # s_client -msg: a received warning(1) no_renegotiation(100) alert record.
 SERVER_NO_RENEGOTIATION = rb"<<< [^\n]*(?:content_type=21|Alert)[^\n]*\n\s+01 64"
+
+
+# --------------------------------------------------------------------------- figures
+
+# Measured figures the run reports at its end (see conftest.pytest_terminal_summary),
+# so that they show in `make test` output even when every test passes.
+FIGURES: list[str] = []
+
+
+def report(line: str):
+    print(line)
+    FIGURES.append(line)
+
+
+# --------------------------------------------------------------------------- systemd
+
+class NotifyRecorder:
+    """A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
+
+    A thread records every message with its arrival time (time.monotonic()).
+    """
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, "notify.sock")  # short: sun_path is 108 bytes
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self._messages: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._cond:
+                self._messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+                self._cond.notify_all()
+
+    @property
+    def messages(self) -> list[tuple[float, str]]:
+        with self._cond:
+            return list(self._messages)
+
+    def wait_for(self, assignment: str, start: int = 0, timeout: float = 10.0) -> int:
+        """Index of the first message at or after ``start`` with the line ``assignment``
+        (``READY=1``) or, for ``KEY=``, any line starting with it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(start, len(self._messages)):
+                    lines = self._messages[i][1].split("\n")
+                    if (assignment in lines if not assignment.endswith("=")
+                            else any(l.startswith(assignment) for l in lines)):
+                        return i
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {assignment!r} on NOTIFY_SOCKET within {timeout}s; "
+                                         f"got {[m for _, m in self._messages[start:]]}")
+                self._cond.wait(min(remaining, 0.5))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+def make_certificate(directory: Path, stem: str, cn: str = "localhost") -> tuple[Path, Path]:
+    """A self-signed ECDSA P-256 certificate and key, ``stem.pem`` and ``stem.key``."""
+    cert, key = directory / f"{stem}.pem", directory / f"{stem}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def fingerprint(pem: bytes | str) -> str:
+    """SHA-256 fingerprint of the first PEM certificate in ``pem``."""
+    if isinstance(pem, str):
+        pem = pem.encode()
+    m = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pem, re.S)
+    assert m, f"no certificate in {pem[:300]!r}"
+    r = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=m.group(0),
+                       capture_output=True, check=True, timeout=10)
+    return r.stdout.decode().strip().split("=", 1)[1]
+
+
+def scrape(port: int, path: str = "/metrics", timeout: float = 5.0) -> tuple[int, str]:
+    """(HTTP status, body) of a GET on 127.0.0.1:port."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of the series ``name{labels}`` in Prometheus text; AssertionError if absent."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if got == labels:
+            return float(m.group(3))
+    raise AssertionError(f"no series {name}{labels} in:\n{text}")
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -235,10 +235,14 @@ public enum ConfigurationLoader {
             return int
         }
 
-        /// An absolute path, or nil when the key is absent or `""`.
+        /// An absolute path, or nil when the key is absent or `""`; `credential:NAME`
+        /// and `$CREDENTIALS_DIRECTORY/NAME` resolve in systemd's credentials directory.
         func path(_ key: String) throws(ConfigurationError) -> String? {
             guard let text = try string(key), !text.isEmpty else { return nil }
-            return ConfigFileAccess.absolute(text, relativeTo: context.folder)
+            switch CredentialPath.resolve(text, relativeTo: context.folder) {
+            case .success(let path): return path
+            case .failure(let failure): throw error(key, failure.description)
+            }
         }
 
         func duration(_ key: String, allowZero: Bool) throws(ConfigurationError) -> ConfigDuration? {

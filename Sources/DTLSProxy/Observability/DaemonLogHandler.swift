@@ -6,14 +6,29 @@ import Logging
 /// Under systemd (`JOURNAL_STREAM` set) each line starts with its syslog
 /// priority, `<6>` for info, and carries no timestamp: the journal adds its
 /// own and keeps the level. Elsewhere lines start with an ISO 8601 UTC time.
+///
+/// The level comes from a shared ``LogLevelControl`` so that a reload changes
+/// it for every logger at once. A level set on one `Logger` acts as a floor
+/// for that logger only: it logs at the higher of the two.
 public struct DaemonLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    private let control: LogLevelControl
+    private var floor: Logger.Level = .trace
     public var metadata: Logger.Metadata = [:]
     private let journal: Bool
 
-    public init(level: Logger.Level, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
-        self.logLevel = level
+    public init(control: LogLevelControl, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
+        self.control = control
         self.journal = journal
+    }
+
+    /// A handler with its own fixed level (tests, tools).
+    public init(level: Logger.Level, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
+        self.init(control: LogLevelControl(level), journal: journal)
+    }
+
+    public var logLevel: Logger.Level {
+        get { max(control.level, floor) }
+        set { floor = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

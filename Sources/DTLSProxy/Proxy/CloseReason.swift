@@ -1,5 +1,5 @@
-/// Why a session ended, as its close log line says it.
-public enum CloseReason: String, Sendable {
+/// Why a session ended, as its close log line and the metrics say it.
+public enum CloseReason: String, Sendable, CaseIterable {
     /// No datagram either way for `idle_timeout`.
     case idle
     /// The peer sent close_notify.
@@ -14,6 +14,8 @@ public enum CloseReason: String, Sendable {
     case handshakeTimeout = "handshake_timeout"
     /// The daemon is stopping.
     case shutdown
+    /// A reload removed the session's listener (or moved it to another address).
+    case reload
     /// The same client address completed a new handshake (RFC 6347 §4.2.8).
     case replaced
     /// A local failure: a record OpenSSL rejected, a backend socket that could not be opened.

@@ -11,10 +11,14 @@ final class ListenerRouter: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    let runtime: ListenerRuntime
+    /// The runtime new handshakes use; a reload replaces it (``update(runtime:cookieSecret:)``).
+    private(set) var runtime: ListenerRuntime
     let eventLoop: EventLoop
     let allocator = ByteBufferAllocator()
-    private let cookies: CookieVerifier
+    private var cookies: CookieVerifier
+    private var cookieSecret: [UInt8]
+    /// Plaintext datagrams and bytes since the last ``flushTraffic()``: plain integers, loop-local.
+    var traffic = TrafficTally()
     private let table = SessionTable()
     private var context: ChannelHandlerContext?
     private var needsFlush = false
@@ -28,8 +32,26 @@ final class ListenerRouter: ChannelInboundHandler {
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
         self.eventLoop = eventLoop
+        self.cookieSecret = cookieSecret
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
+    }
+
+    /// A reload: new handshakes use `runtime` from now on; sessions keep theirs.
+    /// A changed cookie secret starts a new verifier (cookies already sent under the old one are refused once).
+    func update(runtime: ListenerRuntime, cookieSecret: [UInt8]) {
+        flushTraffic()
+        self.runtime = runtime
+        if cookieSecret != self.cookieSecret {
+            self.cookieSecret = cookieSecret
+            cookies = CookieVerifier(masterSecret: cookieSecret)
+        }
+    }
+
+    /// Adds the tallied datagrams and bytes to the listener's metrics.
+    func flushTraffic() {
+        guard !traffic.isEmpty else { return }
+        traffic.flush(into: runtime.stats.metrics)
     }
 
     /// Sessions held on this loop, replacements included.
@@ -218,7 +240,7 @@ final class ListenerRouter: ChannelInboundHandler {
             runtime.logger.error("listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return
         }
-        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection, router: self)
+        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection, router: self, runtime: runtime)
         runtime.stats.increment(.sessionsCreated)
         if asReplacement {
             table.insertReplacement(session)
@@ -250,9 +272,10 @@ final class ListenerRouter: ChannelInboundHandler {
         table.promoteReplacement(session)?.close(.replaced, notifyPeer: false)
     }
 
-    func sessionClosed(_ session: Session) {
+    func sessionClosed(_ session: Session, reason: CloseReason, established: Bool) {
         table.remove(session)
-        runtime.stats.releaseSession()
+        session.runtime.stats.releaseSession()
+        session.runtime.stats.metrics.sessionClosed(reason, established: established)
     }
 
     /// Backend errors are counted always but logged at most once a second per listener and loop.
@@ -260,17 +283,20 @@ final class ListenerRouter: ChannelInboundHandler {
         let now = NIODeadline.now()
         guard now - lastBackendErrorLog >= .seconds(1) else { return }
         lastBackendErrorLog = now
-        runtime.logger.warning("listener \(runtime.name): backend \(runtime.backendAddress.logDescription) error for peer \(session.peer.logDescription): \(error)")
+        runtime.logger.warning("listener \(runtime.name): backend \(session.runtime.backendAddress.logDescription) error for peer \(session.peer.logDescription): \(error)")
     }
 
     // MARK: - Shutdown
 
-    /// Stops admitting new sessions and closes every session with close_notify.
-    func closeAllSessions() {
+    /// Stops admitting new sessions and closes every session with close_notify:
+    /// `.shutdown` when the daemon stops, `.reload` when a reload removed the listener.
+    func closeAllSessions(reason: CloseReason = .shutdown) {
         stopping = true
+        reassemblies.removeAll()
         for session in table.all {
-            session.close(.shutdown, notifyPeer: true)
+            session.close(reason, notifyPeer: true)
         }
         flushIfNeeded()
+        flushTraffic()
     }
 }

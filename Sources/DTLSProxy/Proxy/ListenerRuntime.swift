@@ -3,6 +3,10 @@ import NIOCore
 
 /// What every event loop's router of one listener shares: its configuration,
 /// its DTLS context, where its backend is, and its counters.
+///
+/// Immutable: a reload builds a new runtime and hands it to the routers; each
+/// session keeps the runtime it was created with (its context, backend and
+/// timeouts) until it ends.
 public final class ListenerRuntime: Sendable {
     public let configuration: ListenerConfiguration
     public let context: DTLSServerContext
@@ -12,11 +16,12 @@ public final class ListenerRuntime: Sendable {
     let idleTimeout: TimeAmount
     let handshakeTimeout: TimeAmount
 
-    public init(configuration: ListenerConfiguration, context: DTLSServerContext, backendAddress: SocketAddress, logger: Logger) {
+    /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
+    public init(configuration: ListenerConfiguration, context: DTLSServerContext, backendAddress: SocketAddress, logger: Logger, stats: ListenerStats? = nil) {
         self.configuration = configuration
         self.context = context
         self.backendAddress = backendAddress
-        self.stats = ListenerStats(listenerName: configuration.name)
+        self.stats = stats ?? ListenerStats(listenerName: configuration.name)
         self.logger = logger
         self.idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)
         self.handshakeTimeout = .nanoseconds(configuration.handshakeTimeout.nanoseconds)

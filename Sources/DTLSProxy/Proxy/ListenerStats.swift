@@ -1,10 +1,13 @@
 import Atomics
+import CoreMetrics
 
 /// Counters of one listener, shared by its event loops.
 ///
 /// Only admission events and drops touch these atomics; the per-datagram
 /// figures of a session live in the session itself, so the data path takes
-/// no shared write.
+/// no shared write. Every counter also moves its Prometheus series
+/// (``ListenerMetrics``). One object per listener name lives as long as the
+/// daemon, across reloads, so counts and the session limit span them.
 public final class ListenerStats: Sendable {
     /// Every counter a listener keeps, named as it appears in logs.
     public enum Counter: String, CaseIterable, Sendable {
@@ -24,17 +27,28 @@ public final class ListenerStats: Sendable {
     }
 
     public let listenerName: String
+    let metrics: ListenerMetrics
     private let activeSessions = ManagedAtomic<Int>(0)
     private let handshaking = ManagedAtomic<Int>(0)
     private let counters: [ManagedAtomic<Int>]
+    private let series: [CoreMetrics.Counter?]
 
-    public init(listenerName: String) {
+    public convenience init(listenerName: String) {
+        self.init(listenerName: listenerName, metrics: DaemonMetrics())
+    }
+
+    public init(listenerName: String, metrics: DaemonMetrics) {
         self.listenerName = listenerName
+        let listenerMetrics = metrics.listener(listenerName)
+        self.metrics = listenerMetrics
         counters = Counter.allCases.map { _ in ManagedAtomic<Int>(0) }
+        series = Counter.allCases.map { listenerMetrics.series(for: $0) }
     }
 
     public func increment(_ counter: Counter, by amount: Int = 1) {
-        counters[Self.index(of: counter)].wrappingIncrement(by: amount, ordering: .relaxed)
+        let index = Self.index(of: counter)
+        counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
+        series[index]?.increment(by: amount)
     }
 
     public func value(_ counter: Counter) -> Int {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -9,58 +10,167 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The running daemon's data plane: the event loops, every listener's
-/// sockets on every loop, and their routers.
+/// sockets and their routers, and the configuration they serve.
 ///
 /// Each listener binds one socket per event loop on the same port with
 /// SO_REUSEPORT, so the kernel spreads peers over the loops and a peer always
 /// lands on the same one; its sessions and their backend sockets stay there.
+///
+/// Starting and reloading are the same two steps: ``prepare(_:)`` builds every
+/// DTLS context and binds every new socket without touching what serves now,
+/// and ``commit(_:)`` swaps it in. A reload that fails in `prepare` changes nothing.
 public final class ProxyServer: Sendable {
-    public let runtimes: [ListenerRuntime]
+    /// Every event loop, in order; their number is fixed for the life of the process.
+    public let loops: [EventLoop]
+    let metrics: DaemonMetrics
     private let group: MultiThreadedEventLoopGroup
-    private let channels: [Channel]
-    private let routers: [NIOLoopBound<ListenerRouter>]
+    private let activation: SocketActivation
     private let logger: Logger
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var configuration: ProxyConfiguration
+        var cookieSecret: [UInt8]
+        var listeners: [ListenerSockets] = []
+        /// Counters by listener name, kept across reloads (and across removal and re-adding).
+        var stats: [String: ListenerStats] = [:]
+        /// Round-robin position for passed sockets, each served on one loop.
+        var nextLoop = 0
+    }
 
     /// Builds every listener's DTLS context (loading credentials), resolves
-    /// addresses and binds every socket. Throws `ConfigurationError` for bad
-    /// credentials, `StartupError` for anything else; nothing is left bound on failure.
-    public static func start(configuration: ProxyConfiguration, logger: Logger) async throws -> ProxyServer {
-        let cookieSecret = try CookieSecret.load(configuration)
-        var runtimes: [ListenerRuntime] = []
-        for listener in configuration.listeners {
-            let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
-            let backend = try resolve(listener.backend, what: "backend", listener: listener)
-            runtimes.append(ListenerRuntime(configuration: listener, context: context, backendAddress: backend, logger: logger))
-        }
+    /// addresses and binds (or adopts) every socket. Throws `ConfigurationError`
+    /// for bad credentials or passed sockets matching no listener, `StartupError`
+    /// for anything else; nothing is left bound on failure.
+    public static func start(configuration: ProxyConfiguration, logger: Logger, activation: SocketActivation = .none, metrics: DaemonMetrics = DaemonMetrics()) async throws -> ProxyServer {
         let workers = configuration.daemon.workers == 0 ? System.coreCount : configuration.daemon.workers
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
-        var channels: [Channel] = []
-        var routers: [NIOLoopBound<ListenerRouter>] = []
+        let server = ProxyServer(group: group, configuration: configuration, activation: activation, metrics: metrics, logger: logger)
         do {
-            for runtime in runtimes {
-                let address = try resolve(runtime.configuration.listen, what: "listen", listener: runtime.configuration)
-                try await checkPortFree(address, group: group, listener: runtime.configuration)
-                for loop in group.makeIterator() {
-                    let (channel, router) = try await bind(runtime, address: address, on: loop, cookieSecret: cookieSecret)
-                    channels.append(channel)
-                    routers.append(router)
-                }
-                logger.info("listener \(runtime.name) bound to \(address.logDescription), backend \(runtime.backendAddress.logDescription), \(workers) event loop(s)")
-            }
+            let plan = try await server.prepare(configuration)
+            _ = await server.commit(plan)
         } catch {
-            for channel in channels { try? await channel.close() }
             try? await group.shutdownGracefully()
             throw error
         }
-        return ProxyServer(runtimes: runtimes, group: group, channels: channels, routers: routers, logger: logger)
+        return server
     }
 
-    private init(runtimes: [ListenerRuntime], group: MultiThreadedEventLoopGroup, channels: [Channel], routers: [NIOLoopBound<ListenerRouter>], logger: Logger) {
-        self.runtimes = runtimes
+    private init(group: MultiThreadedEventLoopGroup, configuration: ProxyConfiguration, activation: SocketActivation, metrics: DaemonMetrics, logger: Logger) {
         self.group = group
-        self.channels = channels
-        self.routers = routers
+        self.loops = Array(group.makeIterator())
+        self.activation = activation
+        self.metrics = metrics
         self.logger = logger
+        self.state = NIOLockedValueBox(State(configuration: configuration, cookieSecret: []))
+    }
+
+    /// The configuration being served.
+    public var configuration: ProxyConfiguration { state.withLockedValue { $0.configuration } }
+
+    /// Every listener's counters since start, including listeners a reload removed.
+    var allStats: [ListenerStats] { state.withLockedValue { Array($0.stats.values) } }
+
+    /// The runtimes new handshakes use, in configuration order.
+    public var runtimes: [ListenerRuntime] { state.withLockedValue { $0.listeners.map(\.runtime) } }
+
+    // MARK: - Prepare and commit
+
+    /// What a reload (or the start) will change, with every new socket already bound.
+    struct Plan: Sendable {
+        var configuration: ProxyConfiguration
+        var cookieSecret: [UInt8]
+        /// Listeners in the new configuration's order: kept ones with their new runtime, and new ones.
+        var listeners: [(sockets: ListenerSockets, runtime: ListenerRuntime, kept: Bool)]
+        var removed: [ListenerSockets]
+        var stats: [String: ListenerStats]
+    }
+
+    /// Validates `configuration` completely and binds what it adds, touching nothing that serves.
+    func prepare(_ configuration: ProxyConfiguration) async throws -> Plan {
+        try activation.checkNames(against: configuration.listeners, configFile: configuration.sourcePath)
+        let cookieSecret = try CookieSecret.load(configuration)
+        let (existing, knownStats) = state.withLockedValue { ($0.listeners, $0.stats) }
+        var stats = knownStats
+        var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
+        for listener in configuration.listeners {
+            let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
+            let backend = try Self.resolve(listener.backend, what: "backend", listener: listener)
+            let listenerStats = stats[listener.name] ?? ListenerStats(listenerName: listener.name, metrics: metrics)
+            stats[listener.name] = listenerStats
+            let runtime = ListenerRuntime(configuration: listener, context: context, backendAddress: backend, logger: logger, stats: listenerStats)
+            let key: SocketKey = activation.sockets(named: listener.name).isEmpty
+                ? .address(try Self.resolve(listener.listen, what: "listen", listener: listener))
+                : .passed(name: listener.name)
+            prepared.append((runtime, key))
+        }
+        var listeners: [(sockets: ListenerSockets, runtime: ListenerRuntime, kept: Bool)] = []
+        do {
+            for (runtime, key) in prepared {
+                if let sockets = existing.first(where: { $0.key == key }), !listeners.contains(where: { $0.sockets === sockets }) {
+                    listeners.append((sockets, runtime, true))
+                    continue
+                }
+                let sockets = try await ListenerSockets.open(
+                    runtime: runtime, key: key, passed: activation.sockets(named: runtime.name), loops: loops,
+                    pickLoop: { self.nextLoopForPassedSocket() }, cookieSecret: cookieSecret)
+                listeners.append((sockets, runtime, false))
+            }
+        } catch {
+            await abandon(listeners.filter { !$0.kept }.map(\.sockets))
+            throw error
+        }
+        let removed = existing.filter { old in !listeners.contains { $0.sockets === old } }
+        return Plan(configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed, stats: stats)
+    }
+
+    /// Closes sockets a failed `prepare` (or a failed reload step after it) opened.
+    func abandon(_ plan: Plan) async {
+        await abandon(plan.listeners.filter { !$0.kept }.map(\.sockets))
+    }
+
+    private func abandon(_ sockets: [ListenerSockets]) async {
+        for listener in sockets {
+            await listener.closeSessions(reason: .reload)
+            await listener.closeSockets()
+        }
+    }
+
+    /// Swaps the plan in: kept listeners take their new runtime (live sessions keep
+    /// theirs), removed ones close their sessions with close_notify (reason `reload`)
+    /// and their sockets. Returns a summary line for the log.
+    func commit(_ plan: Plan) async -> String {
+        for listener in plan.listeners where listener.kept {
+            await listener.sockets.update(runtime: listener.runtime, cookieSecret: plan.cookieSecret)
+        }
+        state.withLockedValue {
+            $0.configuration = plan.configuration
+            $0.cookieSecret = plan.cookieSecret
+            $0.listeners = plan.listeners.map(\.sockets)
+            $0.stats = plan.stats
+        }
+        for listener in plan.removed {
+            logger.info("listener \(listener.runtime.name) removed: closing its sessions and \(listener.key)")
+            await listener.closeSessions(reason: .reload)
+            await listener.closeSockets()
+        }
+        for listener in plan.listeners where !listener.kept {
+            let sockets = listener.sockets
+            let how = sockets.key.isPassed
+                ? "serving the socket systemd passed, \(sockets.localAddresses), on one event loop per socket (listen = \"\(listener.runtime.configuration.listen)\" is not used)"
+                : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
+            logger.info("listener \(listener.runtime.name) \(how), backend \(listener.runtime.backendAddress.logDescription)")
+        }
+        let kept = plan.listeners.filter(\.kept).count
+        return "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed"
+    }
+
+    private func nextLoopForPassedSocket() -> EventLoop {
+        state.withLockedValue {
+            let loop = loops[$0.nextLoop % loops.count]
+            $0.nextLoop += 1
+            return loop
+        }
     }
 
     private static func resolve(_ endpoint: EndpointAddress, what key: String, listener: ListenerConfiguration) throws -> SocketAddress {
@@ -71,67 +181,50 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    /// SO_REUSEPORT would let us share a port with another process of the same
-    /// user; a plain bind first makes "already in use" an error, as operators expect.
-    private static func checkPortFree(_ address: SocketAddress, group: EventLoopGroup, listener: ListenerConfiguration) async throws {
-        do {
-            let probe = try await DatagramBootstrap(group: group).bind(to: address).get()
-            try await probe.close()
-        } catch {
-            throw StartupError(description: "listener \"\(listener.name)\": cannot bind \(address.logDescription): \(describe(error))")
-        }
-    }
+    // MARK: - Running
 
-    private static func bind(_ runtime: ListenerRuntime, address: SocketAddress, on loop: EventLoop, cookieSecret: [UInt8]) async throws -> (Channel, NIOLoopBound<ListenerRouter>) {
-        let routerBox = try await loop.submit {
-            NIOLoopBound(ListenerRouter(runtime: runtime, cookieSecret: cookieSecret, eventLoop: loop), eventLoop: loop)
-        }.get()
-        do {
-            let channel = try await DatagramBootstrap(group: loop)
-                .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: 1)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                // Large enough for any record a client may send; DTLS records can exceed the MTU on loopback.
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 18 * 1024))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(routerBox.value)
-                    }
-                }
-                .bind(to: address)
-                .get()
-            try await SocketBuffers.apply(receive: runtime.configuration.socketReceiveBuffer,
-                                          send: runtime.configuration.socketSendBuffer, to: channel)
-            return (channel, routerBox)
-        } catch {
-            throw StartupError(description: "listener \"\(runtime.name)\": cannot bind \(address.logDescription): \(describe(error))")
-        }
-    }
-
-    private static func describe(_ error: Error) -> String {
-        if let io = error as? IOError {
-            return io.errnoCode == EADDRINUSE ? "Address already in use" : String(cString: strerror(io.errnoCode))
-        }
-        return "\(error)"
-    }
-
-    /// Sessions per event loop, per listener, in loop order.
+    /// Sessions per router (event loop), over every listener.
     public func sessionCounts() async -> [Int] {
         var counts: [Int] = []
-        for router in routers {
-            let count = try? await router.eventLoop.submit { router.value.sessionCount }.get()
-            counts.append(count ?? 0)
+        for listener in state.withLockedValue({ $0.listeners }) {
+            counts += await listener.sessionCounts()
         }
         return counts
     }
 
+    /// Adds every loop's traffic tallies to the metrics; completes on `loop`.
+    func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
+        let futures = state.withLockedValue { $0.listeners }.map { $0.flushTraffic(on: loop) }
+        return EventLoopFuture.andAllComplete(futures, on: loop)
+    }
+
     /// Graceful stop: stop admitting, close_notify to every session, close the sockets, stop the loops.
     public func stop() async {
-        for router in routers {
-            try? await router.eventLoop.submit { router.value.closeAllSessions() }.get()
+        await closeListeners()
+        await shutdownLoops()
+    }
+
+    /// Stops admitting, sends close_notify to every session and closes every listener socket.
+    public func closeListeners() async {
+        let listeners = state.withLockedValue { $0.listeners }
+        for listener in listeners {
+            await listener.closeSessions(reason: .shutdown)
         }
-        for channel in channels {
-            try? await channel.close()
+        for listener in listeners {
+            await listener.closeSockets()
         }
+    }
+
+    /// Ends the event loops. Anything else on them (metrics endpoint, watchdog
+    /// check-ins) must be closed first: a loop that has shut down runs nothing more.
+    public func shutdownLoops() async {
         try? await group.shutdownGracefully()
+    }
+}
+
+extension SocketKey {
+    var isPassed: Bool {
+        if case .passed = self { return true }
+        return false
     }
 }

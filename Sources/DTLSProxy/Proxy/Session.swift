@@ -21,6 +21,8 @@ final class Session {
     private(set) var state: State = .handshaking
     private let connection: DTLSConnection
     private unowned let router: ListenerRouter
+    /// The listener runtime this session was created with; a reload does not change it.
+    let runtime: ListenerRuntime
     private var backend: BackendLink?
     private let openedAt = NIODeadline.now()
     private var lastActivity = NIODeadline.now()
@@ -35,7 +37,8 @@ final class Session {
     private var cipher = "none"
     private var version = "none"
 
-    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter) {
+    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
+        self.runtime = runtime
         self.peer = peer
         self.clientRandom = clientRandom
         self.isReplacement = isReplacement
@@ -45,7 +48,6 @@ final class Session {
     }
 
     var isEstablished: Bool { state == .established }
-    private var runtime: ListenerRuntime { router.runtime }
     private var eventLoop: EventLoop { router.eventLoop }
 
     /// Starts the handshake from the ClientHello that carried a valid cookie.
@@ -89,6 +91,7 @@ final class Session {
         }
         datagramsOut += 1
         bytesOut += datagram.readableBytes
+        router.traffic.toClient(datagram.readableBytes)
         sendOutbound()
     }
 
@@ -120,7 +123,7 @@ final class Session {
             runtime.stats.increment(.handshakesFailed)
             runtime.stats.releaseHandshake()
         }
-        router.sessionClosed(self)
+        router.sessionClosed(self, reason: reason, established: wasEstablished)
         let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
         var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
         line += connection.identityLogFields
@@ -162,6 +165,7 @@ final class Session {
         version = connection.protocolVersion
         runtime.stats.increment(.handshakesCompleted)
         runtime.stats.releaseHandshake()
+        runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
         backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
         runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField)")
@@ -198,6 +202,7 @@ final class Session {
             case .data:
                 datagramsIn += 1
                 bytesIn += plaintext.readableBytes
+                router.traffic.fromClient(plaintext.readableBytes)
                 backend?.send(plaintext)
             case .wantRead:
                 backend?.flush()

@@ -1,0 +1,145 @@
+import CoreMetrics
+import Prometheus
+
+/// Every metric the daemon exports, in one Prometheus registry.
+///
+/// Metrics are created through swift-metrics with a Prometheus factory of our
+/// own rather than the process-wide `MetricsSystem`, so that nothing global is
+/// bootstrapped and tests can hold several. They are kept whether or not
+/// `metrics_listen` is set, so that turning the endpoint on with a reload shows
+/// counts since start.
+public final class DaemonMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let reloadsSucceeded: CoreMetrics.Counter
+    let reloadsFailed: CoreMetrics.Counter
+    let lastReloadSucceeded: CoreMetrics.Gauge
+
+    /// Metric names; the README lists them.
+    enum Name {
+        static let sessionsActive = "dtlsproxy_sessions_active"
+        static let sessionsOpened = "dtlsproxy_sessions_opened_total"
+        static let sessionsClosed = "dtlsproxy_sessions_closed_total"
+        static let handshakesCompleted = "dtlsproxy_handshakes_completed_total"
+        static let handshakesFailed = "dtlsproxy_handshakes_failed_total"
+        static let handshakeDuration = "dtlsproxy_handshake_duration_seconds"
+        static let cookiesSent = "dtlsproxy_cookies_sent_total"
+        static let datagrams = "dtlsproxy_datagrams_total"
+        static let bytes = "dtlsproxy_bytes_total"
+        static let drops = "dtlsproxy_drops_total"
+        static let backendErrors = "dtlsproxy_backend_errors_total"
+        static let reloads = "dtlsproxy_reloads_total"
+        static let lastReloadSucceeded = "dtlsproxy_config_last_reload_successful"
+    }
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A DTLS 1.2 handshake on loopback takes about a millisecond; over the
+        // internet, a few round trips; with retransmissions, seconds.
+        factory.durationHistogramBuckets[Name.handshakeDuration] = [
+            .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+        reloadsSucceeded = CoreMetrics.Counter(label: Name.reloads, dimensions: [("result", "success")], factory: factory)
+        reloadsFailed = CoreMetrics.Counter(label: Name.reloads, dimensions: [("result", "failure")], factory: factory)
+        lastReloadSucceeded = CoreMetrics.Gauge(label: Name.lastReloadSucceeded, factory: factory)
+        lastReloadSucceeded.record(1)
+    }
+
+    /// The metrics of the listener `name`; the registry hands out the same series for the same name.
+    func listener(_ name: String) -> ListenerMetrics {
+        ListenerMetrics(listener: name, factory: factory)
+    }
+
+    func reloaded(success: Bool) {
+        (success ? reloadsSucceeded : reloadsFailed).increment()
+        lastReloadSucceeded.record(success ? 1 : 0)
+    }
+
+    /// The text exposition format (version 0.0.4) of every metric.
+    public func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}
+
+/// One listener's series, labelled `listener="NAME"`.
+///
+/// Datagram and byte counts do not come here per datagram: each event loop
+/// tallies them in plain integers and adds them in batches (see
+/// `ListenerRouter.flushTraffic`).
+final class ListenerMetrics: Sendable {
+    let sessionsActive: CoreMetrics.Gauge
+    let sessionsOpened: CoreMetrics.Counter
+    let handshakesCompleted: CoreMetrics.Counter
+    let cookiesSent: CoreMetrics.Counter
+    let backendErrors: CoreMetrics.Counter
+    let handshakeDuration: CoreMetrics.Timer
+    let datagramsIn: CoreMetrics.Counter
+    let datagramsOut: CoreMetrics.Counter
+    let bytesIn: CoreMetrics.Counter
+    let bytesOut: CoreMetrics.Counter
+    private let closed: [String: CoreMetrics.Counter]
+    private let handshakesFailed: [String: CoreMetrics.Counter]
+    private let drops: [String: CoreMetrics.Counter]
+    private let listener: String
+    private let factory: PrometheusMetricsFactory
+
+    init(listener: String, factory: PrometheusMetricsFactory) {
+        self.listener = listener
+        self.factory = factory
+        let label = ("listener", listener)
+        typealias Name = DaemonMetrics.Name
+        sessionsActive = CoreMetrics.Gauge(label: Name.sessionsActive, dimensions: [label], factory: factory)
+        sessionsOpened = CoreMetrics.Counter(label: Name.sessionsOpened, dimensions: [label], factory: factory)
+        handshakesCompleted = CoreMetrics.Counter(label: Name.handshakesCompleted, dimensions: [label], factory: factory)
+        cookiesSent = CoreMetrics.Counter(label: Name.cookiesSent, dimensions: [label], factory: factory)
+        backendErrors = CoreMetrics.Counter(label: Name.backendErrors, dimensions: [label], factory: factory)
+        handshakeDuration = CoreMetrics.Timer(label: Name.handshakeDuration, dimensions: [label], factory: factory)
+        // "in": plaintext from clients to the backend; "out": from the backend to clients.
+        datagramsIn = CoreMetrics.Counter(label: Name.datagrams, dimensions: [label, ("direction", "in")], factory: factory)
+        datagramsOut = CoreMetrics.Counter(label: Name.datagrams, dimensions: [label, ("direction", "out")], factory: factory)
+        bytesIn = CoreMetrics.Counter(label: Name.bytes, dimensions: [label, ("direction", "in")], factory: factory)
+        bytesOut = CoreMetrics.Counter(label: Name.bytes, dimensions: [label, ("direction", "out")], factory: factory)
+        var closed: [String: CoreMetrics.Counter] = [:]
+        var failed: [String: CoreMetrics.Counter] = [:]
+        for reason in CloseReason.allCases {
+            closed[reason.rawValue] = CoreMetrics.Counter(label: Name.sessionsClosed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+            failed[reason.rawValue] = CoreMetrics.Counter(label: Name.handshakesFailed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+        }
+        self.closed = closed
+        self.handshakesFailed = failed
+        var drops: [String: CoreMetrics.Counter] = [:]
+        for counter in ListenerStats.Counter.allCases where counter.rawValue.hasPrefix("dropped_") {
+            let reason = String(counter.rawValue.dropFirst("dropped_".count))
+            drops[reason] = CoreMetrics.Counter(label: Name.drops, dimensions: [label, ("reason", reason)], factory: factory)
+        }
+        self.drops = drops
+    }
+
+    /// The series a ``ListenerStats`` counter also moves, if any.
+    ///
+    /// `dropped_X` counts as `dtlsproxy_drops_total{reason="X"}`; a counter not
+    /// named here gets `dtlsproxy_<name>_total`, so new counters are exported too.
+    func series(for counter: ListenerStats.Counter) -> CoreMetrics.Counter? {
+        switch counter {
+        case .sessionsCreated: return sessionsOpened
+        case .handshakesCompleted: return handshakesCompleted
+        case .helloVerifySent: return cookiesSent
+        case .backendErrors: return backendErrors
+        case .handshakesFailed: return nil  // counted by reason when the session closes
+        default:
+            let name = counter.rawValue
+            if name.hasPrefix("dropped_") { return drops[String(name.dropFirst("dropped_".count))] }
+            return CoreMetrics.Counter(label: "dtlsproxy_\(name)_total", dimensions: [("listener", listener)], factory: factory)
+        }
+    }
+
+    /// A session ended: by reason, and as a failed handshake if it never completed one.
+    func sessionClosed(_ reason: CloseReason, established: Bool) {
+        closed[reason.rawValue]?.increment()
+        if !established { handshakesFailed[reason.rawValue]?.increment() }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+
+/// Live reload (SIGHUP, `systemctl reload`).
+///
+/// The new file is read and validated completely first: every key, every
+/// DTLS context built (certificates, keys, CAs, PSKs), addresses resolved,
+/// new sockets and the metrics endpoint bound. Only then is anything swapped:
+/// listeners that stay get the new runtime for new handshakes while their live
+/// sessions keep the old one, removed listeners close their sessions with
+/// close_notify (reason `reload`), and the log level changes. When any step
+/// before the swap fails, what was opened is closed again and the running
+/// configuration keeps serving; the error is logged and shown in `STATUS=`.
+///
+/// systemd hears `RELOADING=1` with `MONOTONIC_USEC=` at the start and
+/// `READY=1` at the end, whether the reload succeeded or not.
+final class ReloadCoordinator: Sendable {
+    private let server: ProxyServer
+    private let metricsEndpoint: MetricsEndpoint
+    private let logLevel: LogLevelControl
+    private let notifier: SystemdNotifier
+    private let status: StatusReporter
+    private let logger: Logger
+
+    init(server: ProxyServer, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier, status: StatusReporter, logger: Logger) {
+        self.server = server
+        self.metricsEndpoint = metricsEndpoint
+        self.logLevel = logLevel
+        self.notifier = notifier
+        self.status = status
+        self.logger = logger
+    }
+
+    /// Reloads the configuration file the daemon started with; returns whether it took effect.
+    @discardableResult
+    func reload() async -> Bool {
+        let path = server.configuration.sourcePath
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())\nSTATUS=reloading \(path)")
+        logger.info("reload: reading \(path)")
+        let succeeded: Bool
+        do {
+            let summary = try await apply(path: path)
+            logger.info("reload complete: \(summary)")
+            status.reloadFailed(nil)
+            succeeded = true
+        } catch {
+            let text = (error as? ConfigurationError)?.description ?? "\(error)"
+            logger.error("reload failed; the running configuration stays: \(text)")
+            status.reloadFailed(text)
+            succeeded = false
+        }
+        server.metrics.reloaded(success: succeeded)
+        notifier.notify("READY=1\nSTATUS=\(status.line())")
+        return succeeded
+    }
+
+    private func apply(path: String) async throws -> String {
+        let old = server.configuration
+        let new = try ConfigurationLoader.load(path: path)
+        let plan = try await server.prepare(new)
+        do {
+            try await metricsEndpoint.reconfigure(to: new.daemon.metricsListen)
+        } catch {
+            await server.abandon(plan)
+            throw error
+        }
+        let summary = await server.commit(plan)
+        FileLimit.check(new, eventLoops: server.loops.count, logger: logger)
+        if new.daemon.workers != old.daemon.workers {
+            logger.warning("reload: workers changed from \(old.daemon.workers) to \(new.daemon.workers); the number of event loops changes only at restart")
+        }
+        if new.daemon.logLevel != old.daemon.logLevel {
+            logLevel.level = new.daemon.logLevel.loggerLevel
+            logger.notice("reload: log_level is now \(new.daemon.logLevel.rawValue)")
+        }
+        return summary
+    }
+
+    /// `CLOCK_MONOTONIC` in microseconds, as systemd wants it in `MONOTONIC_USEC=`.
+    static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+    }
+}

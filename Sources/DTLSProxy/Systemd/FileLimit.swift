@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+
+/// The open-file limit a full daemon needs: one backend socket per session.
+///
+/// The unit sets `LimitNOFILE=`; started by hand, a shell's soft limit (often
+/// 1024) would refuse sockets long before `max_sessions`. The soft limit is
+/// raised to the hard one, and a configuration that could still exceed it is
+/// logged once at start and on reload, so the operator learns it before clients do.
+enum FileLimit {
+    /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit in force.
+    @discardableResult
+    static func raiseSoftLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// Descriptors the configuration may hold at once: every session's backend
+    /// socket, every listener socket, and some to spare (metrics, journal, loops).
+    static func needed(by configuration: ProxyConfiguration, eventLoops: Int) -> UInt64 {
+        let sessions = configuration.listeners.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
+        return sessions + UInt64(configuration.listeners.count * eventLoops) + 64
+    }
+
+    /// Logs a warning when the limit is below what `configuration` may need.
+    static func check(_ configuration: ProxyConfiguration, eventLoops: Int, logger: Logger) {
+        let limit = raiseSoftLimit()
+        let needed = needed(by: configuration, eventLoops: eventLoops)
+        // RLIM_INFINITY is the largest value, so it never compares below `needed`.
+        guard limit > 0, limit < needed else { return }
+        logger.warning("open-file limit \(limit) is below the \(needed) the listeners' max_sessions may need (one backend socket per session); raise LimitNOFILE= or lower max_sessions")
+    }
+}
