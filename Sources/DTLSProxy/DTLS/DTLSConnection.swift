@@ -167,11 +167,17 @@ public final class DTLSConnection {
     }
 
     /// The datagrams OpenSSL wrote since the last call, oldest first.
+    ///
+    /// Records written in one step are packed into as few datagrams as the MTU
+    /// allows (RFC 6347 §4.1.1 lets a datagram carry several records). OpenSSL
+    /// writes a retransmitted flight record by record (ChangeCipherSpec and
+    /// Finished apart); sent apart, each is one more datagram that loss can take,
+    /// and a lossy path then needs many more rounds to finish a handshake.
     public func takeOutbound() -> [ByteBuffer] {
         guard !buffers.outbound.isEmpty else { return [] }
-        let datagrams = buffers.outbound
-        buffers.outbound.removeAll(keepingCapacity: true)
-        return datagrams
+        defer { buffers.outbound.removeAll(keepingCapacity: true) }
+        guard buffers.outbound.count > 1 else { return buffers.outbound }
+        return DatagramPacker.pack(buffers.outbound, mtu: buffers.mtu)
     }
 
     /// The largest plaintext one record can carry at the configured MTU.

@@ -38,18 +38,20 @@ final class ReloadCoordinator: Sendable {
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())\nSTATUS=reloading \(path)")
         logger.info("reload: reading \(path)")
         let succeeded: Bool
+        // Counters first, then the log line: whoever watches the log sees metrics that already agree.
         do {
             let summary = try await apply(path: path)
-            logger.info("reload complete: \(summary)")
+            server.metrics.reloaded(success: true)
             status.reloadFailed(nil)
+            logger.info("reload complete: \(summary)")
             succeeded = true
         } catch {
             let text = (error as? ConfigurationError)?.description ?? "\(error)"
-            logger.error("reload failed; the running configuration stays: \(text)")
+            server.metrics.reloaded(success: false)
             status.reloadFailed(text)
+            logger.error("reload failed; the running configuration stays: \(text)")
             succeeded = false
         }
-        server.metrics.reloaded(success: succeeded)
         notifier.notify("READY=1\nSTATUS=\(status.line())")
         return succeeded
     }
