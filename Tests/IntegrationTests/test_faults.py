@@ -133,3 +133,45 @@ def test_big_chain_at_mtu_576_fits_every_datagram(proxied, peer, big_chain):
               f"largest {relay.to_client.largest}")
     finally:
         relay.stop()
+
+
+def _corrupting_session(proxied, peer, **keys):
+    from harness import echo_roundtrip
+    px = proxied(**keys)
+    relay = FaultRelay((px.host, px.port), seed=23)
+    client = peer(gnutls_argv("127.0.0.1", relay.port))
+    client.wait_for(GNUTLS_DONE, timeout=15)
+    echo_roundtrip(client, b"clean\n")
+    relay.up.faults.corrupt = 1.0          # from now on every datagram to the daemon has one byte flipped
+    for n in range(6):
+        try:
+            client.send(f"garbled {n}\n".encode())
+        except BrokenPipeError:     # the daemon already closed the session and the client left
+            break
+        time.sleep(0.1)
+    return px, relay, client
+
+
+def test_undecryptable_datagrams_are_dropped_and_counted(proxied, peer):
+    from harness import echo_roundtrip
+    px, relay, client = _corrupting_session(proxied, peer)
+    try:
+        time.sleep(0.3)
+        stats = px.daemon.stats()["test"]
+        assert stats["dropped_undecryptable"] >= 5, stats
+        assert stats["active_sessions"] == 1, stats
+        assert not any(p.startswith(b"garbled") for _, p in px.backend.records), "a corrupted record reached the backend"
+        relay.up.faults.corrupt = 0.0
+        echo_roundtrip(client, b"clean again\n")
+    finally:
+        relay.stop()
+
+
+def test_max_undecryptable_datagrams_closes_the_session(proxied, peer):
+    px, relay, client = _corrupting_session(proxied, peer, max_undecryptable_datagrams=5)
+    try:
+        px.daemon.wait_for(rb"session close [^\n]*reason=error[^\n]*could not be decrypted", timeout=10)
+        stats = px.daemon.stats()["test"]
+        assert stats["active_sessions"] == 0, stats
+    finally:
+        relay.stop()

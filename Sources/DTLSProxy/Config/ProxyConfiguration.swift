@@ -93,6 +93,10 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var socketReceiveBuffer: Int = 4 << 20
     /// `socket_send_buffer`: SO_SNDBUF of the listener sockets in bytes; 0 = the system default.
     public var socketSendBuffer: Int = 1 << 20
+    /// `max_undecryptable_datagrams`: close a session after this many datagrams in a row
+    /// that OpenSSL discarded (failed authentication or replays); 0 = never. Off by default:
+    /// anyone who can spoof the client's address could otherwise end its session.
+    public var maxUndecryptableDatagrams: Int = 0
     /// Client-certificate checks, PSK hint, protocol policy, resumption (`ListenerSecurity.swift`).
     public var security = ListenerSecurity()
 

@@ -22,6 +22,7 @@ public final class ListenerStats: Sendable {
         case droppedHandshakeLimit = "dropped_handshake_limit"
         case droppedRateLimited = "dropped_rate_limited"
         case droppedOversize = "dropped_oversize"
+        case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"
         case backendErrors = "backend_errors"
     }

@@ -33,6 +33,7 @@ final class Session {
     private var bytesIn = 0
     private var datagramsOut = 0
     private var bytesOut = 0
+    private var undecryptableInARow = 0
     private var plaintext: ByteBuffer
     private var cipher = "none"
     private var version = "none"
@@ -71,7 +72,7 @@ final class Session {
         case .handshaking:
             advanceHandshake()
         case .established:
-            readRecords()
+            readRecords(fromPeer: true)
         case .closed:
             break
         }
@@ -195,18 +196,28 @@ final class Session {
 
     // MARK: - Data
 
-    private func readRecords() {
+    /// Decrypts and forwards whatever the last datagram held.
+    ///
+    /// A datagram from the peer that yields neither plaintext nor a reply
+    /// (a retransmitted flight) was discarded by OpenSSL: a record that failed
+    /// authentication, or a replay. RFC 6347 §4.1.2.7 has such records dropped
+    /// silently; `max_undecryptable_datagrams`, when set, closes a session
+    /// after that many in a row.
+    private func readRecords(fromPeer: Bool = false) {
+        var produced = false
         while state == .established {
             plaintext.clear()
             switch connection.read(into: &plaintext, maximum: 16384) {
             case .data:
+                produced = true
                 datagramsIn += 1
                 bytesIn += plaintext.readableBytes
                 router.traffic.fromClient(plaintext.readableBytes)
                 backend?.send(plaintext)
             case .wantRead:
                 backend?.flush()
-                sendOutbound()
+                if sendOutbound() { produced = true }
+                if fromPeer { noteDatagram(produced: produced) }
                 return
             case .closeNotify:
                 close(.closeNotify, notifyPeer: true)
@@ -219,10 +230,25 @@ final class Session {
         }
     }
 
-    private func sendOutbound() {
+    private func noteDatagram(produced: Bool) {
+        guard !produced else {
+            undecryptableInARow = 0
+            return
+        }
+        undecryptableInARow += 1
+        runtime.stats.increment(.droppedUndecryptable)
+        let limit = runtime.configuration.maxUndecryptableDatagrams
+        if limit > 0, undecryptableInARow >= limit {
+            close(.error, notifyPeer: true, detail: "\(undecryptableInARow) datagrams in a row could not be decrypted")
+        }
+    }
+
+    @discardableResult
+    private func sendOutbound() -> Bool {
         let datagrams = connection.takeOutbound()
-        guard !datagrams.isEmpty else { return }
+        guard !datagrams.isEmpty else { return false }
         router.send(datagrams, to: peer)
+        return true
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
