@@ -33,19 +33,8 @@ public final class ListenerRuntime: Sendable {
 extension SocketAddress {
     /// The bytes a cookie is bound to: address family, address and port.
     var cookieMaterial: [UInt8] {
-        var bytes: [UInt8] = []
-        switch self {
-        case .v4(let address):
-            bytes.append(4)
-            withUnsafeBytes(of: address.address.sin_addr) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: address.address.sin_port) { bytes.append(contentsOf: $0) }
-        case .v6(let address):
-            bytes.append(6)
-            withUnsafeBytes(of: address.address.sin6_addr) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: address.address.sin6_port) { bytes.append(contentsOf: $0) }
-        case .unixDomainSocket:
-            bytes.append(0)
-        }
+        var bytes = hostMaterial
+        if let port { bytes += [UInt8(port >> 8), UInt8(port & 0xFF)] }
         return bytes
     }
 
