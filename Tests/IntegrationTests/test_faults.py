@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from faultrelay import FaultRelay, Faults
+from harness import report
 from harness import GNUTLS_DONE, S_CLIENT_DONE, gnutls_argv, s_client_argv
 
 CLIENTS = 20
@@ -52,7 +53,7 @@ def test_handshakes_and_echoes_survive_20_percent_loss(proxied, peer):
         _assert_no_payload_twice(px.backend)
         stats = px.daemon.stats()["test"]
         assert stats["handshakes_completed"] >= CLIENTS, stats
-        print(f"loss: dropped {relay.to_server.dropped}/{relay.to_server.received} up, "
+        report(f"loss: dropped {relay.to_server.dropped}/{relay.to_server.received} up, "
               f"{relay.to_client.dropped}/{relay.to_client.received} down; echo retries {sum(tries)}")
     finally:
         relay.stop()
@@ -129,7 +130,7 @@ def test_big_chain_at_mtu_576_fits_every_datagram(proxied, peer, big_chain):
         assert relay.to_client.over_mtu == 0, f"{relay.to_client.over_mtu} datagrams over 576 bytes"
         assert relay.to_client.received >= big_chain["der_bytes"] // 576, "the chain did not cross the relay"
         assert relay.to_client.largest <= 576
-        print(f"chain {big_chain['der_bytes']} bytes DER in {relay.to_client.received} datagrams, "
+        report(f"chain {big_chain['der_bytes']} bytes DER in {relay.to_client.received} datagrams, "
               f"largest {relay.to_client.largest}")
     finally:
         relay.stop()

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+from harness import report
 from harness import (
     S_CLIENT_DONE,
     EchoBackend,
@@ -79,7 +80,7 @@ def test_cookie_flood_spends_nothing_and_real_clients_get_through(proxied, peer)
     echo_roundtrip(client, b"through the flood\n")
     stats = px.daemon.stats()["test"]
     rss_after = px.daemon.rss_kib()
-    print(f"flood: {sent[0]} forged hellos, handshake {handshake * 1000:.0f} ms, "
+    report(f"flood: {sent[0]} forged hellos, handshake {handshake * 1000:.0f} ms, "
           f"hello_verify_sent {stats['hello_verify_sent']}, RSS {rss_before} -> {rss_after} KiB")
     assert stats["sessions_created"] == 1, stats
     assert stats["hello_verify_sent"] > FORGED // 2, stats
@@ -135,7 +136,7 @@ def test_malformed_datagrams_create_nothing_and_crash_nothing(proxied, peer):
     stats = px.daemon.stats()["test"]
     assert stats["sessions_created"] == 0, stats
     dropped = sum(v for k, v in stats.items() if k.startswith("dropped_"))
-    print(f"malformed: {len(datagrams)} sent; {stats}")
+    report(f"malformed: {len(datagrams)} sent; {stats}")
     assert dropped + stats["hello_verify_sent"] >= len(datagrams) * 0.9, stats
     client = peer(s_client_argv(px.host, px.port))
     client.wait_for(S_CLIENT_DONE, timeout=15)
@@ -166,7 +167,7 @@ def test_backend_down_then_up(proxied, peer):
     finally:
         revived.stop()
     assert b"session close" not in px.daemon.output
-    print(f"backend outage: {stats['backend_errors']} backend errors, {cpu:.3f}s CPU in {window}s")
+    report(f"backend outage: {stats['backend_errors']} backend errors, {cpu:.3f}s CPU in {window}s")
 
 
 def _half_open_handshake(host: str, port: int) -> socket.socket:

@@ -6,6 +6,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from harness import report
 from harness import clean_env, s_client_argv
 
 ROUND = 2_000
@@ -75,7 +76,7 @@ def test_thousands_of_sessions_leave_no_descriptor_or_memory_behind(proxied):
     log = px.daemon.text
     closed_by_notify = log.count("reason=close_notify")
     closed_by_idle = log.count("reason=idle")
-    print(f"leaks: {2 * ROUND} sessions ({echoed} echoed; {closed_by_notify} close_notify, {closed_by_idle} idle); "
+    report(f"leaks: {2 * ROUND} sessions ({echoed} echoed; {closed_by_notify} close_notify, {closed_by_idle} idle); "
           f"fds {fds_before} -> {fds_first} -> {fds_second}; RSS {rss_first} -> {rss_second} KiB")
     assert stats["handshakes_completed"] >= 2 * ROUND * 0.99, stats
     assert echoed >= 2 * ROUND * 0.99, f"only {echoed} of {2 * ROUND} sessions echoed"
