@@ -301,6 +301,33 @@ struct ConfigurationLoaderTests {
         #expect(nul.cause == "TOML syntax error at line 2, column 5: NUL characters are not allowed")
     }
 
+    /// Found by fuzzing: a table header whose key starts with neither a key
+    /// character nor a quote (`[=`) made the TOML parser abort the process.
+    @Test func tableHeaderWithoutKeyIsASyntaxError() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        let cases: [(toml: String, line: Int, column: Int)] = [
+            ("[=", 1, 2),
+            ("[[=\n", 1, 3),
+            ("[daemon]\n  [[ +listener]]\n", 2, 6),
+            ("[daemon]\n[\n", 2, 2),
+            ("[\r\n", 1, 2),
+            ("\u{FEFF}[=", 1, 3),
+            ("[é]", 1, 2),
+        ]
+        for (toml, line, column) in cases {
+            let error = try #require(folder.error(toml), "\(toml.debugDescription)")
+            #expect(error.key == "")
+            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a key (a bare key or a quoted one) in the table header",
+                    "\(toml.debugDescription)")
+        }
+        // Headers the parser itself reports, and keys it accepts, are left to it.
+        for toml in ["[", "[[", "[ [daemon]]", "[]", "[ \"daemon\" ]\nworkers = 1\n", "[ 'daemon']\n", "a = [\n  [ \"x\" ],\n]\n"] {
+            let error = folder.error(toml)
+            #expect(error?.cause.contains("expected a key (a bare key or a quoted one)") != true, "\(toml.debugDescription)")
+        }
+        #expect(ConfigurationLoader.malformedTableHeader(in: "[daemon]\n[[listener]]\nname = \"a\"\n") == nil)
+    }
+
     @Test func configurationErrorIsOneLine() {
         #expect(ConfigurationError(file: "/c.toml", key: "daemon.workers", cause: "bad").description == "/c.toml: daemon.workers: bad")
         #expect(ConfigurationError(file: "/c.toml", key: "", cause: "cannot read: x").description == "/c.toml: cannot read: x")
