@@ -142,15 +142,17 @@ fuzz-build:
 	done
 
 ## fuzz: run each fuzz target for FUZZ_SECONDS (default 600) on its seed corpus
-##       (Fuzz/corpus/<name>); new inputs and crashes go to $(FUZZ_RESULTS)/<target>/
+##       (Fuzz/corpus/<name>, with Fuzz/<name>.dict and the flags in Fuzz/<name>.options
+##       when present); new inputs and crashes go to $(FUZZ_RESULTS)/<target>/
 fuzz: fuzz-build
 	@set -o pipefail; rc=0; bin=$(FUZZ_SCRATCH)/debug; \
 	for target in $(FUZZ_TARGETS); do \
 	  name=$${target#fuzz-}; out=$(FUZZ_RESULTS)/$$target; \
 	  mkdir -p $$out/corpus $$out/crashes; \
-	  dict=""; [ -f Fuzz/$$name.dict ] && dict="-dict=Fuzz/$$name.dict"; \
+	  extra=""; [ -f Fuzz/$$name.dict ] && extra="-dict=Fuzz/$$name.dict"; \
+	  [ -f Fuzz/$$name.options ] && extra="$$extra $$(cat Fuzz/$$name.options)"; \
 	  echo "fuzz: $$target for $(FUZZ_SECONDS)s (log: $$out/fuzz.log)"; \
-	  $(SANITIZER_ENV) $$bin/$$target $$out/corpus Fuzz/corpus/$$name $$dict \
+	  $(SANITIZER_ENV) $$bin/$$target $$out/corpus Fuzz/corpus/$$name $$extra \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix=$$out/crashes/ -print_final_stats=1 >$$out/fuzz.log 2>&1; \
 	  status=$$?; \
