@@ -120,7 +120,10 @@ clean:
 
 # The fuzz targets exist only when DTLS_PROXYD_FUZZ is set (see Package.swift);
 # they and every module they use are built with libFuzzer's coverage and
-# AddressSanitizer, in a scratch folder of their own.
+# AddressSanitizer, in a scratch folder of their own. SwiftPM passes the two
+# --sanitize options to the Swift compiler as separate flags, of which it keeps
+# only the last (Swift code would get no coverage), hence the combined flag.
+FUZZ_SANITIZE := --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=address,fuzzer
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= fuzz-records fuzz-config
 FUZZ_SCRATCH := .build-fuzz
@@ -138,7 +141,7 @@ QUIET_LINKER := grep -v --line-buffered "Cannot export local symbol '__asan" || 
 fuzz-build:
 	@set -o pipefail; for target in $(FUZZ_TARGETS); do \
 	  DTLS_PROXYD_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) \
-	    --sanitize=fuzzer --sanitize=address --product $$target 2>&1 | { $(QUIET_LINKER); } || exit 1; \
+	    $(FUZZ_SANITIZE) --product $$target 2>&1 | { $(QUIET_LINKER); } || exit 1; \
 	done
 
 ## fuzz: run each fuzz target for FUZZ_SECONDS (default 600) on its seed corpus
