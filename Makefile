@@ -186,7 +186,7 @@ sanitize-integration: deps
 	@set -o pipefail; $(SWIFT) build --scratch-path $(ASAN_SCRATCH) --sanitize=address --product udp-echo 2>&1 | { $(QUIET_LINKER); }
 	@reports=$(CURDIR)/$(FUZZ_RESULTS)/asan-daemon; rm -rf $$reports; mkdir -p $$reports; \
 	bin=$(CURDIR)/$(ASAN_SCRATCH)/debug; rc=0; \
-	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(LSAN_SUPPRESSIONS) \
+	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(LSAN_SUPPRESSIONS):print_suppressions=0 \
 	  ASAN_OPTIONS=log_path=$$reports/asan:detect_leaks=1 \
 	  DTLS_PROXYD_BIN=$$bin/dtls-proxyd UDP_ECHO_BIN=$$bin/udp-echo $(PYTHON) -m pytest -q -ra Tests/IntegrationTests || rc=1; \
 	if ls $$reports/asan.* >/dev/null 2>&1; then \
