@@ -325,7 +325,35 @@ struct ConfigurationLoaderTests {
             let error = folder.error(toml)
             #expect(error?.cause.contains("expected a key (a bare key or a quoted one)") != true, "\(toml.debugDescription)")
         }
-        #expect(ConfigurationLoader.malformedTableHeader(in: "[daemon]\n[[listener]]\nname = \"a\"\n") == nil)
+        #expect(TOMLPreflight.problem(in: "[daemon]\n[[listener]]\nname = \"a\"\n") == nil)
+    }
+
+    /// Found by fuzzing: `}` where an array expects a value made the TOML parser abort the process.
+    @Test func closingBraceInAnArrayIsASyntaxError() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        let cases: [(toml: String, line: Int, column: Int)] = [
+            ("a = [}", 1, 6),
+            ("a = [1, }", 1, 9),
+            ("[daemon]\nx = [[[[}\n", 2, 9),
+            ("a = { b = [ # c\n } }", 2, 2),
+            ("s = \"\"\"\nthree\nlines\"\"\"\na = [ \"x\",\n  }\n", 5, 3),
+        ]
+        for (toml, line, column) in cases {
+            let error = try #require(folder.error(toml), "\(toml.debugDescription)")
+            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a value or ']' in the array, saw '}'",
+                    "\(toml.debugDescription)")
+        }
+        // Braces and brackets inside strings and comments, and inline tables in arrays, are fine.
+        let fine = [
+            #"a = ["}", '}', """}"# + "\n" + #"]""", '''"# + "\n" + #"}'''] # }"# + "\n",
+            "a = [{ b = 1 }, { c = [2] }]\n",
+            "a = [ # ]\n  \"\\\"}\", # }\n]\n",
+            "a = \"\"\"x\"\"\"\"\"\nb = [1]\n",
+        ]
+        for toml in fine {
+            #expect(TOMLPreflight.problem(in: toml) == nil, "\(toml.debugDescription)")
+            #expect(folder.error(toml)?.cause.hasPrefix("TOML syntax error") != true, "\(toml.debugDescription)")
+        }
     }
 
     @Test func configurationErrorIsOneLine() {

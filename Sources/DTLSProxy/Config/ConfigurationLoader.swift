@@ -180,9 +180,8 @@ public enum ConfigurationLoader {
                 }
                 throw error("", "TOML syntax error at line \(line), column \(column): NUL characters are not allowed")
             }
-            if let position = ConfigurationLoader.malformedTableHeader(in: toml) {
-                throw error("", "TOML syntax error at line \(position.line), column \(position.column): "
-                    + "expected a key (a bare key or a quoted one) in the table header")
+            if let problem = TOMLPreflight.problem(in: toml) {
+                throw error("", "TOML syntax error at line \(problem.line), column \(problem.column): \(problem.cause)")
             }
             do {
                 return try TOMLTable(string: toml)
@@ -261,52 +260,6 @@ public enum ConfigurationLoader {
                 throw self.error(key, "invalid address \"\(text)\": \(error)")
             }
         }
-    }
-
-    /// The line and column (1-based, in characters) of the first table header whose
-    /// key starts with neither a bare-key character nor a quote, e.g. `[=` or `[[ +`;
-    /// nil when there is none.
-    ///
-    /// The TOML parser inside TOMLKit asserts that such a header never reaches its
-    /// key parser: a debug build aborts on `[=`, and an optimised one is left with
-    /// undefined behaviour. So the loader refuses these headers before parsing.
-    /// Any line whose first non-blank character is `[` is read as a header; that
-    /// also refuses such a line inside a multi-line array or string (`[ {`, `[ +1`),
-    /// which no usable configuration holds.
-    static func malformedTableHeader(in toml: String) -> (line: Int, column: Int)? {
-        let bytes = Array(toml.utf8)[...]
-        var firstLineSkip = 0
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { firstLineSkip = 3 }  // a byte-order mark
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        for (index, line) in lines.enumerated() {
-            let isLastLine = index == lines.count - 1
-            var cursor = line.startIndex + (index == 0 ? firstLineSkip : 0)
-            func skipBlanks() -> Bool {
-                let start = cursor
-                while cursor < line.endIndex, line[cursor] == UInt8(ascii: " ") || line[cursor] == UInt8(ascii: "\t") { cursor += 1 }
-                return cursor > start
-            }
-            _ = skipBlanks()
-            guard cursor < line.endIndex, line[cursor] == UInt8(ascii: "[") else { continue }
-            cursor += 1
-            let blankAfterBracket = skipBlanks()
-            if cursor < line.endIndex, line[cursor] == UInt8(ascii: "[") {
-                if blankAfterBracket { continue }  // `[ [`: the parser reports it
-                cursor += 1
-                _ = skipBlanks()
-            }
-            if cursor == line.endIndex {
-                if isLastLine { continue }  // the end of the document: the parser reports it
-            } else {
-                let byte = line[cursor]
-                let isBareKey = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-                if isBareKey || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "]") { continue }
-            }
-            let column = line[line.startIndex..<cursor].filter { $0 & 0xC0 != 0x80 }.count + 1
-            return (index + 1, column)
-        }
-        return nil
     }
 
     static func name(of type: TOMLType) -> String {
