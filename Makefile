@@ -180,15 +180,21 @@ sanitize-thread:
 	  $(SWIFT) test --scratch-path $(TSAN_SCRATCH) --sanitize=thread 2>&1 | { $(QUIET_LINKER); }
 
 ## sanitize-integration: the integration tests against an AddressSanitizer daemon;
-##   any sanitizer report the daemon writes (in $(FUZZ_RESULTS)/asan-daemon/) fails the run
+##   any sanitizer report the daemon writes (in $(FUZZ_RESULTS)/asan-daemon/) fails the run.
+##   Leak checking at exit is off here (the unit tests and test_leaks.py cover leaks;
+##   a daemon that fails to start leaves SwiftNIO objects in a cycle, see README.md),
+##   and the flood test, which times a handshake and measures RSS, is left out: under
+##   AddressSanitizer neither number means anything.
+SANITIZE_PYTEST_ARGS ?= -k "not cookie_flood_spends_nothing"
 sanitize-integration: deps
 	@set -o pipefail; $(SWIFT) build --scratch-path $(ASAN_SCRATCH) --sanitize=address --product dtls-proxyd 2>&1 | { $(QUIET_LINKER); }
 	@set -o pipefail; $(SWIFT) build --scratch-path $(ASAN_SCRATCH) --sanitize=address --product udp-echo 2>&1 | { $(QUIET_LINKER); }
 	@reports=$(CURDIR)/$(FUZZ_RESULTS)/asan-daemon; rm -rf $$reports; mkdir -p $$reports; \
 	bin=$(CURDIR)/$(ASAN_SCRATCH)/debug; rc=0; \
 	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(LSAN_SUPPRESSIONS):print_suppressions=0 \
-	  ASAN_OPTIONS=log_path=$$reports/asan:detect_leaks=1 \
-	  DTLS_PROXYD_BIN=$$bin/dtls-proxyd UDP_ECHO_BIN=$$bin/udp-echo $(PYTHON) -m pytest -q -ra Tests/IntegrationTests || rc=1; \
+	  ASAN_OPTIONS=log_path=$$reports/asan:detect_leaks=0 \
+	  DTLS_PROXYD_BIN=$$bin/dtls-proxyd UDP_ECHO_BIN=$$bin/udp-echo \
+	  $(PYTHON) -m pytest -q -ra $(SANITIZE_PYTEST_ARGS) Tests/IntegrationTests || rc=1; \
 	if ls $$reports/asan.* >/dev/null 2>&1; then \
 	  echo "sanitize-integration: sanitizer reports from the daemon:"; ls $$reports | sed "s/^/  /"; \
 	  grep -h -E '^SUMMARY' $$reports/asan.* | sort | uniq -c; rc=1; \
