@@ -125,6 +125,7 @@ clean:
 # only the last (Swift code would get no coverage), hence the combined flag.
 FUZZ_SANITIZE := --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=address,fuzzer
 FUZZ_SECONDS ?= 600
+FUZZ_RSS_LIMIT_MB ?= 2048
 FUZZ_TARGETS ?= fuzz-records fuzz-config
 FUZZ_SCRATCH := .build-fuzz
 FUZZ_RESULTS := fuzz-results
@@ -156,7 +157,7 @@ fuzz: fuzz-build
 	  [ -f Fuzz/$$name.options ] && extra="$$extra $$(cat Fuzz/$$name.options)"; \
 	  echo "fuzz: $$target for $(FUZZ_SECONDS)s (log: $$out/fuzz.log)"; \
 	  $(SANITIZER_ENV) $$bin/$$target $$out/corpus Fuzz/corpus/$$name $$extra \
-	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=$(FUZZ_RSS_LIMIT_MB) \
 	    -artifact_prefix=$$out/crashes/ -print_final_stats=1 >$$out/fuzz.log 2>&1; \
 	  status=$$?; \
 	  grep -E '^(stat::|Done|INFO: -max_total_time)|^#[0-9]+.*DONE|SUMMARY|ERROR' $$out/fuzz.log | sed "s/^/  /"; \
