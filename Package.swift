@@ -72,3 +72,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets for `make fuzz` (see "Fuzzing and sanitizers" in README.md).
+//
+// Each is a libFuzzer entry point (`LLVMFuzzerTestOneInput`) with no `main` of
+// its own: it links only under `swift build --sanitize=fuzzer`, which brings
+// libFuzzer's driver. So they are declared only when DTLS_PROXYD_FUZZ is set in
+// the environment, and a plain `swift build` (or `swift test`) never sees them.
+if Context.environment["DTLS_PROXYD_FUZZ"] != nil {
+    package.targets += [
+        .executableTarget(name: "fuzz-records", dependencies: ["DTLSProxy"], path: "Fuzz/FuzzRecords"),
+        .executableTarget(name: "fuzz-config", dependencies: ["DTLSProxy"], path: "Fuzz/FuzzConfig"),
+    ]
+}

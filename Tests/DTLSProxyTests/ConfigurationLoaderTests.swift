@@ -301,6 +301,61 @@ struct ConfigurationLoaderTests {
         #expect(nul.cause == "TOML syntax error at line 2, column 5: NUL characters are not allowed")
     }
 
+    /// Found by fuzzing: a table header whose key starts with neither a key
+    /// character nor a quote (`[=`) made the TOML parser abort the process.
+    @Test func tableHeaderWithoutKeyIsASyntaxError() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        let cases: [(toml: String, line: Int, column: Int)] = [
+            ("[=", 1, 2),
+            ("[[=\n", 1, 3),
+            ("[daemon]\n  [[ +listener]]\n", 2, 6),
+            ("[daemon]\n[\n", 2, 2),
+            ("[\r\n", 1, 2),
+            ("\u{FEFF}[=", 1, 3),
+            ("[é]", 1, 2),
+        ]
+        for (toml, line, column) in cases {
+            let error = try #require(folder.error(toml), "\(toml.debugDescription)")
+            #expect(error.key == "")
+            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a key (a bare key or a quoted one) in the table header",
+                    "\(toml.debugDescription)")
+        }
+        // Headers the parser itself reports, and keys it accepts, are left to it.
+        for toml in ["[", "[[", "[ [daemon]]", "[]", "[ \"daemon\" ]\nworkers = 1\n", "[ 'daemon']\n", "a = [\n  [ \"x\" ],\n]\n"] {
+            let error = folder.error(toml)
+            #expect(error?.cause.contains("expected a key (a bare key or a quoted one)") != true, "\(toml.debugDescription)")
+        }
+        #expect(TOMLPreflight.problem(in: "[daemon]\n[[listener]]\nname = \"a\"\n") == nil)
+    }
+
+    /// Found by fuzzing: `}` where an array expects a value made the TOML parser abort the process.
+    @Test func closingBraceInAnArrayIsASyntaxError() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        let cases: [(toml: String, line: Int, column: Int)] = [
+            ("a = [}", 1, 6),
+            ("a = [1, }", 1, 9),
+            ("[daemon]\nx = [[[[}\n", 2, 9),
+            ("a = { b = [ # c\n } }", 2, 2),
+            ("s = \"\"\"\nthree\nlines\"\"\"\na = [ \"x\",\n  }\n", 5, 3),
+        ]
+        for (toml, line, column) in cases {
+            let error = try #require(folder.error(toml), "\(toml.debugDescription)")
+            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a value or ']' in the array, saw '}'",
+                    "\(toml.debugDescription)")
+        }
+        // Braces and brackets inside strings and comments, and inline tables in arrays, are fine.
+        let fine = [
+            #"a = ["}", '}', """}"# + "\n" + #"]""", '''"# + "\n" + #"}'''] # }"# + "\n",
+            "a = [{ b = 1 }, { c = [2] }]\n",
+            "a = [ # ]\n  \"\\\"}\", # }\n]\n",
+            "a = \"\"\"x\"\"\"\"\"\nb = [1]\n",
+        ]
+        for toml in fine {
+            #expect(TOMLPreflight.problem(in: toml) == nil, "\(toml.debugDescription)")
+            #expect(folder.error(toml)?.cause.hasPrefix("TOML syntax error") != true, "\(toml.debugDescription)")
+        }
+    }
+
     @Test func configurationErrorIsOneLine() {
         #expect(ConfigurationError(file: "/c.toml", key: "daemon.workers", cause: "bad").description == "/c.toml: daemon.workers: bad")
         #expect(ConfigurationError(file: "/c.toml", key: "", cause: "cannot read: x").description == "/c.toml: cannot read: x")

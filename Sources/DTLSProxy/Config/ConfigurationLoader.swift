@@ -180,6 +180,9 @@ public enum ConfigurationLoader {
                 }
                 throw error("", "TOML syntax error at line \(line), column \(column): NUL characters are not allowed")
             }
+            if let problem = TOMLPreflight.problem(in: toml) {
+                throw error("", "TOML syntax error at line \(problem.line), column \(problem.column): \(problem.cause)")
+            }
             do {
                 return try TOMLTable(string: toml)
             } catch let parseError as TOMLParseError {
