@@ -55,6 +55,19 @@ struct ClientHelloReassemblyTests {
         #expect(reassembly.record() == whole)
     }
 
+    @Test func anOverlappingFragmentCannotRewriteTheCheckedCookie() throws {
+        let whole = makeClientHello(cookie: cookie, messageSequence: 1)
+        let parts = fragments(of: whole, size: 3)
+        let first = try fragment(parts[0])
+        var reassembly = ClientHelloReassembly(first: first, summary: try ClientHelloParser.summary(of: first).get())
+        // A forged fragment at offset 0 carrying another cookie, then the real rest.
+        let forged = fragments(of: makeClientHello(cookie: Array(repeating: 0x66, count: 32), messageSequence: 1), size: 3)[0]
+        #expect(reassembly.add(try fragment(forged)))
+        for part in parts.dropFirst() { #expect(reassembly.add(try fragment(part))) }
+        #expect(reassembly.isComplete)
+        #expect(reassembly.record() == whole, "the bytes of the first fragment stand")
+    }
+
     @Test func fragmentsOfAnotherMessageAreRefused() throws {
         let whole = makeClientHello(cookie: cookie, messageSequence: 1)
         let parts = fragments(of: whole, size: 3)

@@ -138,12 +138,13 @@ public struct ClientHelloReassembly: Sendable {
         guard fragment.messageSequence == first.messageSequence, fragment.messageLength == first.messageLength else {
             return false
         }
+        // The first copy of a byte wins: an overlapping fragment must not
+        // rewrite the random or the cookie already checked from the first one.
         for (index, byte) in fragment.bytes.enumerated() {
             let position = fragment.fragmentOffset + index
-            if !received[position] {
-                received[position] = true
-                missing -= 1
-            }
+            guard !received[position] else { continue }
+            received[position] = true
+            missing -= 1
             message[position] = byte
         }
         return true
