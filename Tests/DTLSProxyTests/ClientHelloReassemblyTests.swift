@@ -56,7 +56,7 @@ struct ClientHelloReassemblyTests {
     }
 
     @Test func anOverlappingFragmentCannotRewriteTheCheckedCookie() throws {
-        let whole = makeClientHello(cookie: cookie, messageSequence: 1)
+        let whole = makeClientHello(cookie: cookie, messageSequence: 1, recordSequence: 0)
         let parts = fragments(of: whole, size: 3)
         let first = try fragment(parts[0])
         var reassembly = ClientHelloReassembly(first: first, summary: try ClientHelloParser.summary(of: first).get())
