@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dtls-proxy-bench",
         abstract: "Benchmark dtls-proxyd against direct UDP, a plaintext relay and socat (loopback only).",
-        subcommands: [Run.self, Relay.self],
+        subcommands: [Run.self, Load.self, Relay.self],
         defaultSubcommand: Run.self
     )
 }
@@ -84,5 +84,47 @@ struct Relay: ParsableCommand {
         FileHandle.standardOutput.write(Data("relay listening on \(listen)\n".utf8))
         let result = bench_relay_run(listen.port, backend.port)
         throw BenchError("relay: cannot serve \(listen) (\(result)): \(errnoText())")
+    }
+}
+
+/// `dtls-proxy-bench load`: one throughput and latency measurement against a
+/// running target, for profiling it (perf, callgrind) under a steady load.
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Load one running target (for profiling it).")
+
+    @Option(help: "Target address, 127.0.0.1:PORT.")
+    var target: String
+
+    @Flag(help: "Speak DTLS 1.2 (a daemon or socat); without it, plain UDP.")
+    var dtls = false
+
+    @Option(help: "Sessions.")
+    var sessions: Int = 16
+
+    @Option(help: "Datagrams in flight per session.")
+    var window: Int = 8
+
+    @Option(help: "Payload bytes.")
+    var payload: Int = 1200
+
+    @Option(help: "Measured seconds.")
+    var seconds: Double = 10
+
+    func run() throws {
+        guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
+        let clients: [EchoClient]
+        if dtls {
+            let context = try ClientContext()
+            clients = HandshakeDriver(context: context, target: endpoint).establish(count: sessions, concurrency: min(sessions, 64), seconds: 30).clients
+        } else {
+            clients = try (0..<sessions).map { _ in try PlainClient(target: endpoint) }
+        }
+        defer { clients.forEach { $0.close() } }
+        guard !clients.isEmpty else { throw BenchError("no session established with \(endpoint)") }
+        let result = LoadGenerator.throughput(clients: clients, window: window, payload: payload, warmup: 0.5, seconds: seconds)
+        let latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 20_000, seconds: 3)
+        print(String(format: "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",
+                     clients.count, window, payload, result.echoesPerSecond, result.megabitsPerSecond, result.stalls,
+                     latency.p50, latency.p99, latency.p999))
     }
 }

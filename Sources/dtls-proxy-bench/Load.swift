@@ -19,8 +19,8 @@ struct ThroughputResult: Codable {
     /// Echoes over warm-up and measurement together (what CPU readings around the call cover).
     var allEchoes: Int
     var echoesPerSecond: Double { seconds > 0 ? Double(echoes) / seconds : 0 }
-    /// Payload bits each way per second (one echo = payload out and back).
-    var megabitsPerSecond: Double { echoesPerSecond * Double(payload) * 8 * 2 / 1e6 }
+    /// Payload megabits per second in each direction (one echo = payload out and back).
+    var megabitsPerSecond: Double { echoesPerSecond * Double(payload) * 8 / 1e6 }
 }
 
 /// Round-trip latency at window 1, in microseconds.
@@ -52,6 +52,7 @@ enum LoadGenerator {
         var measuredEchoes = 0
         var warmupEchoes = 0
         var measuring = false
+        var measured = seconds
 
         message.withUnsafeBytes { bytes in
             func fill(_ index: Int) {
@@ -60,7 +61,10 @@ enum LoadGenerator {
             for index in clients.indices { fill(index) }
             while true {
                 let now = monotonicNanoseconds()
-                if now >= end { break }
+                if now >= end {
+                    measured = Double(now - measureFrom) / 1e9
+                    break
+                }
                 if !measuring, now >= measureFrom {
                     measuring = true
                     warmupEchoes = echoes
@@ -91,35 +95,46 @@ enum LoadGenerator {
             measuredEchoes = echoes
         }
         return ThroughputResult(sessions: clients.count, window: window, payload: payload, echoes: measuredEchoes,
-                                seconds: seconds, stalls: stalls, allEchoes: warmupEchoes + measuredEchoes)
+                                seconds: measured, stalls: stalls, allEchoes: warmupEchoes + measuredEchoes)
     }
 
     /// One datagram at a time on `client`: `count` round trips or `seconds`, whichever ends first.
+    /// Each datagram carries a sequence number; a reply to an earlier one (late, or left
+    /// over from a throughput run) is discarded, so every sample is one real round trip.
     static func latency(client: EchoClient, payload: Int, count: Int, seconds: Double) -> LatencyResult {
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
-        let message = [UInt8](repeating: 0x5A, count: payload)
+        var message = [UInt8](repeating: 0x5A, count: max(payload, 8))
         var scratch = [UInt8](repeating: 0, count: 65_536)
         var lost = 0
+        // Let what an earlier run left in flight arrive, then drop it.
+        usleep(100_000)
+        scratch.withUnsafeMutableBytes { buffer in
+            while client.receive(into: buffer) != nil {}
+        }
         let end = monotonicNanoseconds() + UInt64(seconds * 1e9)
-        var warm = 0
-        message.withUnsafeBytes { bytes in
+        var sequence: UInt64 = 0
+        while Int(histogram.totalCount) < count, monotonicNanoseconds() < end {
+            sequence += 1
+            message.withUnsafeMutableBytes { $0.storeBytes(of: sequence, toByteOffset: 0, as: UInt64.self) }
+            let sent = monotonicNanoseconds()
+            let accepted = message.withUnsafeBytes { client.send($0) }
+            guard accepted else { lost += 1; continue }
+            var answered = false
+            var received: UInt64 = 0
             scratch.withUnsafeMutableBytes { buffer in
-                while Int(histogram.totalCount) < count, monotonicNanoseconds() < end {
-                    let sent = monotonicNanoseconds()
-                    guard client.send(bytes) else { lost += 1; continue }
-                    var answered = false
-                    while !answered, UDP.waitReadable(client.fd, milliseconds: 100) {
-                        if client.receive(into: buffer) != nil { answered = true }
+                while !answered, UDP.waitReadable(client.fd, milliseconds: 100) {
+                    while let length = client.receive(into: buffer) {
+                        if length >= 8, buffer.load(fromByteOffset: 0, as: UInt64.self) == sequence {
+                            answered = true
+                            received = monotonicNanoseconds()
+                        }
                     }
-                    guard answered else { lost += 1; continue }
-                    // The first round trips warm caches and branch predictors; they are not kept.
-                    if warm < 200 {
-                        warm += 1
-                        continue
-                    }
-                    histogram.record(monotonicNanoseconds() - sent)
                 }
             }
+            guard answered else { lost += 1; continue }
+            // The first round trips warm caches and branch predictors; they are not kept.
+            if sequence <= 200 { continue }
+            histogram.record(received - sent)
         }
         func micro(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
         return LatencyResult(samples: Int(histogram.totalCount), p50: micro(50), p99: micro(99), p999: micro(99.9), lost: lost)

@@ -76,7 +76,7 @@ struct BenchReport: Codable {
             return String(format: "%.\(digits)f", value)
         }
         let direct = targets.first { $0.kind == "direct" }?.bulk?.echoesPerSecond
-        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s | p50 µs | p99 µs | p99.9 µs | 1×8 64 B /s | 256×8 64 B /s | hs/s @8 | hs/s @64 | CPU s / M dgram"]
+        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | 1×8 64 B /s | 256×8 64 B /s | hs/s @8 | hs/s @64 | CPU s / M dgram"]
         lines.append(String(repeating: "-", count: lines[0].count))
         for target in targets {
             let ratio = direct.flatMap { d in target.bulk.map { $0.echoesPerSecond / d } }
