@@ -166,12 +166,29 @@ public final class DTLSConnection {
         return true
     }
 
+    /// Hands `body` each datagram OpenSSL wrote since the last drain, oldest
+    /// first, and empties the queue in place: unlike ``takeOutbound()`` it
+    /// allocates nothing, which matters once per datagram on the data path.
+    public func drainOutbound(_ body: (ByteBuffer) -> Void) {
+        guard !buffers.outbound.isEmpty else { return }
+        for datagram in buffers.outbound { body(datagram) }
+        buffers.outbound.removeAll(keepingCapacity: true)
+    }
+
     /// The datagrams OpenSSL wrote since the last call, oldest first.
     public func takeOutbound() -> [ByteBuffer] {
         guard !buffers.outbound.isEmpty else { return [] }
         let datagrams = buffers.outbound
         buffers.outbound.removeAll(keepingCapacity: true)
         return datagrams
+    }
+
+    /// Frees OpenSSL's record buffers (about 18 KiB per session) while the
+    /// session is idle; OpenSSL allocates them again on the next record. False
+    /// when OpenSSL still holds unread data and kept them.
+    @discardableResult
+    public func releaseBuffers() -> Bool {
+        SSL_free_buffers(ssl) == 1
     }
 
     /// The largest plaintext one record can carry at the configured MTU.

@@ -54,6 +54,11 @@ final class ListenerRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
+    /// Frees the record buffers of every session idle since the previous sweep (once a second).
+    func releaseIdleBuffers() {
+        table.forEach { $0.releaseBuffersIfIdle() }
+    }
+
     /// Sessions held on this loop, replacements included.
     var sessionCount: Int { table.count }
 
@@ -255,10 +260,13 @@ final class ListenerRouter: ChannelInboundHandler {
 
     /// Writes datagrams to `peer` from the listener socket; flushed once per read batch.
     func send(_ datagrams: [ByteBuffer], to peer: SocketAddress) {
+        for datagram in datagrams { send(datagram, to: peer) }
+    }
+
+    /// Writes one datagram to `peer` from the listener socket; flushed once per read batch.
+    func send(_ datagram: ByteBuffer, to peer: SocketAddress) {
         guard let context else { return }
-        for datagram in datagrams {
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
-        }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
         needsFlush = true
     }
 

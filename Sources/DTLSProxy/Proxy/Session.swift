@@ -36,6 +36,12 @@ final class Session {
     private var plaintext: ByteBuffer
     private var cipher = "none"
     private var version = "none"
+    /// A datagram went either way since the last idle sweep.
+    private var activeSinceSweep = true
+    /// OpenSSL's record buffers are freed (``releaseBuffersIfIdle()``) until the next datagram.
+    private var buffersReleased = false
+    /// Size of the last datagram from the peer; bounds the plaintext of the records it carried.
+    private var receivedBytes = 16384
 
     init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
         self.runtime = runtime
@@ -66,6 +72,9 @@ final class Session {
     func receive(_ datagram: ByteBuffer) {
         guard state != .closed else { return }
         lastActivity = .now()
+        activeSinceSweep = true
+        buffersReleased = false
+        receivedBytes = datagram.readableBytes
         connection.receive(datagram)
         switch state {
         case .handshaking:
@@ -85,6 +94,8 @@ final class Session {
             return
         }
         lastActivity = .now()
+        activeSinceSweep = true
+        buffersReleased = false
         guard connection.write(datagram) else {
             close(.error, notifyPeer: false, detail: "SSL_write failed")
             return
@@ -99,6 +110,18 @@ final class Session {
     func backendFailed(_ error: Error) {
         runtime.stats.increment(.backendErrors)
         router.logBackendError(error, session: self)
+    }
+
+    /// Called once a second by the router: an established session that saw no
+    /// datagram since the previous call gives OpenSSL's record buffers back,
+    /// which is most of what an idle session holds (PERFORMANCE-NOTES.md:
+    /// 53.5 KiB → 35.6 KiB). A busy session is never touched, so the data path
+    /// does not pay for the allocation again on every datagram.
+    func releaseBuffersIfIdle() {
+        defer { activeSinceSweep = false }
+        guard state == .established, !activeSinceSweep, !buffersReleased else { return }
+        buffersReleased = connection.releaseBuffers()
+        plaintext = ByteBuffer()
     }
 
     /// Ends the session and releases all it holds. Safe to call more than once.
@@ -196,9 +219,18 @@ final class Session {
     // MARK: - Data
 
     private func readRecords() {
+        // A record's plaintext is shorter than the datagram that carried it, so
+        // a buffer of the datagram's size holds any record in it: no 16 KiB
+        // buffer per datagram sits in the backend socket's write queue.
+        let maximum = min(16384, max(receivedBytes, 64))
         while state == .established {
-            plaintext.clear()
-            switch connection.read(into: &plaintext, maximum: 16384) {
+            // A buffer that carried plaintext now belongs to the backend's write
+            // queue: take a fresh one of the right size (writing into the shared
+            // one would copy it). An unused one, left by the last `wantRead`, is kept.
+            if plaintext.readableBytes > 0 || plaintext.capacity < maximum {
+                plaintext = router.allocator.buffer(capacity: maximum)
+            }
+            switch connection.read(into: &plaintext, maximum: maximum) {
             case .data:
                 datagramsIn += 1
                 bytesIn += plaintext.readableBytes
@@ -220,9 +252,7 @@ final class Session {
     }
 
     private func sendOutbound() {
-        let datagrams = connection.takeOutbound()
-        guard !datagrams.isEmpty else { return }
-        router.send(datagrams, to: peer)
+        connection.drainOutbound { router.send($0, to: peer) }
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
