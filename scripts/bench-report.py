@@ -71,8 +71,8 @@ def section(report, png):
         f"![throughput and latency per target]({png})",
         "",
         "| target | sessions admitted | echoes/s, 16×8, 1200 B | × direct | Mbit/s (each way) | p50 µs | p99 µs | p99.9 µs "
-        "| p50 − relay p50 | echoes/s 1×8 64 B | echoes/s 256×8 64 B | handshakes/s @8 | @64 | CPU s / M datagrams |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p50 − relay p50 | echoes/s 1×8 64 B | echoes/s 256×8 64 B | handshakes/s @8 | @64 | CPU µs / handshake | CPU s / M datagrams |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in report["targets"]:
         bulk, latency = t.get("bulk"), t.get("latency")
@@ -83,8 +83,11 @@ def section(report, png):
             fmt(bulk["echoes"] / bulk["seconds"] * bulk["payload"] * 8 / 1e6 if bulk else None),
             fmt(latency and latency["p50"], 1), fmt(latency and latency["p99"], 1), fmt(latency and latency["p999"], 1),
             fmt(over, 1), fmt(eps(t.get("small1"))), fmt(eps(t.get("small256"))),
-            fmt(t.get("handshakes8")), fmt(t.get("handshakes64")), fmt(t.get("cpuSecondsPerMillionDatagrams"), 2),
+            fmt(t.get("handshakes8")), fmt(t.get("handshakes64")), fmt(t.get("handshakeCPUMicroseconds")), fmt(t.get("cpuSecondsPerMillionDatagrams"), 2),
         ]) + " |")
+    for t in report["targets"]:
+        if t.get("perLoop"):
+            lines += ["", f'{t["name"]}: sessions per event loop in the 16-session run: {t["perLoop"]}; cipher {t.get("cipher")}.']
     memory = report.get("memory")
     if memory:
         lines += ["", f'Resident memory of an idle daemon (workers = {memory["workers"]}), baseline {memory["baselineKiB"]} KiB:', ""]

@@ -110,6 +110,9 @@ struct Load: ParsableCommand {
     @Option(help: "Measured seconds.")
     var seconds: Double = 10
 
+    @Option(help: "Seconds to stay idle between the handshakes and the load (the daemon frees idle sessions' buffers after 1-2 s).")
+    var idle: Double = 0
+
     func run() throws {
         guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
         let clients: [EchoClient]
@@ -121,6 +124,7 @@ struct Load: ParsableCommand {
         }
         defer { clients.forEach { $0.close() } }
         guard !clients.isEmpty else { throw BenchError("no session established with \(endpoint)") }
+        if idle > 0 { usleep(UInt32(min(idle, 60) * 1e6)) }
         let result = LoadGenerator.throughput(clients: clients, window: window, payload: payload, warmup: 0.5, seconds: seconds)
         let latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 20_000, seconds: 3)
         print(String(format: "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",

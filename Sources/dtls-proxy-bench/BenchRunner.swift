@@ -132,6 +132,7 @@ final class BenchRunner {
             let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
             result.cpuSecondsPerMillionDatagrams = (child.cpuSeconds - cpuBefore) / (Double(max(1, bulk.allEchoes)) * 2 / 1e6)
             result.bulk = bulk
+            if kind == "daemon" { result.perLoop = try sessionsPerLoop(child) }
             result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
         }
         clients.forEach { $0.close() }
@@ -149,7 +150,10 @@ final class BenchRunner {
         many.forEach { $0.close() }
         var failures = 0
         for concurrency in [8, 64] {
-            let run = driver.run(concurrency: concurrency, total: Int.max, seconds: seconds) { $0.close() }
+            let cpuBefore = child.cpuSeconds
+            let run = driver.rate(concurrency: concurrency, seconds: seconds, threads: ProcessInfo.processInfo.activeProcessorCount)
+            let cpu = child.cpuSeconds - cpuBefore
+            if concurrency == 8, run.completed > 0 { result.handshakeCPUMicroseconds = cpu / Double(run.completed) * 1e6 }
             failures += run.failed
             if concurrency == 8 { result.handshakes8 = run.rate } else { result.handshakes64 = run.rate }
         }

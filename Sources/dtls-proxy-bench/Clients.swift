@@ -42,7 +42,10 @@ final class PlainClient: EchoClient {
 
 /// The OpenSSL client context every DTLS session of a run shares: DTLS 1.2,
 /// no certificate verification (loopback benchmark against a self-signed key).
-final class ClientContext {
+///
+/// `@unchecked Sendable`: it is configured once in `init` and never changed;
+/// OpenSSL lets several threads create `SSL` objects from one `SSL_CTX`.
+final class ClientContext: @unchecked Sendable {
     let raw: OpaquePointer
 
     init() throws {

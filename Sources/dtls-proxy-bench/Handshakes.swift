@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,13 +9,13 @@ import Musl
 /// Runs DTLS handshakes, `concurrency` at a time, from one thread: each slot
 /// is a fresh socket (a new source port, so every handshake is a full one with
 /// a cookie exchange), driven by poll and OpenSSL's retransmission timer.
-struct HandshakeDriver {
+struct HandshakeDriver: Sendable {
     let context: ClientContext
     let target: Endpoint
     /// A handshake not finished within this many ns is abandoned and counted as failed.
     var perHandshakeTimeout: UInt64 = 3_000_000_000
 
-    struct Outcome {
+    struct Outcome: Sendable {
         var completed = 0
         var failed = 0
         var seconds = 0.0
@@ -85,10 +87,55 @@ struct HandshakeDriver {
         return outcome
     }
 
+    /// Full handshakes per second with `concurrency` in flight, spread over
+    /// `threads` client threads: one OpenSSL client spends about twice the
+    /// server's CPU on a handshake, so one thread alone would measure itself.
+    func rate(concurrency: Int, seconds: Double, threads: Int) -> Outcome {
+        let threads = max(1, min(threads, concurrency))
+        let outcomes = OutcomeBox()
+        let group = DispatchGroup()
+        for index in 0..<threads {
+            let share = concurrency / threads + (index < concurrency % threads ? 1 : 0)
+            let driver = self
+            group.enter()
+            Thread {
+                let outcome = driver.run(concurrency: share, total: Int.max, seconds: seconds) { $0.close() }
+                outcomes.append(outcome)
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        let all = outcomes.values
+        var total = Outcome()
+        total.completed = all.reduce(0) { $0 + $1.completed }
+        total.failed = all.reduce(0) { $0 + $1.failed }
+        total.seconds = all.map(\.seconds).max() ?? 0
+        total.cipher = all.first?.cipher ?? "none"
+        return total
+    }
+
     /// Establishes up to `count` sessions within `seconds` and returns them open.
     func establish(count: Int, concurrency: Int, seconds: Double) -> (clients: [DTLSClient], outcome: Outcome) {
         var clients: [DTLSClient] = []
         let outcome = run(concurrency: min(concurrency, count), total: count, seconds: seconds) { clients.append($0) }
         return (clients, outcome)
+    }
+}
+
+/// The outcomes of the client threads of one ``HandshakeDriver/rate(concurrency:seconds:threads:)``.
+private final class OutcomeBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [HandshakeDriver.Outcome] = []
+
+    func append(_ outcome: HandshakeDriver.Outcome) {
+        lock.lock()
+        defer { lock.unlock() }
+        stored.append(outcome)
+    }
+
+    var values: [HandshakeDriver.Outcome] {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
     }
 }

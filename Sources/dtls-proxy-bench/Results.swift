@@ -7,6 +7,8 @@ struct TargetResult: Codable {
     /// Sessions established for the 16-session run (socat admits few).
     var admitted: Int?
     var cipher: String?
+    /// The daemon's sessions per event loop during the bulk run (SIGUSR1).
+    var perLoop: String?
     var bulk: ThroughputResult?
     var latency: LatencyResult?
     var small1: ThroughputResult?
@@ -14,6 +16,9 @@ struct TargetResult: Codable {
     var handshakes8: Double?
     var handshakes64: Double?
     var handshakeFailures: Int?
+    /// The target's CPU per completed handshake at 8 concurrent (µs), cookie exchange,
+    /// session set-up and logging included: what bounds its handshake rate per core.
+    var handshakeCPUMicroseconds: Double?
     /// The target's CPU seconds per million datagrams relayed during the bulk run
     /// (one echo = two datagrams through the relay: one each way).
     var cpuSecondsPerMillionDatagrams: Double?
@@ -76,7 +81,7 @@ struct BenchReport: Codable {
             return String(format: "%.\(digits)f", value)
         }
         let direct = targets.first { $0.kind == "direct" }?.bulk?.echoesPerSecond
-        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | 1×8 64 B /s | 256×8 64 B /s | hs/s @8 | hs/s @64 | CPU s / M dgram"]
+        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | 1×8 64 B /s | 256×8 64 B /s | hs/s @8 | hs/s @64 | CPU µs / hs | CPU s / M dgram"]
         lines.append(String(repeating: "-", count: lines[0].count))
         for target in targets {
             let ratio = direct.flatMap { d in target.bulk.map { $0.echoesPerSecond / d } }
@@ -84,7 +89,7 @@ struct BenchReport: Codable {
                 target.name, target.admitted.map(String.init) ?? "–", f(target.bulk?.echoesPerSecond), f(ratio, 2),
                 f(target.bulk?.megabitsPerSecond), f(target.latency?.p50, 1), f(target.latency?.p99, 1), f(target.latency?.p999, 1),
                 f(target.small1?.echoesPerSecond), f(target.small256?.echoesPerSecond), f(target.handshakes8), f(target.handshakes64),
-                f(target.cpuSecondsPerMillionDatagrams, 2),
+                f(target.handshakeCPUMicroseconds), f(target.cpuSecondsPerMillionDatagrams, 2),
             ].joined(separator: " | "))
         }
         if let memory {
@@ -96,6 +101,9 @@ struct BenchReport: Codable {
         }
         for run in workers {
             lines.append("workers=\(run.workers): \(f(run.bulk.echoesPerSecond)) echoes/s 16×8 1200 B, sessions per loop \(run.perLoop), \(f(run.cpuSecondsPerMillionDatagrams, 2)) CPU s / M datagrams")
+        }
+        for target in targets where target.perLoop != nil {
+            lines.append("\(target.name): sessions per event loop in the 16-session run: \(target.perLoop ?? "")")
         }
         lines += notes.map { "note: \($0)" }
         return lines.joined(separator: "\n")

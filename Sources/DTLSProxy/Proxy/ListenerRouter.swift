@@ -54,9 +54,13 @@ final class ListenerRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
-    /// Frees the record buffers of every session idle since the previous sweep (once a second).
+    /// Frees the record buffers of every session idle since the previous sweep
+    /// (once a second), then hands the freed pages back to the system when
+    /// enough were freed to matter (see ``HeapTrim``).
     func releaseIdleBuffers() {
-        table.forEach { $0.releaseBuffersIfIdle() }
+        var released = 0
+        table.forEach { if $0.releaseBuffersIfIdle() { released += 1 } }
+        HeapTrim.afterReleasing(buffers: released)
     }
 
     /// Sessions held on this loop, replacements included.

@@ -117,11 +117,14 @@ final class Session {
     /// which is most of what an idle session holds (PERFORMANCE-NOTES.md:
     /// 53.5 KiB → 35.6 KiB). A busy session is never touched, so the data path
     /// does not pay for the allocation again on every datagram.
-    func releaseBuffersIfIdle() {
+    /// True when this call freed the buffers.
+    @discardableResult
+    func releaseBuffersIfIdle() -> Bool {
         defer { activeSinceSweep = false }
-        guard state == .established, !activeSinceSweep, !buffersReleased else { return }
+        guard state == .established, !activeSinceSweep, !buffersReleased else { return false }
         buffersReleased = connection.releaseBuffers()
         plaintext = ByteBuffer()
+        return buffersReleased
     }
 
     /// Ends the session and releases all it holds. Safe to call more than once.
