@@ -13,6 +13,8 @@ public final class DTLSConnection {
     private let buffers: DatagramBIOBuffers
     let cookies: CookieVerifier
     let peerMaterial: [UInt8]
+    /// OpenSSL's record buffers are freed (``releaseBuffers()``).
+    private var buffersReleased = false
     /// The last alert the peer sent, as OpenSSL's long description.
     public private(set) var receivedAlert: String?
     public private(set) var receivedFatalAlert = false
@@ -101,6 +103,7 @@ public final class DTLSConnection {
 
     /// Advances the handshake with whatever was received.
     public func handshake() -> HandshakeProgress {
+        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
         let result = SSL_do_handshake(ssl)
         if result == 1 { return admit() }
         let error = SSL_get_error(ssl, result)
@@ -115,6 +118,7 @@ public final class DTLSConnection {
 
     /// Decrypts the queued datagram's next record, appending plaintext to `destination`.
     public func read(into destination: inout ByteBuffer, maximum: Int) -> ReadResult {
+        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
         destination.reserveCapacity(minimumWritableBytes: maximum)
         let result = destination.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { pointer in
             Int(max(0, SSL_read(ssl, pointer.baseAddress, Int32(min(pointer.count, Int(Int32.max))))))
@@ -134,6 +138,7 @@ public final class DTLSConnection {
 
     /// Encrypts one plaintext datagram as one record. False when OpenSSL refused it.
     public func write(_ plaintext: ByteBuffer) -> Bool {
+        guard restoreBuffers() else { return false }
         let written = plaintext.withUnsafeReadableBytes { bytes in
             SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
         }
@@ -146,6 +151,7 @@ public final class DTLSConnection {
 
     /// Queues our close_notify. Sessions are torn down right after; no reply is awaited.
     public func shutdown() {
+        guard restoreBuffers() else { return }
         if SSL_shutdown(ssl) < 0 { OpenSSLError.drain() }
     }
 
@@ -158,6 +164,7 @@ public final class DTLSConnection {
 
     /// Retransmits the last flight if its timer expired. False when OpenSSL gave up.
     public func handleTimeout() -> Bool {
+        guard restoreBuffers() else { return false }
         let result = dp_DTLSv1_handle_timeout(ssl)
         if result < 0 {
             OpenSSLError.drain()
@@ -184,11 +191,28 @@ public final class DTLSConnection {
     }
 
     /// Frees OpenSSL's record buffers (about 18 KiB per session) while the
-    /// session is idle; OpenSSL allocates them again on the next record. False
-    /// when OpenSSL still holds unread data and kept them.
+    /// session is idle. False when OpenSSL still holds unread data and kept them.
+    ///
+    /// OpenSSL 3.0's DTLS write path does not allocate a released write buffer
+    /// again (an alert, close_notify or retransmitted flight written after
+    /// `SSL_free_buffers` dereferences NULL), so every call below that may
+    /// write first restores them (``restoreBuffers()``).
     @discardableResult
     public func releaseBuffers() -> Bool {
-        SSL_free_buffers(ssl) == 1
+        guard !buffersReleased else { return true }
+        buffersReleased = SSL_free_buffers(ssl) == 1
+        return buffersReleased
+    }
+
+    /// Allocates the record buffers again after ``releaseBuffers()``; false when OpenSSL could not.
+    private func restoreBuffers() -> Bool {
+        guard buffersReleased else { return true }
+        guard SSL_alloc_buffers(ssl) == 1 else {
+            OpenSSLError.drain()
+            return false
+        }
+        buffersReleased = false
+        return true
     }
 
     /// The largest plaintext one record can carry at the configured MTU.

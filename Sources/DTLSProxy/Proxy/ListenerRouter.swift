@@ -28,6 +28,11 @@ final class ListenerRouter: ChannelInboundHandler {
     private var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
     private static let reassemblyLimit = 1024
     private var rateLimiter: SourceRateLimiter
+    /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
+    static let plaintextScratchSize = 16384
+    /// Where sessions of this loop decrypt records before copying them out
+    /// (``Session``); only ever used within one call, never handed out.
+    var plaintextScratch: ByteBuffer
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
@@ -35,6 +40,7 @@ final class ListenerRouter: ChannelInboundHandler {
         self.cookieSecret = cookieSecret
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
+        self.plaintextScratch = allocator.buffer(capacity: Self.plaintextScratchSize)
     }
 
     /// A reload: new handshakes use `runtime` from now on; sessions keep theirs.

@@ -33,15 +33,12 @@ final class Session {
     private var bytesIn = 0
     private var datagramsOut = 0
     private var bytesOut = 0
-    private var plaintext: ByteBuffer
     private var cipher = "none"
     private var version = "none"
     /// A datagram went either way since the last idle sweep.
     private var activeSinceSweep = true
     /// OpenSSL's record buffers are freed (``releaseBuffersIfIdle()``) until the next datagram.
     private var buffersReleased = false
-    /// Size of the last datagram from the peer; bounds the plaintext of the records it carried.
-    private var receivedBytes = 16384
 
     init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
         self.runtime = runtime
@@ -50,7 +47,6 @@ final class Session {
         self.isReplacement = isReplacement
         self.connection = connection
         self.router = router
-        self.plaintext = router.allocator.buffer(capacity: 0)
     }
 
     var isEstablished: Bool { state == .established }
@@ -74,7 +70,6 @@ final class Session {
         lastActivity = .now()
         activeSinceSweep = true
         buffersReleased = false
-        receivedBytes = datagram.readableBytes
         connection.receive(datagram)
         switch state {
         case .handshaking:
@@ -123,7 +118,6 @@ final class Session {
         defer { activeSinceSweep = false }
         guard state == .established, !activeSinceSweep, !buffersReleased else { return false }
         buffersReleased = connection.releaseBuffers()
-        plaintext = ByteBuffer()
         return buffersReleased
     }
 
@@ -222,22 +216,21 @@ final class Session {
     // MARK: - Data
 
     private func readRecords() {
-        // A record's plaintext is shorter than the datagram that carried it, so
-        // a buffer of the datagram's size holds any record in it: no 16 KiB
-        // buffer per datagram sits in the backend socket's write queue.
-        let maximum = min(16384, max(receivedBytes, 64))
         while state == .established {
-            // A buffer that carried plaintext now belongs to the backend's write
-            // queue: take a fresh one of the right size (writing into the shared
-            // one would copy it). An unused one, left by the last `wantRead`, is kept.
-            if plaintext.readableBytes > 0 || plaintext.capacity < maximum {
-                plaintext = router.allocator.buffer(capacity: maximum)
-            }
-            switch connection.read(into: &plaintext, maximum: maximum) {
+            // Records are decrypted into the router's scratch buffer, which is
+            // never handed out and so never copied on write, then copied into a
+            // buffer of exactly their size for the backend's write queue: one
+            // allocation per datagram, of its size, and any record fits, even
+            // one OpenSSL buffered from an earlier, larger datagram.
+            router.plaintextScratch.clear()
+            switch connection.read(into: &router.plaintextScratch, maximum: ListenerRouter.plaintextScratchSize) {
             case .data:
+                let length = router.plaintextScratch.readableBytes
+                var plaintext = router.allocator.buffer(capacity: length)
+                plaintext.writeImmutableBuffer(router.plaintextScratch)
                 datagramsIn += 1
-                bytesIn += plaintext.readableBytes
-                router.traffic.fromClient(plaintext.readableBytes)
+                bytesIn += length
+                router.traffic.fromClient(length)
                 backend?.send(plaintext)
             case .wantRead:
                 backend?.flush()
