@@ -197,7 +197,12 @@ final class BenchRunner {
         let driver = HandshakeDriver(context: context, target: target)
         for count in counts {
             let missing = count - sockets.count
-            let run = driver.run(concurrency: 64, total: missing, seconds: 120) { sockets.append($0.detachSocket()) }
+            // One echo per session first: the daemon frees an idle session's
+            // record buffers only once its peer has sent application data.
+            let run = driver.run(concurrency: 64, total: missing, seconds: 120) { client in
+                Self.echoOnce(client)
+                sockets.append(client.detachSocket())
+            }
             if run.failed > 0 { notes.append("memory: \(run.failed) handshakes failed while opening \(count) sessions") }
             // Long enough for the daemon's idle-buffer sweep to pass every session once.
             usleep(3_000_000)
@@ -208,6 +213,17 @@ final class BenchRunner {
         if held != sockets.count { notes.append("memory: the daemon holds \(held) sessions, \(sockets.count) were opened") }
         return MemoryResult(workers: workers, baselineKiB: baseline, sessions: counts, residentKiB: resident,
                             perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
+    }
+
+    /// Sends one small datagram and waits up to 500 ms for its echo.
+    private static func echoOnce(_ client: DTLSClient) {
+        let message = [UInt8](repeating: 0x2A, count: 32)
+        var reply = [UInt8](repeating: 0, count: 2048)
+        guard message.withUnsafeBytes({ client.send($0) }) else { return }
+        let end = monotonicNanoseconds() + 500_000_000
+        while monotonicNanoseconds() < end, UDP.waitReadable(client.fd, milliseconds: 100) {
+            if reply.withUnsafeMutableBytes({ client.receive(into: $0) }) != nil { return }
+        }
     }
 
     private func progress(_ text: String) {

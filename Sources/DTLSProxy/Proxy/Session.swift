@@ -35,6 +35,10 @@ final class Session {
     private var bytesOut = 0
     private var cipher = "none"
     private var version = "none"
+    /// When the handshake completed on our side.
+    private var establishedAt = NIODeadline.distantFuture
+    /// How long a session whose peer never sent application data keeps its buffers.
+    static let unconfirmedQuietPeriod = TimeAmount.seconds(60)
     /// A datagram went either way since the last idle sweep.
     private var activeSinceSweep = true
     /// OpenSSL's record buffers are freed (``releaseBuffersIfIdle()``) until the next datagram.
@@ -117,6 +121,13 @@ final class Session {
     func releaseBuffersIfIdle() -> Bool {
         defer { activeSinceSweep = false }
         guard state == .established, !activeSinceSweep, !buffersReleased else { return false }
+        // Until the peer has sent application data we cannot know that it got
+        // our final flight: it may still retransmit its Finished, with growing
+        // back-off, and OpenSSL must answer with ours. Releasing the buffers in
+        // that window broke handshakes under loss (the 20% loss integration
+        // test), so such a session is left alone until it has been quiet for
+        // longer than a client's retransmissions last in practice.
+        guard datagramsIn > 0 || NIODeadline.now() - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
         buffersReleased = connection.releaseBuffers()
         return buffersReleased
     }
@@ -177,6 +188,7 @@ final class Session {
 
     private func established() {
         state = .established
+        establishedAt = .now()
         handshakeTimer?.cancel()
         handshakeTimer = nil
         retransmitTimer?.cancel()
