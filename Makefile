@@ -5,6 +5,9 @@
 #               127.0.0.1:5684 in front of it
 #   make test   install what is missing, build, run the unit tests and the
 #               integration tests (the real binary against OpenSSL, GnuTLS, socat)
+#   make bench  release build, then dtls-proxy-bench: direct UDP, a plaintext
+#               relay, the daemon and socat side by side (about 2 minutes);
+#               writes bench-results/latest.json, docs/bench/latest.png, BENCHMARKS.md
 #   make install  release build, then binary, systemd units and example
 #               configuration under DESTDIR/PREFIX (see install-files)
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS
@@ -34,7 +37,7 @@ DOCDIR      ?= $(PREFIX)/share/doc/dtls-proxyd
 SYSCONFDIR  ?= /etc
 INSTALL_BIN ?= $(RELEASE_BIN)/dtls-proxyd
 
-.PHONY: all deps build release cert run test unit-test integration-test check-config install install-files clean \
+.PHONY: all deps build release cert run test unit-test integration-test check-config bench install install-files clean \
         fuzz fuzz-build sanitize sanitize-address sanitize-thread sanitize-integration
 
 all: build
@@ -108,6 +111,17 @@ test: deps build
 	$(SWIFT) test || rc=1; \
 	$(PYTHON) -m pytest -q -ra Tests/IntegrationTests || rc=1; \
 	exit $$rc
+
+## bench: release build, the benchmark run, then the chart and BENCHMARKS.md.
+## Loopback only; every process it starts is stopped. BENCH_ARGS passes options
+## (e.g. BENCH_ARGS="--seconds 5 --skip-memory"; see dtls-proxy-bench run --help).
+BENCH_ARGS  ?=
+BENCH_CHART := docs/bench/latest.png
+bench: deps release
+	@mkdir -p bench-results $(dir $(BENCH_CHART))
+	$(RELEASE_BIN)/dtls-proxy-bench run --binaries $(RELEASE_BIN) --output bench-results $(BENCH_ARGS)
+	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || { echo "make bench: installing matplotlib with pip"; $(PYTHON) -m pip install --quiet matplotlib; }
+	$(PYTHON) scripts/bench-report.py bench-results/latest.json $(BENCH_CHART) BENCHMARKS.md
 
 ## unit-test: the Swift unit tests only
 unit-test:

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "dtls-proxyd", targets: ["dtls-proxyd"]),
         .executable(name: "udp-echo", targets: ["udp-echo"]),
+        .executable(name: "dtls-proxy-bench", targets: ["dtls-proxy-bench"]),
         .library(name: "DTLSProxy", targets: ["DTLSProxy"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -63,6 +65,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "CBenchRelay"),
+        .executableTarget(
+            name: "dtls-proxy-bench",
+            dependencies: [
+                "COpenSSL",
+                "CBenchRelay",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(

@@ -151,6 +151,22 @@ static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned 
     return EVP_MAC_CTX_set_params(mac, params);
 }
 
+/*
+ * Hands free heap pages back to the system (glibc's malloc_trim), used after
+ * idle sessions released OpenSSL's record buffers. Not OpenSSL, but this is
+ * the package's one C shim; a no-op where the C library has no malloc_trim.
+ */
+#if defined(__GLIBC__)
+#include <malloc.h>
+static inline int dp_malloc_trim(void) {
+    return malloc_trim(0);
+}
+#else
+static inline int dp_malloc_trim(void) {
+    return 0;
+}
+#endif
+
 /* Whether the OpenSSL we were built against knows DTLS 1.3 at all. */
 #ifdef DTLS1_3_VERSION
 static const int dp_DTLS1_3_VERSION = DTLS1_3_VERSION;

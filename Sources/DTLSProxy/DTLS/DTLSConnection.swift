@@ -13,6 +13,8 @@ public final class DTLSConnection {
     private let buffers: DatagramBIOBuffers
     let cookies: CookieVerifier
     let peerMaterial: [UInt8]
+    /// OpenSSL's record buffers are freed (``releaseBuffers()``).
+    private var buffersReleased = false
     /// The last alert the peer sent, as OpenSSL's long description.
     public private(set) var receivedAlert: String?
     public private(set) var receivedFatalAlert = false
@@ -101,6 +103,7 @@ public final class DTLSConnection {
 
     /// Advances the handshake with whatever was received.
     public func handshake() -> HandshakeProgress {
+        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
         let result = SSL_do_handshake(ssl)
         if result == 1 { return admit() }
         let error = SSL_get_error(ssl, result)
@@ -115,6 +118,7 @@ public final class DTLSConnection {
 
     /// Decrypts the queued datagram's next record, appending plaintext to `destination`.
     public func read(into destination: inout ByteBuffer, maximum: Int) -> ReadResult {
+        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
         destination.reserveCapacity(minimumWritableBytes: maximum)
         let result = destination.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { pointer in
             Int(max(0, SSL_read(ssl, pointer.baseAddress, Int32(min(pointer.count, Int(Int32.max))))))
@@ -134,6 +138,7 @@ public final class DTLSConnection {
 
     /// Encrypts one plaintext datagram as one record. False when OpenSSL refused it.
     public func write(_ plaintext: ByteBuffer) -> Bool {
+        guard restoreBuffers() else { return false }
         let written = plaintext.withUnsafeReadableBytes { bytes in
             SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
         }
@@ -146,6 +151,7 @@ public final class DTLSConnection {
 
     /// Queues our close_notify. Sessions are torn down right after; no reply is awaited.
     public func shutdown() {
+        guard restoreBuffers() else { return }
         if SSL_shutdown(ssl) < 0 { OpenSSLError.drain() }
     }
 
@@ -158,6 +164,7 @@ public final class DTLSConnection {
 
     /// Retransmits the last flight if its timer expired. False when OpenSSL gave up.
     public func handleTimeout() -> Bool {
+        guard restoreBuffers() else { return false }
         let result = dp_DTLSv1_handle_timeout(ssl)
         if result < 0 {
             OpenSSLError.drain()
@@ -166,18 +173,50 @@ public final class DTLSConnection {
         return true
     }
 
-    /// The datagrams OpenSSL wrote since the last call, oldest first.
+    /// Hands each datagram OpenSSL wrote since the last call to `body`, oldest
+    /// first, and empties the queue in place; false when there was none.
     ///
     /// Records written in one step are packed into as few datagrams as the MTU
     /// allows (RFC 6347 §4.1.1 lets a datagram carry several records). OpenSSL
     /// writes a retransmitted flight record by record (ChangeCipherSpec and
     /// Finished apart); sent apart, each is one more datagram that loss can take,
-    /// and a lossy path then needs many more rounds to finish a handshake.
-    public func takeOutbound() -> [ByteBuffer] {
-        guard !buffers.outbound.isEmpty else { return [] }
+    /// and a lossy path then needs many more rounds to finish a handshake. The
+    /// common case, one datagram, allocates nothing.
+    @discardableResult
+    public func drainOutbound(_ body: (ByteBuffer) -> Void) -> Bool {
+        guard !buffers.outbound.isEmpty else { return false }
         defer { buffers.outbound.removeAll(keepingCapacity: true) }
-        guard buffers.outbound.count > 1 else { return buffers.outbound }
-        return DatagramPacker.pack(buffers.outbound, mtu: buffers.mtu)
+        if buffers.outbound.count == 1 {
+            body(buffers.outbound[0])
+        } else {
+            for datagram in DatagramPacker.pack(buffers.outbound, mtu: buffers.mtu) { body(datagram) }
+        }
+        return true
+    }
+
+    /// Frees OpenSSL's record buffers (about 18 KiB per session) while the
+    /// session is idle. False when OpenSSL still holds unread data and kept them.
+    ///
+    /// OpenSSL 3.0's DTLS write path does not allocate a released write buffer
+    /// again (an alert, close_notify or retransmitted flight written after
+    /// `SSL_free_buffers` dereferences NULL), so every call below that may
+    /// write first restores them (``restoreBuffers()``).
+    @discardableResult
+    public func releaseBuffers() -> Bool {
+        guard !buffersReleased else { return true }
+        buffersReleased = SSL_free_buffers(ssl) == 1
+        return buffersReleased
+    }
+
+    /// Allocates the record buffers again after ``releaseBuffers()``; false when OpenSSL could not.
+    private func restoreBuffers() -> Bool {
+        guard buffersReleased else { return true }
+        guard SSL_alloc_buffers(ssl) == 1 else {
+            OpenSSLError.drain()
+            return false
+        }
+        buffersReleased = false
+        return true
     }
 
     /// The largest plaintext one record can carry at the configured MTU.

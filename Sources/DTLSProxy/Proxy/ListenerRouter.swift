@@ -28,6 +28,11 @@ final class ListenerRouter: ChannelInboundHandler {
     private var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
     private static let reassemblyLimit = 1024
     private var rateLimiter: SourceRateLimiter
+    /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
+    static let plaintextScratchSize = 16384
+    /// Where sessions of this loop decrypt records before copying them out
+    /// (``Session``); only ever used within one call, never handed out.
+    var plaintextScratch: ByteBuffer
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
@@ -35,6 +40,7 @@ final class ListenerRouter: ChannelInboundHandler {
         self.cookieSecret = cookieSecret
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
+        self.plaintextScratch = allocator.buffer(capacity: Self.plaintextScratchSize)
     }
 
     /// A reload: new handshakes use `runtime` from now on; sessions keep theirs.
@@ -52,6 +58,15 @@ final class ListenerRouter: ChannelInboundHandler {
     func flushTraffic() {
         guard !traffic.isEmpty else { return }
         traffic.flush(into: runtime.stats.metrics)
+    }
+
+    /// Frees the record buffers of every session idle since the previous sweep
+    /// (once a second), then hands the freed pages back to the system when
+    /// enough were freed to matter (see ``HeapTrim``).
+    func releaseIdleBuffers() {
+        var released = 0
+        table.forEach { if $0.releaseBuffersIfIdle() { released += 1 } }
+        HeapTrim.afterReleasing(buffers: released)
     }
 
     /// Sessions held on this loop, replacements included.
@@ -255,10 +270,13 @@ final class ListenerRouter: ChannelInboundHandler {
 
     /// Writes datagrams to `peer` from the listener socket; flushed once per read batch.
     func send(_ datagrams: [ByteBuffer], to peer: SocketAddress) {
+        for datagram in datagrams { send(datagram, to: peer) }
+    }
+
+    /// Writes one datagram to `peer` from the listener socket; flushed once per read batch.
+    func send(_ datagram: ByteBuffer, to peer: SocketAddress) {
         guard let context else { return }
-        for datagram in datagrams {
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
-        }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
         needsFlush = true
     }
 

@@ -28,7 +28,7 @@ final class ListenerSockets: Sendable {
     let key: SocketKey
     let channels: [Channel]
     let routers: [NIOLoopBound<ListenerRouter>]
-    /// Once a second each router adds its traffic tally to the metrics.
+    /// Once a second each router adds its traffic tally to the metrics and frees idle sessions' record buffers.
     private let flushTasks: [RepeatedTask]
     private let current: NIOLockedValueBox<ListenerRuntime>
 
@@ -95,6 +95,7 @@ final class ListenerSockets: Sendable {
         let flushTasks = routers.map { router in
             router.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
                 router.value.flushTraffic()
+                router.value.releaseIdleBuffers()
             }
         }
         return ListenerSockets(key: key, runtime: runtime, channels: channels, routers: routers, flushTasks: flushTasks)
@@ -106,10 +107,20 @@ final class ListenerSockets: Sendable {
         }.get()
     }
 
+    /// Datagrams one read system call on a listener socket may return.
+    static let vectorReads = 8
+    /// Room for one datagram: the largest DTLS record (16 KiB of plaintext plus expansion).
+    static let datagramSlot = 18 * 1024
+
     private static func bootstrap(_ loop: EventLoop, router: NIOLoopBound<ListenerRouter>) -> DatagramBootstrap {
         DatagramBootstrap(group: loop)
-            // Large enough for any record a client may send; DTLS records can exceed the MTU on loopback.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 18 * 1024))
+            // Vector reads (recvmmsg): one system call returns up to `vectorReads`
+            // datagrams. NIO splits the receive buffer into that many equal slots,
+            // each of which must hold the largest record a client may send (DTLS
+            // records can exceed the MTU on loopback): 8 × 18 KiB, reused from
+            // read to read, per listener socket, not per session.
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(router.value)

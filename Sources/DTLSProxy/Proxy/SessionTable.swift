@@ -39,6 +39,12 @@ final class SessionTable {
         if replacements[session.peer] === session { replacements[session.peer] = nil }
     }
 
+    /// Calls `body` for every session and replacement without copying the table.
+    func forEach(_ body: (Session) -> Void) {
+        for session in sessions.values { body(session) }
+        for session in replacements.values { body(session) }
+    }
+
     /// Every session and replacement, for shutdown.
     var all: [Session] { Array(sessions.values) + Array(replacements.values) }
 }

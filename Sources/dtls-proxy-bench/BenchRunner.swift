@@ -1,0 +1,232 @@
+import COpenSSL
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Starts each target in front of one echo backend, measures it, stops it.
+/// Every process it starts is stopped before it returns, on success or error.
+final class BenchRunner {
+    let paths: BenchPaths
+    let seconds: Double
+    let workers: Int
+    let payload = 1200
+    let context: ClientContext
+    private var notes: [String] = []
+
+    init(paths: BenchPaths, seconds: Double, workers: Int) throws {
+        self.paths = paths
+        self.seconds = seconds
+        self.workers = workers
+        context = try ClientContext()
+    }
+
+    func runAll(memorySessions: [Int]) throws -> BenchReport {
+        let machine = MachineInfo.current(openssl: String(cString: OpenSSL_version(OPENSSL_VERSION)))
+        let started = monotonicNanoseconds()
+        let backendEndpoint = Endpoint(port: Endpoint.freePort())
+        let echo = try Child(name: "udp-echo", executable: "\(paths.binaries)/udp-echo",
+                             arguments: ["--listen", "\(backendEndpoint)", "--vector-reads", "32"], logDirectory: paths.work)
+        defer { echo.stop() }
+        try echo.waitForLog("listening", seconds: 10)
+
+        var targets: [TargetResult] = []
+        progress("direct UDP → udp-echo \(backendEndpoint)")
+        targets.append(try measurePlain(name: "direct UDP", kind: "direct", target: backendEndpoint, child: nil))
+
+        progress("plaintext relay (the floor)")
+        let relayEndpoint = Endpoint(port: Endpoint.freePort())
+        let relay = try Child(name: "relay", executable: "/proc/self/exe",
+                              arguments: ["relay", "--listen", "\(relayEndpoint)", "--backend", "\(backendEndpoint)"], logDirectory: paths.work)
+        do {
+            defer { relay.stop() }
+            try relay.waitForLog("listening", seconds: 10)
+            targets.append(try measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay))
+        }
+
+        progress("dtls-proxyd, workers=\(workers)")
+        let daemonResult = try withDaemon(workers: workers, backend: backendEndpoint) { daemon, endpoint in
+            try measureDTLS(name: "dtls-proxyd", kind: "daemon", target: endpoint, child: daemon, admitSeconds: 10)
+        }
+        targets.append(daemonResult)
+
+        if FileManager.default.isExecutableFile(atPath: paths.socat) {
+            progress("socat OPENSSL-DTLS-SERVER,fork")
+            let socatEndpoint = Endpoint(port: Endpoint.freePort())
+            let socat = try Child(name: "socat", executable: paths.socat, arguments: [
+                "OPENSSL-DTLS-SERVER:\(socatEndpoint.port),bind=127.0.0.1,reuseaddr,cert=\(paths.certificate),key=\(paths.key),verify=0,fork",
+                "UDP:\(backendEndpoint)",
+            ], logDirectory: paths.work)
+            defer { socat.stop() }
+            usleep(300_000)
+            var result = try measureDTLS(name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
+            result.note = "socat forks one process per client; CPU includes its live children"
+            targets.append(result)
+        } else {
+            notes.append("socat not found at \(paths.socat): its row is missing")
+        }
+
+        var workerRuns: [WorkersResult] = []
+        for count in [1, 2] {
+            progress("workers comparison: workers=\(count)")
+            workerRuns.append(try withDaemon(workers: count, backend: backendEndpoint) { daemon, endpoint in
+                let (clients, _) = HandshakeDriver(context: context, target: endpoint).establish(count: 16, concurrency: 16, seconds: 10)
+                defer { clients.forEach { $0.close() } }
+                let cpuBefore = daemon.cpuSeconds
+                let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
+                let cpu = daemon.cpuSeconds - cpuBefore
+                let perLoop = try sessionsPerLoop(daemon)
+                return WorkersResult(workers: count, bulk: bulk, perLoop: perLoop,
+                                     cpuSecondsPerMillionDatagrams: cpu / (Double(bulk.allEchoes) * 2 / 1e6))
+            })
+        }
+
+        var memory: MemoryResult?
+        if !memorySessions.isEmpty {
+            progress("memory: \(memorySessions.map(String.init).joined(separator: ", ")) idle sessions")
+            memory = try withDaemon(workers: workers, backend: backendEndpoint) { daemon, endpoint in
+                try measureMemory(daemon: daemon, target: endpoint, counts: memorySessions)
+            }
+        }
+        if ProcessInfo.processInfo.activeProcessorCount <= 2 {
+            notes.append("the load generator (one thread) shares the \(ProcessInfo.processInfo.activeProcessorCount) cores with the target and the echo backend")
+        }
+        return BenchReport(machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
+                           targets: targets, memory: memory, workers: workerRuns, notes: notes)
+    }
+
+    // MARK: - Targets
+
+    private func measurePlain(name: String, kind: String, target: Endpoint, child: Child?) throws -> TargetResult {
+        var result = TargetResult(name: name, kind: kind)
+        let clients: [EchoClient] = try (0..<16).map { _ in try PlainClient(target: target) }
+        result.admitted = clients.count
+        let cpuBefore = child?.cpuSeconds ?? 0
+        let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
+        if let child { result.cpuSecondsPerMillionDatagrams = (child.cpuSeconds - cpuBefore) / (Double(bulk.allEchoes) * 2 / 1e6) }
+        result.bulk = bulk
+        result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
+        clients.forEach { $0.close() }
+        result.small1 = try withPlainClients(1, target: target) { LoadGenerator.throughput(clients: $0, window: 8, payload: 64, warmup: 0.3, seconds: seconds) }
+        result.small256 = try withPlainClients(256, target: target) { LoadGenerator.throughput(clients: $0, window: 8, payload: 64, warmup: 0.3, seconds: seconds) }
+        return result
+    }
+
+    private func withPlainClients(_ count: Int, target: Endpoint, _ body: ([EchoClient]) -> ThroughputResult) throws -> ThroughputResult {
+        let clients: [EchoClient] = try (0..<count).map { _ in try PlainClient(target: target) }
+        defer { clients.forEach { $0.close() } }
+        return body(clients)
+    }
+
+    private func measureDTLS(name: String, kind: String, target: Endpoint, child: Child, admitSeconds: Double) throws -> TargetResult {
+        var result = TargetResult(name: name, kind: kind)
+        let driver = HandshakeDriver(context: context, target: target)
+        let (clients, outcome) = driver.establish(count: 16, concurrency: 16, seconds: admitSeconds)
+        result.admitted = clients.count
+        result.cipher = outcome.cipher
+        if !clients.isEmpty {
+            let cpuBefore = child.cpuSeconds
+            let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
+            result.cpuSecondsPerMillionDatagrams = (child.cpuSeconds - cpuBefore) / (Double(max(1, bulk.allEchoes)) * 2 / 1e6)
+            result.bulk = bulk
+            if kind == "daemon" { result.perLoop = try sessionsPerLoop(child) }
+            result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
+        }
+        clients.forEach { $0.close() }
+        let one = driver.establish(count: 1, concurrency: 1, seconds: admitSeconds).clients
+        if !one.isEmpty {
+            result.small1 = LoadGenerator.throughput(clients: one, window: 8, payload: 64, warmup: 0.3, seconds: seconds)
+        }
+        one.forEach { $0.close() }
+        let many = driver.establish(count: 256, concurrency: 64, seconds: admitSeconds).clients
+        if many.count == 256 {
+            result.small256 = LoadGenerator.throughput(clients: many, window: 8, payload: 64, warmup: 0.3, seconds: seconds)
+        } else {
+            notes.append("\(name): only \(many.count) of 256 sessions admitted in \(admitSeconds) s; no 256-session figure")
+        }
+        many.forEach { $0.close() }
+        var failures = 0
+        for concurrency in [8, 64] {
+            let cpuBefore = child.cpuSeconds
+            let run = driver.rate(concurrency: concurrency, seconds: seconds, threads: ProcessInfo.processInfo.activeProcessorCount)
+            let cpu = child.cpuSeconds - cpuBefore
+            if concurrency == 8, run.completed > 0 { result.handshakeCPUMicroseconds = cpu / Double(run.completed) * 1e6 }
+            failures += run.failed
+            if concurrency == 8 { result.handshakes8 = run.rate } else { result.handshakes64 = run.rate }
+        }
+        result.handshakeFailures = failures
+        return result
+    }
+
+    // MARK: - The daemon
+
+    private func withDaemon<T>(workers: Int, backend: Endpoint, _ body: (Child, Endpoint) throws -> T) throws -> T {
+        let endpoint = Endpoint(port: Endpoint.freePort())
+        let config = try paths.writeDaemonConfig(workers: workers, listen: endpoint, backend: backend)
+        let daemon = try Child(name: "dtls-proxyd-w\(workers)", executable: "\(paths.binaries)/dtls-proxyd",
+                               arguments: ["--config", config], logDirectory: paths.work)
+        defer { daemon.stop(grace: 8) }
+        try daemon.waitForLog("ready:", seconds: 15)
+        return try body(daemon, endpoint)
+    }
+
+    /// Asks the daemon (SIGUSR1) for its per-loop session counts and reads them from its log.
+    private func sessionsPerLoop(_ daemon: Child) throws -> String {
+        let marker = "sessions per event loop: "
+        let before = daemon.log.components(separatedBy: marker).count
+        kill(daemon.pid, SIGUSR1)
+        for _ in 0..<100 {
+            let parts = daemon.log.components(separatedBy: marker)
+            if parts.count > before, let line = parts.last?.split(separator: "\n").first {
+                return String(line)
+            }
+            usleep(20_000)
+        }
+        throw BenchError("the daemon did not log its per-loop session counts after SIGUSR1")
+    }
+
+    private func measureMemory(daemon: Child, target: Endpoint, counts: [Int]) throws -> MemoryResult {
+        usleep(500_000)
+        let baseline = daemon.residentKiB
+        var sockets: [Int32] = []
+        defer { sockets.forEach { _ = close($0) } }
+        var resident: [Int] = []
+        let driver = HandshakeDriver(context: context, target: target)
+        for count in counts {
+            let missing = count - sockets.count
+            // One echo per session first: the daemon frees an idle session's
+            // record buffers only once its peer has sent application data.
+            let run = driver.run(concurrency: 64, total: missing, seconds: 120) { client in
+                Self.echoOnce(client)
+                sockets.append(client.detachSocket())
+            }
+            if run.failed > 0 { notes.append("memory: \(run.failed) handshakes failed while opening \(count) sessions") }
+            // Long enough for the daemon's idle-buffer sweep to pass every session once.
+            usleep(3_000_000)
+            resident.append(daemon.residentKiB)
+        }
+        let perLoop = try sessionsPerLoop(daemon)
+        let held = perLoop.split(separator: ",").compactMap { Int($0) }.reduce(0, +)
+        if held != sockets.count { notes.append("memory: the daemon holds \(held) sessions, \(sockets.count) were opened") }
+        return MemoryResult(workers: workers, baselineKiB: baseline, sessions: counts, residentKiB: resident,
+                            perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
+    }
+
+    /// Sends one small datagram and waits up to 500 ms for its echo.
+    private static func echoOnce(_ client: DTLSClient) {
+        let message = [UInt8](repeating: 0x2A, count: 32)
+        var reply = [UInt8](repeating: 0, count: 2048)
+        guard message.withUnsafeBytes({ client.send($0) }) else { return }
+        let end = monotonicNanoseconds() + 500_000_000
+        while monotonicNanoseconds() < end, UDP.waitReadable(client.fd, milliseconds: 100) {
+            if reply.withUnsafeMutableBytes({ client.receive(into: $0) }) != nil { return }
+        }
+    }
+
+    private func progress(_ text: String) {
+        FileHandle.standardError.write(Data("dtls-proxy-bench: \(text)\n".utf8))
+    }
+}
