@@ -45,36 +45,29 @@ struct Endpoint: CustomStringConvertible, Sendable {
 enum UDP {
     /// A non-blocking UDP socket connected to `endpoint` (so `send`/`recv` need no address).
     static func connected(to endpoint: Endpoint, buffer: Int32 = 1 << 20) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: \(errnoText())") }
-        setBuffers(fd, size: buffer)
-        var address = endpoint.address
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            close(fd)
-            throw BenchError("connect \(endpoint): \(errnoText())")
-        }
-        return fd
+        try makeSocket(at: endpoint, buffer: buffer, verb: "connect") { fd, address, length in connect(fd, address, length) }
     }
 
     /// A non-blocking UDP socket bound to `endpoint`.
     static func bound(to endpoint: Endpoint, buffer: Int32 = 4 << 20) throws -> Int32 {
+        try makeSocket(at: endpoint, buffer: buffer, verb: "bind") { fd, address, length in bind(fd, address, length) }
+    }
+
+    /// A non-blocking IPv4 UDP socket on which `attach` (connect or bind) was called with `endpoint`.
+    private static func makeSocket(at endpoint: Endpoint, buffer: Int32, verb: String,
+                               attach: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw BenchError("socket: \(errnoText())") }
         setBuffers(fd, size: buffer)
         var address = endpoint.address
         let result = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                attach(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
         guard result == 0 else {
             close(fd)
-            throw BenchError("bind \(endpoint): \(errnoText())")
+            throw BenchError("\(verb) \(endpoint): \(errnoText())")
         }
         return fd
     }
