@@ -27,6 +27,15 @@ from harness import (
 )
 
 
+def _activate(*args: str) -> list[str]:
+    """systemd-socket-activate --datagram ARGS; it passes the daemon only the variables named
+    with --setenv, so sanitizer settings of the run (make sanitize) are handed on explicitly."""
+    import os
+    passed = [f"--setenv={name}" for name in ("ASAN_OPTIONS", "LSAN_OPTIONS", "SWIFT_BACKTRACE")
+              if name in os.environ]
+    return ["systemd-socket-activate", "--datagram", *passed, *args]
+
+
 def _monotonic_usec() -> int:
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
@@ -98,8 +107,7 @@ def test_socket_activation_serves_a_dtls_client(tmp_path, certs, echo_backend, p
         "backend": f"127.0.0.1:{backend.port}",
         "certificate": str(certs["cert"]), "private_key": str(certs["key"]),
     }])
-    activator = Proc(["systemd-socket-activate", "--datagram", "-l", f"127.0.0.1:{port}",
-                      "--fdname=coaps", str(DAEMON_BIN), "--config", str(config)])
+    activator = Proc(_activate("-l", f"127.0.0.1:{port}", "--fdname=coaps", str(DAEMON_BIN), "--config", str(config)))
     procs.append(activator)
     activator.wait_for(rf"Listening on 127\.0\.0\.1:{port}", timeout=10)
     # systemd-socket-activate execs the daemon on the first datagram; the
@@ -124,8 +132,7 @@ def test_socket_activation_with_an_unknown_name_exits_78(tmp_path, certs, procs)
         "name": "coaps", "listen": f"127.0.0.1:{free_udp_port()}", "backend": "127.0.0.1:9",
         "certificate": str(certs["cert"]), "private_key": str(certs["key"]),
     }])
-    activator = Proc(["systemd-socket-activate", "--datagram", "-l", f"127.0.0.1:{port}",
-                      "--fdname=stray", str(DAEMON_BIN), "--config", str(config)])
+    activator = Proc(_activate("-l", f"127.0.0.1:{port}", "--fdname=stray", str(DAEMON_BIN), "--config", str(config)))
     procs.append(activator)
     activator.wait_for(rf"Listening on 127\.0\.0\.1:{port}", timeout=10)
     import socket
@@ -238,9 +245,8 @@ def test_socket_activation_two_sockets_one_name_survive_reloads(tmp_path, certs,
     coaps = {"name": "coaps", "listen": "127.0.0.1:1", "backend": f"127.0.0.1:{backend.port}",
              "certificate": str(certs["cert"]), "private_key": str(certs["key"])}
     config = write_config(tmp_path / "dtls-proxy.toml", [coaps])
-    activator = Proc(["systemd-socket-activate", "--datagram",
-                      "-l", f"127.0.0.1:{p1}", "-l", f"127.0.0.1:{p2}", "--fdname=coaps:coaps",
-                      str(DAEMON_BIN), "--config", str(config)])
+    activator = Proc(_activate("-l", f"127.0.0.1:{p1}", "-l", f"127.0.0.1:{p2}", "--fdname=coaps:coaps",
+                               str(DAEMON_BIN), "--config", str(config)))
     procs.append(activator)
     activator.wait_for(rf"Listening on 127\.0\.0\.1:{p2}", timeout=10)
     first = peer(s_client_argv("127.0.0.1", p1))
