@@ -34,6 +34,8 @@ final class Session {
     private var datagramsOut = 0
     private var bytesOut = 0
     private var undecryptableInARow = 0
+    /// The largest backend datagram one record can carry; fixed once the cipher and MTU are.
+    private var maximumPlaintext = 0
     private var cipher = "none"
     private var version = "none"
     /// When the handshake completed on our side.
@@ -89,7 +91,7 @@ final class Session {
     /// Encrypts one backend datagram and sends it to the peer.
     func forwardToPeer(_ datagram: ByteBuffer) {
         guard state == .established else { return }
-        guard datagram.readableBytes <= connection.maximumPlaintext else {
+        guard datagram.readableBytes <= maximumPlaintext else {
             runtime.stats.increment(.droppedOversize)
             return
         }
@@ -196,6 +198,7 @@ final class Session {
         retransmitTimer = nil
         cipher = connection.cipherName
         version = connection.protocolVersion
+        maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
         runtime.stats.releaseHandshake()
         runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - openedAt).nanoseconds)
