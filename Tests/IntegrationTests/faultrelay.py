@@ -31,6 +31,7 @@ class Faults:
     drop: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0          # hold a datagram back and send it after the next one
+    reorder_hold_ms: float = 100.0  # ...or after this long, when no next one comes (the last of a burst)
     delay_ms: float = 0.0         # every datagram waits this long ...
     jitter_ms: float = 0.0        # ... plus up to this much more
     corrupt: float = 0.0          # flip one random byte
@@ -69,6 +70,7 @@ class _Direction:
         self.rng = random.Random(seed)
         self.stats = DirectionStats()
         self.held: tuple[bytes, object] | None = None   # a datagram kept back for reordering
+        self.held_until = 0.0                           # when a held datagram goes out regardless
 
     def apply(self, data: bytes) -> list[bytes]:
         """The datagrams to send for one received (possibly none, possibly two)."""
@@ -132,13 +134,17 @@ class FaultRelay:
         for datagram in direction.apply(data):
             if f.reorder and direction.rng.random() < f.reorder and direction.held is None:
                 direction.held = (datagram, (sock, dest))
+                direction.held_until = time.monotonic() + f.reorder_hold_ms / 1000.0
                 direction.stats.reordered += 1
                 continue
             self._queue(direction, sock, datagram, dest)
-            if direction.held is not None:
-                held, (hsock, hdest) = direction.held
-                direction.held = None
-                self._queue(direction, hsock, held, hdest)
+            self._release_held(direction)
+
+    def _release_held(self, direction: _Direction):
+        if direction.held is not None:
+            held, (hsock, hdest) = direction.held
+            direction.held = None
+            self._queue(direction, hsock, held, hdest)
 
     def _queue(self, direction: _Direction, sock, data, dest):
         f = direction.faults
@@ -150,6 +156,9 @@ class FaultRelay:
     def _run(self):
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             now = time.monotonic()
+            for direction in (self.up, self.down):
+                if direction.held is not None and direction.held_until <= now:
+                    self._release_held(direction)
             while self._timers and self._timers[0][0] <= now:
                 _, _, sock, data, dest = heapq.heappop(self._timers)
                 try:
