@@ -137,6 +137,13 @@ static inline long dp_SSL_CTX_set_tlsext_ticket_key_evp_cb(SSL_CTX *ctx, dp_tick
     return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cb);
 }
 
+/* The server-name (SNI) callback: routes with their own certificate switch the SSL_CTX in it. */
+typedef int (*dp_servername_cb)(SSL *ssl, int *alert, void *arg);
+
+static inline long dp_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, dp_servername_cb cb) {
+    return SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+}
+
 /*
  * Keys an HMAC-SHA256 EVP_MAC_CTX. The OSSL_PARAM array keeps pointers to its
  * names and values until the call returns; in C those are static strings,

@@ -83,7 +83,7 @@ struct ConfigurationLoaderTests {
         #expect(config.listeners.count == 1)
         #expect(listener.index == 0 && listener.name == "listener0")
         #expect(listener.listen == EndpointAddress(host: "0.0.0.0", port: 5684))
-        #expect(listener.backend == EndpointAddress(host: "127.0.0.1", port: 5683))
+        #expect(listener.defaultTarget?.backends == [EndpointAddress(host: "127.0.0.1", port: 5683)])
         #expect(listener.certificate == nil && listener.privateKey == nil && listener.clientCA == nil)
         #expect(listener.pskFile == folder.path + "/psk.txt")
         #expect(listener.pskTable?.identities == ["dev1"])
@@ -134,7 +134,7 @@ struct ConfigurationLoaderTests {
         let coaps = config.listeners[0]
         #expect(coaps.name == "coaps")
         #expect(coaps.listen == EndpointAddress(host: "::", port: 5684))
-        #expect(coaps.backend == EndpointAddress(host: "localhost", port: 5683))
+        #expect(coaps.defaultTarget?.backends == [EndpointAddress(host: "localhost", port: 5683)])
         #expect(coaps.certificate == folder.path + "/server.pem")
         #expect(coaps.privateKey == folder.path + "/server.key")
         #expect(coaps.clientCA == folder.path + "/ca.pem")

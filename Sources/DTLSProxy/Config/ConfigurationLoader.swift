@@ -98,9 +98,9 @@ public enum ConfigurationLoader {
     }
 
     private static let listenerKeys = [
-        "name", "listen", "backend", "certificate", "private_key", "client_ca", "psk_file",
+        "name", "listen", "certificate", "private_key", "client_ca", "psk_file",
         "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
-    ] + admissionKeys + securityKeys
+    ] + admissionKeys + securityKeys + routingKeys
 
     private static func parseListener(_ table: Table, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         try table.rejectUnknownKeys(known: listenerKeys)
@@ -114,13 +114,7 @@ public enum ConfigurationLoader {
         guard let listenText = try table.string("listen"), !listenText.isEmpty else {
             throw table.error("listen", "missing: every listener needs a listen address, e.g. \"0.0.0.0:5684\"")
         }
-        guard let backendText = try table.string("backend"), !backendText.isEmpty else {
-            throw table.error("backend", "missing: every listener needs a backend address, e.g. \"127.0.0.1:5683\"")
-        }
-        var listener = ListenerConfiguration(
-            index: index, name: name,
-            listen: try table.address("listen", listenText),
-            backend: try table.address("backend", backendText))
+        var listener = ListenerConfiguration(index: index, name: name, listen: try table.address("listen", listenText), backend: nil)
         listener.certificate = try table.path("certificate")
         listener.privateKey = try table.path("private_key")
         listener.clientCA = try table.path("client_ca")
@@ -157,6 +151,7 @@ public enum ConfigurationLoader {
             }
         }
         listener.security = try parseSecurity(table, listener: listener)
+        try parseRouting(table, into: &listener)
         return listener
     }
 

@@ -53,7 +53,7 @@ public enum DTLSVersionSetting: String, Sendable, Equatable, Comparable, CaseIte
     }
 }
 
-/// One `[[listener]]` block: a public DTLS port in front of one plaintext backend.
+/// One `[[listener]]` block: a public DTLS port in front of plaintext backends.
 public struct ListenerConfiguration: Sendable, Equatable {
     /// Position in the file, for error messages (`listener[0]`).
     public var index: Int
@@ -61,8 +61,18 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var name: String
     /// `listen`: where the listener binds.
     public var listen: EndpointAddress
-    /// `backend`: the plaintext UDP service.
-    public var backend: EndpointAddress
+    /// `backend` or `backends` (with `balance` and `proxy_protocol`): the
+    /// default route, taken by clients no `[[listener.route]]` matches; nil
+    /// when the listener has routes only, and such clients are refused.
+    public var defaultTarget: BackendTarget?
+    /// `[[listener.route]]`: routes by SNI, PSK identity or client certificate, in file order.
+    public var routes: [RouteConfiguration] = []
+    /// `backend_backoff`: how long a backend that answered with ICMP port
+    /// unreachable gets no new sessions (and loses its sessions to the rest of its pool).
+    public var backendBackoff: ConfigDuration = .seconds(10)
+    /// `proxy_protocol_tlvs`: PROXY v2 headers carry the SNI, the verified
+    /// client identity, the PSK identity and the DTLS version and cipher as TLVs.
+    public var proxyProtocolTLVs = true
     /// `certificate`: absolute path to a PEM chain, leaf first.
     public var certificate: String? = nil
     /// `private_key`: absolute path to a PEM private key.
@@ -103,11 +113,11 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// The key path used in error messages, e.g. `listener[0].private_key`.
     public func keyPath(_ key: String) -> String { "listener[\(index)].\(key)" }
 
-    public init(index: Int, name: String, listen: EndpointAddress, backend: EndpointAddress) {
+    public init(index: Int, name: String, listen: EndpointAddress, backend: EndpointAddress?) {
         self.index = index
         self.name = name
         self.listen = listen
-        self.backend = backend
+        self.defaultTarget = backend.map { BackendTarget(backends: [$0]) }
     }
 }
 

@@ -22,6 +22,8 @@ public final class DTLSConnection {
     public private(set) var certificateIdentity: CertificateIdentity?
     /// The PSK identity, once a PSK handshake completed.
     public private(set) var pskIdentity: String?
+    /// The SNI host name (lower-cased) of the handshake that created the session, once complete.
+    public private(set) var serverName: String?
 
     /// The outcome of a handshake step.
     public enum HandshakeProgress: Equatable {
@@ -237,8 +239,16 @@ public final class DTLSConnection {
     private func admit() -> HandshakeProgress {
         pskIdentity = PeerIdentity.pskIdentity(of: ssl)
         certificateIdentity = PeerIdentity.certificate(of: ssl)
+        serverName = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0).lowercased() }
         guard let identity = certificateIdentity, let context = DTLSServerContext.from(ssl),
               case .refused(let rules) = context.identityPolicy.evaluate(identity) else { return .complete }
+        return refuse(rules: rules, detail: "certificate \(identity.summary) matches no entry of \(rules.joined(separator: " or "))")
+    }
+
+    /// Refuses a handshake that just completed on our side (``handshake()``
+    /// returned `.complete`, nothing sent yet): the server's final flight is
+    /// replaced by an access_denied alert (``AccessDeniedAlert``).
+    public func refuse(rules: [String], detail: String) -> HandshakeProgress {
         let flight = buffers.outbound.map { Array($0.readableBytesView) }
         buffers.outbound.removeAll()
         if let alert = AccessDeniedAlert.replacing(flight: flight) {
@@ -248,12 +258,15 @@ public final class DTLSConnection {
             // the only alert we can still send under the session's keys is close_notify.
             shutdown()
         }
-        return .refused(rules: rules, detail: "certificate \(identity.summary) matches no entry of \(rules.joined(separator: " or "))")
+        return .refused(rules: rules, detail: detail)
     }
 
-    /// ` identity=NAME` and/or ` psk_identity=ID` for the session's log lines; empty when anonymous.
+    /// Whether this handshake resumed a session from a ticket.
+    public var isResumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// ` server_name=NAME`, ` identity=NAME` and/or ` psk_identity=ID` for the session's log lines.
     public var identityLogFields: String {
-        var fields = ""
+        var fields = serverName.map { " server_name=\(LogValue.quote($0))" } ?? ""
         if let name = certificateIdentity?.displayName { fields += " identity=\(LogValue.quote(name))" }
         if let pskIdentity { fields += " psk_identity=\(LogValue.quote(pskIdentity))" }
         return fields
@@ -261,7 +274,7 @@ public final class DTLSConnection {
 
     /// ` resumed=yes` when the handshake resumed a session from a ticket; empty otherwise.
     public var resumptionLogField: String {
-        SSL_session_reused(ssl) == 1 ? " resumed=yes" : ""
+        isResumed ? " resumed=yes" : ""
     }
 
     private func failureReason(_ error: Int32) -> String {

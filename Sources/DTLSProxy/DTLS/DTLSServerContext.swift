@@ -36,17 +36,33 @@ public final class DTLSServerContext: @unchecked Sendable {
     let pskTable: PSKTable?
     /// `allow_cn`, `allow_dns`, `allow_uri`: checked when a handshake completes.
     let identityPolicy: ClientIdentityPolicy
-    /// The ticket keys; nil when `session_tickets = false`.
+    /// The ticket keys; nil when `session_tickets = false`. Route contexts share their listener's.
     let ticketKeys: TicketKeySchedule?
+    /// Routes with their own certificate, in file order: the SNI callback
+    /// switches a handshake to the first whose `server_name` matches.
+    let serverNameContexts: [(serverNames: [String], context: DTLSServerContext)]
 
     /// Builds the context, loading and cross-checking every credential file.
     ///
     /// Every failure is a `ConfigurationError` naming the key whose file is at
     /// fault, with OpenSSL's reason, so `--check-config` and startup report the same.
-    public init(listener: ListenerConfiguration, configFile: String) throws(ConfigurationError) {
+    public convenience init(listener: ListenerConfiguration, configFile: String) throws(ConfigurationError) {
+        try self.init(listener: listener, configFile: configFile, route: nil, sharedTicketKeys: nil)
+    }
+
+    /// With `route`, the context of a route with its own certificate: the
+    /// listener's settings with the route's credentials, sharing the listener's
+    /// ticket keys so that a ticket resumes whichever certificate served it.
+    private init(listener: ListenerConfiguration, configFile: String, route: RouteConfiguration?, sharedTicketKeys: TicketKeySchedule?) throws(ConfigurationError) {
         OpenSSLError.drain()
+        var listener = listener
+        if let route {
+            listener.certificate = route.certificate
+            listener.privateKey = route.privateKey
+        }
         func fail(_ key: String, _ cause: String) -> ConfigurationError {
-            ConfigurationError(file: configFile, key: listener.keyPath(key), cause: cause)
+            let path = route.map { route in ["certificate", "private_key"].contains(key) ? route.keyPath(listener: listener.index, key) : nil } ?? nil
+            return ConfigurationError(file: configFile, key: path ?? listener.keyPath(key), cause: cause)
         }
         guard let ctx = SSL_CTX_new(DTLS_server_method()) else {
             throw fail("", "cannot create DTLS context: \(OpenSSLError.fromQueue("SSL_CTX_new").reasonText)")
@@ -56,7 +72,7 @@ public final class DTLSServerContext: @unchecked Sendable {
         pskTable = listener.pskTable
         let security = listener.security
         identityPolicy = security.identityPolicy
-        ticketKeys = security.sessionTickets
+        ticketKeys = route != nil ? sharedTicketKeys : security.sessionTickets
             ? TicketKeySchedule(secret: security.ticketSecret ?? CookieVerifier.randomSecret(), rotation: security.ticketKeyRotation)
             : nil
 
@@ -111,6 +127,16 @@ public final class DTLSServerContext: @unchecked Sendable {
         SSL_CTX_set_cookie_generate_cb(ctx, generateCookieCallback)
         SSL_CTX_set_cookie_verify_cb(ctx, verifyCookieCallback)
         SSL_CTX_set_info_callback(ctx, infoCallback)
+
+        var serverNameContexts: [(serverNames: [String], context: DTLSServerContext)] = []
+        if route == nil {
+            for route in listener.routes where route.certificate != nil {
+                let context = try DTLSServerContext(listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys)
+                serverNameContexts.append((route.serverNames, context))
+            }
+            if !serverNameContexts.isEmpty { _ = dp_SSL_CTX_set_tlsext_servername_callback(ctx, serverNameCallback) }
+        }
+        self.serverNameContexts = serverNameContexts
         registerAsAppData()
     }
 
@@ -155,6 +181,26 @@ private func verifyCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafePointer
     guard let connection = DTLSConnection.from(ssl), let cookie else { return 0 }
     let value = Array(UnsafeBufferPointer(start: cookie, count: Int(length)))
     return connection.cookies.verify(value, for: connection.peerMaterial) ? 1 : 0
+}
+
+/// Serves the certificate of the first route whose `server_name` matches the
+/// client's SNI by moving the handshake to that route's `SSL_CTX`
+/// (`SSL_set_SSL_CTX` takes its certificate and key). A name no route
+/// claims keeps the listener's certificate; which backend the client gets is
+/// decided when the handshake completes.
+private func serverNameCallback(_ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+    guard let ssl, let context = DTLSServerContext.from(ssl),
+          let raw = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else { return SSL_TLSEXT_ERR_OK }
+    let name = String(cString: raw).lowercased()
+    guard let match = context.serverNameContexts.first(where: { entry in
+        entry.serverNames.contains { ClientIdentityPolicy.dnsEntry($0, matches: name) }
+    }) else { return SSL_TLSEXT_ERR_OK }
+    guard SSL_set_SSL_CTX(ssl, match.context.raw) != nil else {
+        OpenSSLError.drain()
+        alert?.pointee = SSL_AD_INTERNAL_ERROR
+        return SSL_TLSEXT_ERR_ALERT_FATAL
+    }
+    return SSL_TLSEXT_ERR_OK
 }
 
 /// Remembers the alerts a peer sends, so a session's close line can say why it ended.

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-/// A session's own UDP socket, connected to the listener's backend.
+/// A session's own UDP socket, connected to the backend its route chose.
 ///
 /// One socket per session is what lets the backend see every client as its
 /// own source port, and lets the daemon tell from which socket a reply came
@@ -17,8 +17,8 @@ final class BackendLink {
 
     private init() {}
 
-    /// Opens the socket for `session`; failures close the session.
-    static func open(for session: Session, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink {
+    /// Opens the socket for `session` to `backend`; failures close the session.
+    static func open(for session: Session, to backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink {
         let link = BackendLink()
         let handler = NIOLoopBound(BackendReplyHandler(session: session), eventLoop: eventLoop)
         // Replies larger than a record can carry are dropped, so reading one
@@ -31,7 +31,7 @@ final class BackendLink {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
-            .connect(to: runtime.backendAddress)
+            .connect(to: backend)
             .assumeIsolated()
             .whenComplete { [weak session] result in
                 switch result {

@@ -21,6 +21,7 @@ final class ListenerRouter: ChannelInboundHandler {
     var traffic = TrafficTally()
     private let table = SessionTable()
     private var context: ChannelHandlerContext?
+    private var boundAddress: SocketAddress?
     private var needsFlush = false
     private var stopping = false
     private var lastBackendErrorLog = NIODeadline.distantPast
@@ -67,6 +68,14 @@ final class ListenerRouter: ChannelInboundHandler {
         var released = 0
         table.forEach { if $0.releaseBuffersIfIdle() { released += 1 } }
         HeapTrim.afterReleasing(buffers: released)
+    }
+
+    /// The address the listener socket is bound to: the destination a PROXY
+    /// header reports. (A wildcard bind reports the wildcard address; the
+    /// datagram's real destination would need IP_PKTINFO.)
+    var listenerAddress: SocketAddress? {
+        if boundAddress == nil { boundAddress = context?.channel.localAddress }
+        return boundAddress
     }
 
     /// Sessions held on this loop, replacements included.
@@ -301,7 +310,7 @@ final class ListenerRouter: ChannelInboundHandler {
         let now = NIODeadline.now()
         guard now - lastBackendErrorLog >= .seconds(1) else { return }
         lastBackendErrorLog = now
-        runtime.logger.warning("listener \(runtime.name): backend \(session.runtime.backendAddress.logDescription) error for peer \(session.peer.logDescription): \(error)")
+        runtime.logger.warning("listener \(runtime.name): backend \(session.backendDescription) error for peer \(session.peer.logDescription): \(error)")
     }
 
     // MARK: - Shutdown

@@ -2,25 +2,26 @@ import Logging
 import NIOCore
 
 /// What every event loop's router of one listener shares: its configuration,
-/// its DTLS context, where its backend is, and its counters.
+/// its DTLS context, its routes and their backends, and its counters.
 ///
 /// Immutable: a reload builds a new runtime and hands it to the routers; each
-/// session keeps the runtime it was created with (its context, backend and
+/// session keeps the runtime it was created with (its context, route and
 /// timeouts) until it ends.
 public final class ListenerRuntime: Sendable {
     public let configuration: ListenerConfiguration
     public let context: DTLSServerContext
-    public let backendAddress: SocketAddress
+    /// The routes in file order and the default route, with resolved backends.
+    public let routes: RouteTable
     public let stats: ListenerStats
     let logger: Logger
     let idleTimeout: TimeAmount
     let handshakeTimeout: TimeAmount
 
     /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
-    public init(configuration: ListenerConfiguration, context: DTLSServerContext, backendAddress: SocketAddress, logger: Logger, stats: ListenerStats? = nil) {
+    public init(configuration: ListenerConfiguration, context: DTLSServerContext, routes: RouteTable, logger: Logger, stats: ListenerStats? = nil) {
         self.configuration = configuration
         self.context = context
-        self.backendAddress = backendAddress
+        self.routes = routes
         self.stats = stats ?? ListenerStats(listenerName: configuration.name)
         self.logger = logger
         self.idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)

@@ -25,6 +25,10 @@ public final class ListenerStats: Sendable {
         case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"
         case backendErrors = "backend_errors"
+        /// A backend of a pool drew ICMP port unreachable and was marked down.
+        case backendsMarkedDown = "backends_marked_down"
+        /// A session moved to another backend of its pool because its own was down.
+        case sessionsMoved = "sessions_moved"
     }
 
     public let listenerName: String

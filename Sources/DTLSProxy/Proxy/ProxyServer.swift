@@ -95,10 +95,10 @@ public final class ProxyServer: Sendable {
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
         for listener in configuration.listeners {
             let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
-            let backend = try Self.resolve(listener.backend, what: "backend", listener: listener)
+            let routes = try RouteTable.resolve(listener) { try Self.resolve($0, what: "backend", listener: listener) }
             let listenerStats = stats[listener.name] ?? ListenerStats(listenerName: listener.name, metrics: metrics)
             stats[listener.name] = listenerStats
-            let runtime = ListenerRuntime(configuration: listener, context: context, backendAddress: backend, logger: logger, stats: listenerStats)
+            let runtime = ListenerRuntime(configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats)
             let key: SocketKey = activation.sockets(named: listener.name).isEmpty
                 ? .address(try Self.resolve(listener.listen, what: "listen", listener: listener))
                 : .passed(name: listener.name)
@@ -159,7 +159,7 @@ public final class ProxyServer: Sendable {
             let how = sockets.key.isPassed
                 ? "serving the socket systemd passed, \(sockets.localAddresses), on one event loop per socket (listen = \"\(listener.runtime.configuration.listen)\" is not used)"
                 : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
-            logger.info("listener \(listener.runtime.name) \(how), backend \(listener.runtime.backendAddress.logDescription)")
+            logger.info("listener \(listener.runtime.name) \(how), routes: \(listener.runtime.routes.summary)")
         }
         let kept = plan.listeners.filter(\.kept).count
         return "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed"

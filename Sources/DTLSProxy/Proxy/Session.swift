@@ -24,6 +24,11 @@ final class Session {
     /// The listener runtime this session was created with; a reload does not change it.
     let runtime: ListenerRuntime
     private var backend: BackendLink?
+    /// The route chosen when the handshake completed, and which of its backends this session uses.
+    private var route: ResolvedRoute?
+    private var member = 0
+    /// The PROXY v2 header every datagram to the backend starts with, when the route asks for one.
+    private var proxyHeader: [UInt8]?
     private let openedAt = NIODeadline.now()
     private var lastActivity = NIODeadline.now()
     private var retransmitTimer: Scheduled<Void>?
@@ -108,10 +113,26 @@ final class Session {
         sendOutbound()
     }
 
-    /// Counts a failure of the backend socket (e.g. ICMP port unreachable); the session stays.
+    /// Counts a failure of the backend socket; the session stays. ICMP port
+    /// unreachable (ECONNREFUSED) marks the backend down for the back-off,
+    /// so that this and every other session of its pool move on with their
+    /// next datagram (``moveIfBackendDown()``).
     func backendFailed(_ error: Error) {
         runtime.stats.increment(.backendErrors)
+        if let route, let ioError = error as? IOError, ioError.errnoCode == ECONNREFUSED {
+            if route.pool.markDown(member) {
+                runtime.stats.increment(.backendsMarkedDown)
+                runtime.logger.warning("listener \(runtime.name): backend \(backendDescription) refused a datagram (ICMP port unreachable); no new sessions for \(runtime.configuration.backendBackoff)")
+            }
+            return
+        }
         router.logBackendError(error, session: self)
+    }
+
+    /// `host:port` of the backend this session sends to, for log lines.
+    var backendDescription: String {
+        guard let route else { return "none" }
+        return route.pool.endpoints[member].description
     }
 
     /// Called once a second by the router: an established session that saw no
@@ -175,18 +196,41 @@ final class Session {
 
     private func advanceHandshake() {
         let progress = connection.handshake()
+        if progress == .complete {
+            // The route is chosen before our final flight leaves, so that a client no route takes can be refused.
+            chooseRoute()
+            return
+        }
         sendOutbound()
         switch progress {
         case .inProgress:
             armRetransmitTimer()
         case .complete:
-            established()
+            break
         case .failed(let reason):
             let closeReason: CloseReason = connection.receivedFatalAlert ? .alert : .handshakeFailed
             close(closeReason, notifyPeer: false, detail: reason)
         case .refused(let rules, let detail):
             close(.accessDenied, notifyPeer: false, detail: "refused by \(rules.joined(separator: ",")): \(detail)")
         }
+    }
+
+    /// Picks the route for the completed handshake, or refuses the client with
+    /// access_denied in place of our final flight when none takes it.
+    private func chooseRoute() {
+        let facts = HandshakeFacts(serverName: connection.serverName, pskIdentity: connection.pskIdentity, certificate: connection.certificateIdentity)
+        guard let chosen = runtime.routes.select(facts) else {
+            let progress = connection.refuse(rules: ["route"], detail: "no route matches \(facts.summary) and the listener has no default backend")
+            sendOutbound()
+            if case .refused(let rules, let detail) = progress {
+                close(.accessDenied, notifyPeer: false, detail: "refused by \(rules.joined(separator: ",")): \(detail)")
+            }
+            return
+        }
+        route = chosen
+        member = chosen.pool.choose(for: peer)
+        sendOutbound()
+        established()
     }
 
     private func established() {
@@ -203,10 +247,40 @@ final class Session {
         runtime.stats.releaseHandshake()
         runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
-        backend = BackendLink.open(for: self, runtime: runtime, eventLoop: eventLoop)
-        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField)")
+        if let route, route.proxyProtocol == .v2 {
+            let tlvs = runtime.configuration.proxyProtocolTLVs
+                ? ProxyProtocolHeader.sessionTLVs(
+                    serverName: connection.serverName, pskIdentity: connection.pskIdentity,
+                    commonName: connection.certificateIdentity?.commonName, certificatePresented: connection.certificateIdentity != nil,
+                    resumed: connection.isResumed, version: version, cipher: cipher)
+                : []
+            proxyHeader = ProxyProtocolHeader.header(source: peer, destination: router.listenerAddress ?? peer, tlvs: tlvs)
+        }
+        openBackend()
+        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField) route=\(route?.name ?? "none") backend=\(backendDescription)")
         armIdleTimer(after: runtime.idleTimeout)
         readRecords()
+    }
+
+    private func openBackend() {
+        guard let route else { return }
+        backend = BackendLink.open(for: self, to: route.pool.addresses[member], runtime: runtime, eventLoop: eventLoop)
+    }
+
+    /// Moves the session to another backend of its pool when its own is in a
+    /// back-off period (it, or another session's datagram to it, drew ICMP
+    /// port unreachable). Costs one relaxed atomic load while the backend is up.
+    private func moveIfBackendDown() {
+        guard let route, route.pool.isDown(member) else { return }
+        let now = NIODeadline.now()
+        let next = route.pool.choose(for: peer, now: now)
+        guard next != member, !route.pool.isDown(next, now: now) else { return }
+        let from = backendDescription
+        backend?.close()
+        member = next
+        openBackend()
+        runtime.stats.increment(.sessionsMoved)
+        runtime.logger.info("session moved peer=\(peer.logDescription) listener=\(runtime.name) route=\(route.name) from=\(from) to=\(backendDescription)")
     }
 
     private func armRetransmitTimer() {
@@ -239,6 +313,7 @@ final class Session {
     /// silently; `max_undecryptable_datagrams`, when set, closes a session
     /// after that many in a row.
     private func readRecords(fromPeer: Bool = false) {
+        if fromPeer { moveIfBackendDown() }
         var produced = false
         while state == .established {
             // Records are decrypted into the router's scratch buffer, which is
@@ -251,7 +326,8 @@ final class Session {
             case .data:
                 produced = true
                 let length = router.plaintextScratch.readableBytes
-                var plaintext = router.allocator.buffer(capacity: length)
+                var plaintext = router.allocator.buffer(capacity: length + (proxyHeader?.count ?? 0))
+                if let proxyHeader { plaintext.writeBytes(proxyHeader) }
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
                 datagramsIn += 1
                 bytesIn += length
