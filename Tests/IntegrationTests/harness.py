@@ -321,7 +321,10 @@ def config_text(listeners: list[dict], daemon: dict | None = None) -> str:
     out = ["[daemon]"] + [f"{k} = {_toml_value(v)}" for k, v in daemon.items()]
     for listener in listeners:
         out += ["", "[[listener]]"]
-        out += [f"{k} = {_toml_value(v)}" for k, v in listener.items()]
+        out += [f"{k} = {_toml_value(v)}" for k, v in listener.items() if k != "routes"]
+        for route in listener.get("routes", []):  # [[listener.route]] blocks follow their listener
+            out += ["", "[[listener.route]]"]
+            out += [f"{k} = {_toml_value(v)}" for k, v in route.items()]
     return "\n".join(out) + "\n"
 
 
