@@ -195,3 +195,17 @@ def test_round_robin_alternates(start_daemon, echo_backend, peer, certs):
         c = _pool_client(peer, port)
         tags.append(_tagged_reply(c, b"rr%d" % i))
     assert tags in ([b"A", b"B", b"A", b"B"], [b"B", b"A", b"B", b"A"]), tags
+
+
+def test_check_config_loads_route_certificates_and_names_the_route(tmp_path, certs, name_certs):
+    from harness import run_daemon_once, write_config
+    route = {"server_name": "a.test", "backend": "127.0.0.1:6001",
+             "certificate": str(name_certs["a.test"][0]), "private_key": str(name_certs["b.test"][1])}
+    cfg = write_config(tmp_path / "dtls-proxy.toml", [_listener(free_udp_port(), certs, backend="127.0.0.1:5683", routes=[route])])
+    r = run_daemon_once(cfg, "--check-config")
+    assert r.returncode == 78, (r.returncode, r.stdout, r.stderr)
+    assert f"{cfg}: listener[0].route[0].private_key:" in r.stderr and "does not match the certificate" in r.stderr, r.stderr
+    route["private_key"] = str(name_certs["a.test"][1])
+    cfg = write_config(tmp_path / "dtls-proxy.toml", [_listener(free_udp_port(), certs, backend="127.0.0.1:5683", routes=[route])])
+    r = run_daemon_once(cfg, "--check-config")
+    assert r.returncode == 0, (r.stdout, r.stderr)
