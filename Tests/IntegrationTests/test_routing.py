@@ -209,3 +209,24 @@ def test_check_config_loads_route_certificates_and_names_the_route(tmp_path, cer
     cfg = write_config(tmp_path / "dtls-proxy.toml", [_listener(free_udp_port(), certs, backend="127.0.0.1:5683", routes=[route])])
     r = run_daemon_once(cfg, "--check-config")
     assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+def test_reload_changes_routes_for_new_sessions_only(start_daemon, echo_backend, peer, certs):
+    import signal
+    first, second = echo_backend(prefix=b"FIRST:"), echo_backend(prefix=b"SECOND:")
+    port = free_udp_port()
+    listener = _listener(port, certs, routes=[{"server_name": "a.test", "backend": f"127.0.0.1:{first.port}"}])
+    daemon = start_daemon([listener])
+    live = peer(s_client_argv("127.0.0.1", port, "-servername", "a.test", "-ign_eof"))
+    live.wait_for(S_CLIENT_DONE, timeout=15)
+    assert _tagged_reply(live, b"before") == b"FIRST"
+    from harness import write_config
+    listener["routes"] = [{"server_name": "a.test", "backend": f"127.0.0.1:{second.port}"}]
+    write_config(daemon.config, [listener])
+    mark = daemon.mark()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(rb"reload complete", timeout=10, start=mark)
+    assert _tagged_reply(live, b"live") == b"FIRST", "a live session keeps the route it was given"
+    fresh = peer(s_client_argv("127.0.0.1", port, "-servername", "a.test", "-ign_eof"))
+    fresh.wait_for(S_CLIENT_DONE, timeout=15)
+    assert _tagged_reply(fresh, b"fresh") == b"SECOND"
