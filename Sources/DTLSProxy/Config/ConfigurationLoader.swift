@@ -72,7 +72,7 @@ public enum ConfigurationLoader {
     // MARK: - Tables
 
     private static func parseDaemon(_ table: Table) throws(ConfigurationError) -> DaemonConfiguration {
-        try table.rejectUnknownKeys(known: ["log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout"])
+        try table.rejectUnknownKeys(known: daemonKeys)
         var daemon = DaemonConfiguration()
         if let level = try table.string("log_level") {
             guard let setting = LogLevelSetting(rawValue: level) else {
@@ -97,7 +97,9 @@ public enum ConfigurationLoader {
         return daemon
     }
 
-    private static let listenerKeys = [
+    static let daemonKeys = ["log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout"]
+
+    static let listenerKeys = [
         "name", "listen", "certificate", "private_key", "client_ca", "psk_file",
         "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
     ] + admissionKeys + securityKeys + routingKeys

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+@testable import DTLSProxy
+
+/// Every key the loader accepts is documented where operators look: a row or
+/// mention in README.md (as `key`) and a line (live or commented) in the
+/// annotated example configuration.
+@Suite("Every configuration key is documented")
+struct DocumentationCoverageTests {
+    private static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    private static func text(_ relativePath: String) throws -> String {
+        try String(contentsOf: repository.appendingPathComponent(relativePath), encoding: .utf8)
+    }
+
+    /// Keys named as tables (`[[listener.route]]`) rather than `key = value`.
+    private static let tableKeys: Set<String> = ["route"]
+
+    @Test func everyKeyIsInTheReadmeAndTheExampleConfiguration() throws {
+        let readme = try Self.text("README.md")
+        let example = try Self.text("config/dtls-proxy.toml")
+        let keys = ConfigurationLoader.daemonKeys + ConfigurationLoader.listenerKeys + ConfigurationLoader.routeKeys
+        for key in Set(keys) {
+            if Self.tableKeys.contains(key) {
+                #expect(readme.contains("[[listener.\(key)]]") && example.contains("[[listener.\(key)]]"), "\(key)")
+                continue
+            }
+            #expect(readme.contains("`\(key)`"), "README.md does not document `\(key)`")
+            let line = try Regex("(?m)^#?\\s*\(key)\\s*=")
+            #expect(example.contains(line), "config/dtls-proxy.toml has no line for \(key)")
+        }
+    }
+}
