@@ -9,9 +9,7 @@ source address and port, and -servername for the AUTHORITY TLV.
 from __future__ import annotations
 
 import ipaddress
-import socket
 import struct
-import threading
 
 import pytest
 
@@ -58,56 +56,36 @@ def parse_ssl_tlv(value: bytes) -> dict:
     return {"client": client, "verify": verify, "subs": subs}
 
 
-class ProxyV2Backend:
-    """A UDP backend that parses the header of every datagram and echoes the payload alone."""
+class ProxyV2Parser:
+    """The reply function of an echo backend: parses each datagram's header,
+    keeps it, and echoes the payload alone (replies carry no header)."""
 
-    def __init__(self, host: str):
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+    def __init__(self):
         self.headers: list[dict] = []
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
 
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(65536)
-            except OSError:
-                continue
-            try:
-                parsed = parse_proxy_v2(data)
-            except AssertionError as error:
-                self.errors.append(str(error))
-                continue
-            self.headers.append(parsed)
-            self.sock.sendto(parsed["payload"], addr)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            parsed = parse_proxy_v2(data)
+        except AssertionError as error:
+            self.errors.append(str(error))
+            return b"unparsable header"
+        self.headers.append(parsed)
+        return parsed["payload"]
 
 
 @pytest.fixture
-def v2_backend():
-    started = []
-
-    def start(host: str) -> ProxyV2Backend:
-        backend = ProxyV2Backend(host)
-        started.append(backend)
-        return backend
-    yield start
-    for backend in started:
-        backend.stop()
+def v2_backend(echo_backend):
+    """``v2_backend(host)`` -> (backend, parser)."""
+    def start(host: str):
+        parser = ProxyV2Parser()
+        return echo_backend(host=host, reply=parser), parser
+    return start
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_backend_sees_the_true_client_address_in_a_proxy_v2_header(host, start_daemon, v2_backend, peer, certs, require_ipv6):
-    backend = v2_backend(host)
+    backend, parser = v2_backend(host)
     port, client_port = free_udp_port(host), free_udp_port(host)
     hostport = f"[{host}]" if ":" in host else host
     start_daemon([{"name": "pp", "listen": f"{hostport}:{port}", "backend": f"{hostport}:{backend.port}",
@@ -117,9 +95,9 @@ def test_backend_sees_the_true_client_address_in_a_proxy_v2_header(host, start_d
     c.wait_for(S_CLIENT_DONE, timeout=15)
     for i in range(3):
         echo_roundtrip(c, b"payload %d\n" % i)  # the reply reached the client without a header
-    assert backend.errors == []
-    assert len(backend.headers) == 3
-    for i, header in enumerate(backend.headers):
+    assert parser.errors == []
+    assert len(parser.headers) == 3
+    for i, header in enumerate(parser.headers):
         assert header["src"] == (str(ipaddress.ip_address(host)), client_port), header
         assert header["dst"] == (str(ipaddress.ip_address(host)), port), header
         assert header["payload"] == b"payload %d\n" % i
@@ -132,7 +110,7 @@ def test_backend_sees_the_true_client_address_in_a_proxy_v2_header(host, start_d
 
 
 def test_route_level_proxy_protocol_and_client_certificate_tlvs(start_daemon, v2_backend, echo_backend, peer, certs, pki):
-    plain, backend = echo_backend(), v2_backend("127.0.0.1")
+    plain, (backend, parser) = echo_backend(), v2_backend("127.0.0.1")
     port, client_port = free_udp_port(), free_udp_port()
     start_daemon([{"name": "pp", "listen": f"127.0.0.1:{port}", "backend": f"127.0.0.1:{plain.port}",
                    "certificate": str(certs["cert"]), "private_key": str(certs["key"]),
@@ -142,8 +120,8 @@ def test_route_level_proxy_protocol_and_client_certificate_tlvs(start_daemon, v2
     c = peer(s_client_argv("127.0.0.1", port, "-bind", f"127.0.0.1:{client_port}", "-cert", str(cert), "-key", str(key), "-ign_eof"))
     c.wait_for(S_CLIENT_DONE, timeout=15)
     echo_roundtrip(c, b"from the sensor\n")
-    assert backend.errors == [] and len(backend.headers) == 1
-    header = backend.headers[0]
+    assert parser.errors == [] and len(parser.headers) == 1
+    header = parser.headers[0]
     assert header["src"] == ("127.0.0.1", client_port)
     assert 0x02 not in header["tlvs"], "no SNI sent, no AUTHORITY TLV"
     ssl = parse_ssl_tlv(header["tlvs"][0x20])
