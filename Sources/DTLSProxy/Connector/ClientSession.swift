@@ -84,6 +84,10 @@ final class ClientSession {
 
     /// One datagram from the local peer: sent as one record, or queued until the handshake completes.
     func receiveFromLocal(_ datagram: ByteBuffer) {
+        guard datagram.readableBytes > 0 else {
+            runtime.stats.increment(.droppedEmpty)
+            return
+        }
         switch state {
         case .connecting, .handshaking:
             guard pending.count < ConnectorConfiguration.pendingLimit else {

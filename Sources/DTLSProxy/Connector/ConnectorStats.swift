@@ -16,6 +16,9 @@ public final class ConnectorStats: Sendable {
         case droppedSessionLimit = "dropped_session_limit"
         case droppedQueueFull = "dropped_queue_full"
         case droppedOversize = "dropped_oversize"
+        /// Empty local datagrams: DTLS cannot carry them as a record of their own
+        /// (SSL_write refuses zero bytes, and OpenSSL 3.0's SSL_read mishandles empty records).
+        case droppedEmpty = "dropped_empty"
         case droppedUndecryptable = "dropped_undecryptable"
         /// Errors on a session's server socket, chiefly ICMP port unreachable.
         case serverErrors = "server_errors"
