@@ -356,3 +356,19 @@ def test_reload_adds_removes_and_refuses_bad_connectors(procs, tmp_path, certs, 
     probe.close()
     assert roundtrip(client, local_port(other), [b"after"]) == [b"after"]
     client.close()
+
+
+def test_unreachable_server_is_counted_and_the_handshake_times_out(procs, tmp_path, certs):
+    """Nothing listens on the server port: ICMP port unreachable is counted, the daemon goes on."""
+    inst = Instances(procs, tmp_path)
+    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": f"127.0.0.1:{free_udp_port()}",
+                 "server_ca": str(certs["cert"]), "handshake_timeout": "1500ms"}
+    near = inst.start(connectors=[connector])
+    client = udp_client()
+    client.sendto(b"into the void", ("127.0.0.1", local_port(connector)))
+    near.wait_for(rb"connector tun: server \S+ error for peer \S+: [^\n]*(refused|Connection)", timeout=5)
+    near.wait_for(rb"session close [^\n]*connector=tun[^\n]*reason=handshake_timeout", timeout=5)
+    stats = _connector_stats(near)
+    assert stats["server_errors"] >= 1 and stats["handshakes_failed"] == 1 and stats["active_sessions"] == 0
+    assert near.alive()
+    client.close()
