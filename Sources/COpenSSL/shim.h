@@ -129,6 +129,11 @@ static inline void dp_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *names) {
     sk_X509_NAME_pop_free(names, X509_NAME_free);
 }
 
+/* Client mode: the server name sent in the ClientHello (SNI, RFC 6066 §3). */
+static inline int dp_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
 /* The session-ticket key callback of OpenSSL 3.0 (EVP_MAC based, not deprecated). */
 typedef int (*dp_ticket_key_evp_cb)(SSL *ssl, unsigned char *key_name, unsigned char *iv,
                                     EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt);

@@ -46,7 +46,7 @@ public struct ProxyService: Service {
         }
         FileLimit.check(configuration, eventLoops: server.loops.count, logger: logger)
         let listeners = server.runtimes.count
-        logger.info("ready: \(listeners) listener(s)")
+        logger.info("ready: \(listeners) listener(s), \(server.connectors.runtimes.count) connector(s)")
         notifier.ready(status: status.line())
 
         await withTaskGroup(of: Void.self) { outer in
@@ -103,12 +103,18 @@ public struct ProxyService: Service {
         for runtime in server.runtimes {
             logger.info("\(runtime.stats.logLine)")
         }
+        for runtime in server.connectors.runtimes {
+            logger.info("\(runtime.stats.logLine)")
+        }
         logger.info("stopped")
     }
 
     private func logStats(_ server: ProxyServer) async {
         let counts = await server.sessionCounts()
         for runtime in server.runtimes {
+            logger.info("\(runtime.stats.logLine)")
+        }
+        for runtime in server.connectors.runtimes {
             logger.info("\(runtime.stats.logLine)")
         }
         logger.info("sessions per event loop: \(counts.map(String.init).joined(separator: ","))")

@@ -38,12 +38,15 @@ struct DTLSProxyCommand: AsyncParsableCommand {
                 for listener in configuration.listeners {
                     _ = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
                 }
+                for connector in configuration.connectors {
+                    _ = try DTLSClientContext(connector: connector, configFile: configuration.sourcePath)
+                }
             }
         } catch {
             Self.fail(error.description, code: Self.configurationExitCode)
         }
         if checkConfig {
-            print("configuration OK: \(configuration.sourcePath) (\(configuration.listeners.count) listener(s))")
+            print("configuration OK: \(configuration.sourcePath) (\(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s))")
             return
         }
 

@@ -268,7 +268,7 @@ struct ConfigurationLoaderTests {
         for toml in ["", "[daemon]\nworkers = 2\n", "listener = []\n"] {
             let error = folder.error(toml)
             #expect(error?.key == "listener")
-            #expect(error?.cause == "no [[listener]] defined; at least one is required")
+            #expect(error?.cause == "no [[listener]] or [[connector]] defined; at least one is required")
         }
     }
 

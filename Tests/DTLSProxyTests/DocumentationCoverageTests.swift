@@ -21,6 +21,7 @@ struct DocumentationCoverageTests {
         let readme = try Self.text("README.md")
         let example = try Self.text("config/dtls-proxy.toml")
         let keys = ConfigurationLoader.daemonKeys + ConfigurationLoader.listenerKeys + ConfigurationLoader.routeKeys
+            + ConfigurationLoader.connectorKeys
         for key in Set(keys) {
             if Self.tableKeys.contains(key) {
                 #expect(readme.contains("[[listener.\(key)]]") && example.contains("[[listener.\(key)]]"), "\(key)")

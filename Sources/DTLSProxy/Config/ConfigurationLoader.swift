@@ -37,7 +37,7 @@ public enum ConfigurationLoader {
         let context = Context(file: file, folder: ConfigFileAccess.directory(of: file))
         let root = try context.parseDocument(toml)
         let top = Table(root, prefix: "", context: context)
-        try top.rejectUnknownKeys(known: ["daemon", "listener"])
+        try top.rejectUnknownKeys(known: ["daemon", "listener", "connector"])
 
         var daemon = DaemonConfiguration()
         if let value = root["daemon"] {
@@ -45,13 +45,14 @@ public enum ConfigurationLoader {
             daemon = try parseDaemon(Table(table, prefix: "daemon.", context: context))
         }
 
-        guard let listenerValue = root["listener"] else {
-            throw context.error("listener", "no [[listener]] defined; at least one is required")
+        let none = "no [[listener]] or [[connector]] defined; at least one is required"
+        var array = TOMLArray()
+        if let listenerValue = root["listener"] {
+            guard let listenerArray = listenerValue.array else {
+                throw context.error("listener", "expected an array of tables ([[listener]]), found \(found(listenerValue))")
+            }
+            array = listenerArray
         }
-        guard let array = listenerValue.array else {
-            throw context.error("listener", "expected an array of tables ([[listener]]), found \(found(listenerValue))")
-        }
-        guard !array.isEmpty else { throw context.error("listener", "no [[listener]] defined; at least one is required") }
         var listeners: [ListenerConfiguration] = []
         for (index, element) in array.enumerated() {
             guard let table = element.table else {
@@ -66,7 +67,9 @@ public enum ConfigurationLoader {
             }
             listeners.append(listener)
         }
-        return ProxyConfiguration(sourcePath: file, daemon: daemon, listeners: listeners)
+        let connectors = try parseConnectors(root, context: context, listeners: listeners)
+        guard !listeners.isEmpty || !connectors.isEmpty else { throw context.error("listener", none) }
+        return ProxyConfiguration(sourcePath: file, daemon: daemon, listeners: listeners, connectors: connectors)
     }
 
     // MARK: - Tables

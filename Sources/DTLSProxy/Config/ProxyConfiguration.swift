@@ -12,11 +12,14 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var sourcePath: String
     public var daemon: DaemonConfiguration
     public var listeners: [ListenerConfiguration]
+    /// The `[[connector]]` blocks (client mode); see `Connector/ConnectorConfiguration.swift`.
+    public var connectors: [ConnectorConfiguration]
 
-    public init(sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration]) {
+    public init(sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration], connectors: [ConnectorConfiguration] = []) {
         self.sourcePath = sourcePath
         self.daemon = daemon
         self.listeners = listeners
+        self.connectors = connectors
     }
 }
 

@@ -23,6 +23,8 @@ public final class ProxyServer: Sendable {
     /// Every event loop, in order; their number is fixed for the life of the process.
     public let loops: [EventLoop]
     let metrics: DaemonMetrics
+    /// The `[[connector]]` sockets and sessions (client mode), prepared and committed with the listeners.
+    let connectors = ConnectorSet()
     private let group: MultiThreadedEventLoopGroup
     private let activation: SocketActivation
     private let logger: Logger
@@ -84,6 +86,7 @@ public final class ProxyServer: Sendable {
         var listeners: [(sockets: ListenerSockets, runtime: ListenerRuntime, kept: Bool)]
         var removed: [ListenerSockets]
         var stats: [String: ListenerStats]
+        var connectors: ConnectorSet.Plan
     }
 
     /// Validates `configuration` completely and binds what it adds, touching nothing that serves.
@@ -120,13 +123,21 @@ public final class ProxyServer: Sendable {
             await abandon(listeners.filter { !$0.kept }.map(\.sockets))
             throw error
         }
+        let connectorPlan: ConnectorSet.Plan
+        do {
+            connectorPlan = try await connectors.prepare(configuration, loops: loops, metrics: metrics, logger: logger)
+        } catch {
+            await abandon(listeners.filter { !$0.kept }.map(\.sockets))
+            throw error
+        }
         let removed = existing.filter { old in !listeners.contains { $0.sockets === old } }
-        return Plan(configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed, stats: stats)
+        return Plan(configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed, stats: stats, connectors: connectorPlan)
     }
 
     /// Closes sockets a failed `prepare` (or a failed reload step after it) opened.
     func abandon(_ plan: Plan) async {
         await abandon(plan.listeners.filter { !$0.kept }.map(\.sockets))
+        await connectors.abandon(plan.connectors)
     }
 
     private func abandon(_ sockets: [ListenerSockets]) async {
@@ -161,8 +172,9 @@ public final class ProxyServer: Sendable {
                 : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
             logger.info("listener \(listener.runtime.name) \(how), routes: \(listener.runtime.routes.summary)")
         }
+        let connectorSummary = await connectors.commit(plan.connectors, logger: logger)
         let kept = plan.listeners.filter(\.kept).count
-        return "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed"
+        return "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed\(plan.connectors.entries.isEmpty && plan.connectors.removed.isEmpty ? "" : "; " + connectorSummary)"
     }
 
     private func nextLoopForPassedSocket() -> EventLoop {
@@ -189,12 +201,12 @@ public final class ProxyServer: Sendable {
         for listener in state.withLockedValue({ $0.listeners }) {
             counts += await listener.sessionCounts()
         }
-        return counts
+        return counts + (await connectors.sessionCounts())
     }
 
     /// Adds every loop's traffic tallies to the metrics; completes on `loop`.
     func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
-        let futures = state.withLockedValue { $0.listeners }.map { $0.flushTraffic(on: loop) }
+        let futures = state.withLockedValue { $0.listeners }.map { $0.flushTraffic(on: loop) } + [connectors.flushTraffic(on: loop)]
         return EventLoopFuture.andAllComplete(futures, on: loop)
     }
 
@@ -206,6 +218,7 @@ public final class ProxyServer: Sendable {
 
     /// Stops admitting, sends close_notify to every session and closes every listener socket.
     public func closeListeners() async {
+        await connectors.closeAll(reason: .shutdown)
         let listeners = state.withLockedValue { $0.listeners }
         for listener in listeners {
             await listener.closeSessions(reason: .shutdown)

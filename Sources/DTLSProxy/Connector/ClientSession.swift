@@ -1,0 +1,313 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// One local peer's DTLS client session: its `SSL` object, its UDP socket
+/// connected to the server, its timers, and the local datagrams that wait
+/// for the handshake.
+///
+/// Lives on its connector's event loop and is touched only there. It ends
+/// through ``close(_:notifyServer:detail:)``, the one place that releases
+/// everything: timers, server socket, queued datagrams, table entry and
+/// session slot; the `SSL` object goes with the last reference.
+final class ClientSession {
+    enum State {
+        /// The server socket is being opened.
+        case connecting
+        case handshaking
+        case established
+        case closed
+    }
+
+    let peer: SocketAddress
+    /// The runtime this session was created with; a reload does not change it.
+    let runtime: ConnectorRuntime
+    private(set) var state: State = .connecting
+    private unowned let router: ConnectorRouter
+    private let connection: DTLSClientConnection
+    private var channel: Channel?
+    /// Local datagrams that arrived before the handshake completed, oldest first.
+    private var pending: [ByteBuffer] = []
+    private let openedAt = NIODeadline.now()
+    private var lastActivity = NIODeadline.now()
+    private var handshakeTimer: Scheduled<Void>?
+    private var retransmitTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var datagramsIn = 0
+    private var bytesIn = 0
+    private var datagramsOut = 0
+    private var bytesOut = 0
+    private var maximumPlaintext = 0
+    private var cipher = "none"
+
+    init(peer: SocketAddress, connection: DTLSClientConnection, router: ConnectorRouter, runtime: ConnectorRuntime) {
+        self.peer = peer
+        self.connection = connection
+        self.router = router
+        self.runtime = runtime
+    }
+
+    private var eventLoop: EventLoop { router.eventLoop }
+
+    /// Opens the server socket; the handshake starts once it is connected.
+    func start() {
+        handshakeTimer = eventLoop.assumeIsolated().scheduleTask(in: runtime.handshakeTimeout) { [weak self] in
+            guard let self else { return }
+            self.close(.handshakeTimeout, notifyServer: false, detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
+        }
+        let handler = NIOLoopBound(ServerReplyHandler(session: self), eventLoop: eventLoop)
+        DatagramBootstrap(group: eventLoop)
+            // A record from the server may be as large as the server's MTU, not ours.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: ListenerSockets.datagramSlot))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                }
+            }
+            .connect(to: runtime.serverAddress)
+            .assumeIsolated()
+            .whenComplete { [weak self] result in
+                switch result {
+                case .success(let channel):
+                    guard let self, self.state == .connecting else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.channel = channel
+                    self.state = .handshaking
+                    self.advanceHandshake()
+                case .failure(let error):
+                    self?.close(.error, notifyServer: false, detail: "cannot open server socket: \(error)")
+                }
+            }
+    }
+
+    /// One datagram from the local peer: sent as one record, or queued until the handshake completes.
+    func receiveFromLocal(_ datagram: ByteBuffer) {
+        guard datagram.readableBytes > 0 else {
+            runtime.stats.increment(.droppedEmpty)
+            return
+        }
+        switch state {
+        case .connecting, .handshaking:
+            guard pending.count < ConnectorConfiguration.pendingLimit else {
+                runtime.stats.increment(.droppedQueueFull)
+                return
+            }
+            // A copy of its own size: the read buffer it was sliced from is far larger.
+            var copy = router.allocator.buffer(capacity: datagram.readableBytes)
+            copy.writeImmutableBuffer(datagram)
+            pending.append(copy)
+        case .established:
+            forwardToServer(datagram)
+            channel?.flush()
+        case .closed:
+            break
+        }
+    }
+
+    /// One datagram from the server.
+    func receiveFromServer(_ datagram: ByteBuffer) {
+        lastActivity = .now()
+        connection.receive(datagram)
+        switch state {
+        case .handshaking: advanceHandshake()
+        case .established: readRecords()
+        case .connecting, .closed: break
+        }
+    }
+
+    /// Counts an error on the server socket (ICMP port unreachable, chiefly); the session stays.
+    func serverFailed(_ error: Error) {
+        runtime.stats.increment(.serverErrors)
+        router.logServerError(error, session: self)
+    }
+
+    /// Ends the session and releases all it holds. Safe to call more than once.
+    func close(_ reason: CloseReason, notifyServer: Bool, detail: String? = nil) {
+        guard state != .closed else { return }
+        let wasEstablished = state == .established
+        state = .closed
+        if notifyServer, channel != nil {
+            connection.shutdown()
+            sendOutbound()
+        }
+        for timer in [handshakeTimer, retransmitTimer, idleTimer] { timer?.cancel() }
+        handshakeTimer = nil
+        retransmitTimer = nil
+        idleTimer = nil
+        pending.removeAll()
+        channel?.close(promise: nil)
+        channel = nil
+        if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
+        router.sessionClosed(self, reason: reason)
+        let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
+        var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
+        line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
+        line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
+        if let detail { line += " detail=\(LogValue.quoted(detail))" }
+        if wasEstablished { runtime.logger.info("\(line)") } else { runtime.logger.notice("\(line)") }
+    }
+
+    // MARK: - Handshake
+
+    private func advanceHandshake() {
+        let progress = connection.handshake()
+        // A failed handshake leaves OpenSSL's fatal alert queued: it goes out too.
+        sendOutbound()
+        switch progress {
+        case .inProgress:
+            armRetransmitTimer()
+        case .complete:
+            established()
+        case .failed(let reason, let verification):
+            if verification {
+                let expected = runtime.configuration.serverName.map { "server_name \($0)" } ?? runtime.configuration.serverIP.map { "IP \($0)" } ?? "server_ca"
+                runtime.logger.warning("connector \(runtime.name): server \(runtime.serverDescription) failed verification (\(expected)): \(reason)")
+            }
+            close(connection.receivedFatalAlert ? .alert : .handshakeFailed, notifyServer: false, detail: reason)
+        }
+    }
+
+    private func established() {
+        state = .established
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        retransmitTimer?.cancel()
+        retransmitTimer = nil
+        cipher = connection.cipherName
+        maximumPlaintext = connection.maximumPlaintext
+        runtime.stats.increment(.handshakesCompleted)
+        runtime.logger.info("session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)")
+        armIdleTimer(after: runtime.idleTimeout)
+        let queued = pending
+        pending.removeAll()
+        for datagram in queued where state == .established {
+            forwardToServer(datagram)
+        }
+        channel?.flush()
+        // The server's last flight may have carried application data already.
+        readRecords()
+    }
+
+    private func armRetransmitTimer() {
+        retransmitTimer?.cancel()
+        retransmitTimer = nil
+        guard let delay = connection.nextTimeout() else { return }
+        retransmitTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.retransmit()
+        }
+    }
+
+    private func retransmit() {
+        guard state == .handshaking else { return }
+        guard connection.handleTimeout() else {
+            close(.handshakeFailed, notifyServer: false, detail: "server stopped answering; retransmissions exhausted")
+            return
+        }
+        sendOutbound()
+        armRetransmitTimer()
+    }
+
+    // MARK: - Data
+
+    private func forwardToServer(_ datagram: ByteBuffer) {
+        guard datagram.readableBytes <= maximumPlaintext else {
+            runtime.stats.increment(.droppedOversize)
+            return
+        }
+        lastActivity = .now()
+        guard connection.write(datagram) else {
+            close(.error, notifyServer: false, detail: "SSL_write failed")
+            return
+        }
+        datagramsIn += 1
+        bytesIn += datagram.readableBytes
+        router.traffic.fromClient(datagram.readableBytes)
+        connection.drainOutbound { channel?.write($0, promise: nil) }
+    }
+
+    /// Decrypts whatever the last datagram held and sends it to the local peer.
+    private func readRecords() {
+        var produced = false
+        while state == .established {
+            router.plaintextScratch.clear()
+            switch connection.read(into: &router.plaintextScratch, maximum: ListenerRouter.plaintextScratchSize) {
+            case .data:
+                produced = true
+                let length = router.plaintextScratch.readableBytes
+                var plaintext = router.allocator.buffer(capacity: length)
+                plaintext.writeImmutableBuffer(router.plaintextScratch)
+                datagramsOut += 1
+                bytesOut += length
+                router.traffic.toClient(length)
+                router.sendToPeer(plaintext, peer: peer)
+            case .wantRead:
+                // Nothing decrypted and nothing to answer: OpenSSL dropped it (RFC 6347 §4.1.2.7).
+                if !sendOutbound(), !produced { runtime.stats.increment(.droppedUndecryptable) }
+                return
+            case .closeNotify:
+                close(.closeNotify, notifyServer: true)
+                return
+            case .failed(let reason):
+                close(connection.receivedFatalAlert ? .alert : .error, notifyServer: false, detail: reason)
+                return
+            }
+        }
+    }
+
+    /// Sends what OpenSSL wrote to the server; true when there was something.
+    @discardableResult
+    private func sendOutbound() -> Bool {
+        guard let channel else { return false }
+        let sent = connection.drainOutbound { channel.write($0, promise: nil) }
+        if sent { channel.flush() }
+        return sent
+    }
+
+    private func armIdleTimer(after delay: TimeAmount) {
+        idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// Fires once per idle period, not per datagram: re-arms for what is left.
+    private func checkIdle() {
+        guard state == .established else { return }
+        let quiet = NIODeadline.now() - lastActivity
+        if quiet >= runtime.idleTimeout {
+            close(.idle, notifyServer: true)
+        } else {
+            armIdleTimer(after: runtime.idleTimeout - quiet)
+        }
+    }
+
+    /// Sends the replies queued on the local socket.
+    func flushToPeer() {
+        router.flushIfNeeded()
+    }
+}
+
+/// Hands every datagram from the server to the session that owns the socket.
+final class ServerReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private weak var session: ClientSession?
+
+    init(session: ClientSession) {
+        self.session = session
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        session?.receiveFromServer(unwrapInboundIn(data).data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        session?.flushToPeer()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // ECONNREFUSED (ICMP port unreachable) leaves the socket open: NIO treats it as recoverable.
+        session?.serverFailed(error)
+    }
+}

@@ -1,0 +1,149 @@
+import NIOCore
+
+/// The handler on a connector's local plaintext socket.
+///
+/// Every local peer address gets its own ``ClientSession`` (and so its own
+/// socket towards the server: the server sees each local peer as its own
+/// client). Replies from the server leave through this socket with sendto,
+/// so local peers see the one address they sent to.
+final class ConnectorRouter: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// The runtime new sessions use; a reload replaces it, sessions keep theirs.
+    private(set) var runtime: ConnectorRuntime
+    let eventLoop: EventLoop
+    let allocator = ByteBufferAllocator()
+    /// Plaintext datagrams and bytes since the last ``flushTraffic()``.
+    var traffic = TrafficTally()
+    /// Where sessions decrypt records before copying them out; used within one call only.
+    var plaintextScratch: ByteBuffer
+    private var sessions: [SocketAddress: ClientSession] = [:]
+    private var context: ChannelHandlerContext?
+    private var needsFlush = false
+    private var stopping = false
+    private var lastServerErrorLog = NIODeadline.distantPast
+
+    init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
+        self.runtime = runtime
+        self.eventLoop = eventLoop
+        plaintextScratch = allocator.buffer(capacity: ListenerRouter.plaintextScratchSize)
+    }
+
+    /// Sessions held now (handshaking or established).
+    var sessionCount: Int { sessions.count }
+
+    /// A reload kept this connector: new sessions use `runtime`.
+    func update(runtime: ConnectorRuntime) {
+        flushTraffic()
+        self.runtime = runtime
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if let session = sessions[envelope.remoteAddress] {
+            session.receiveFromLocal(envelope.data)
+        } else {
+            open(for: envelope.remoteAddress)?.receiveFromLocal(envelope.data)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        runtime.logger.debug("connector \(runtime.name): local socket error: \(error)")
+    }
+
+    /// A new session for a local peer's first datagram; nil when refused.
+    private func open(for peer: SocketAddress) -> ClientSession? {
+        guard !stopping else { return nil }
+        guard runtime.stats.reserveSession(limit: runtime.configuration.maxSessions) else {
+            runtime.stats.increment(.droppedSessionLimit)
+            return nil
+        }
+        let connection: DTLSClientConnection
+        do {
+            connection = try DTLSClientConnection(context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: allocator)
+        } catch {
+            runtime.stats.releaseSession()
+            runtime.logger.error("connector \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
+            return nil
+        }
+        let session = ClientSession(peer: peer, connection: connection, router: self, runtime: runtime)
+        sessions[peer] = session
+        runtime.stats.increment(.sessionsCreated)
+        runtime.logger.debug("handshake start peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription)")
+        session.start()
+        return session.state == .closed ? nil : session
+    }
+
+    // MARK: - Called by sessions
+
+    /// Writes one plaintext datagram to a local peer; flushed once per read batch.
+    func sendToPeer(_ datagram: ByteBuffer, peer: SocketAddress) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+        needsFlush = true
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    func sessionClosed(_ session: ClientSession, reason: CloseReason) {
+        if sessions[session.peer] === session { sessions[session.peer] = nil }
+        session.runtime.stats.releaseSession()
+        session.runtime.stats.metrics.sessionClosed(reason)
+    }
+
+    /// Server socket errors are counted always, logged at most once a second per connector.
+    func logServerError(_ error: Error, session: ClientSession) {
+        let now = NIODeadline.now()
+        guard now - lastServerErrorLog >= .seconds(1) else { return }
+        lastServerErrorLog = now
+        runtime.logger.warning("connector \(runtime.name): server \(session.runtime.serverDescription) error for peer \(session.peer.logDescription): \(error)")
+    }
+
+    /// Adds the tallied datagrams and bytes to the connector's metrics.
+    func flushTraffic() {
+        guard !traffic.isEmpty else { return }
+        traffic.flush(into: runtime.stats.metrics)
+    }
+
+    /// Stops opening sessions and closes every one with close_notify.
+    func closeAllSessions(reason: CloseReason) {
+        stopping = true
+        for session in Array(sessions.values) {
+            session.close(reason, notifyServer: true)
+        }
+        flushIfNeeded()
+        flushTraffic()
+    }
+}
+
+extension TrafficTally {
+    /// Adds the tally to a connector's series ("in": from local peers; "out": to them) and resets it.
+    mutating func flush(into metrics: ConnectorMetrics) {
+        if datagramsIn > 0 {
+            metrics.datagramsIn.increment(by: datagramsIn)
+            metrics.bytesIn.increment(by: bytesIn)
+        }
+        if datagramsOut > 0 {
+            metrics.datagramsOut.increment(by: datagramsOut)
+            metrics.bytesOut.increment(by: bytesOut)
+        }
+        self = TrafficTally()
+    }
+}

@@ -1,0 +1,124 @@
+import Atomics
+import CoreMetrics
+import Prometheus
+
+/// Counters of one connector, kept across reloads by name.
+///
+/// Sessions of a connector all live on one event loop, but the stats line and
+/// the metrics endpoint read these from other threads, hence the atomics.
+/// Every counter also moves its Prometheus series (`dtlsproxy_connector_*`).
+public final class ConnectorStats: Sendable {
+    /// Every counter a connector keeps, named as it appears in logs.
+    public enum Counter: String, CaseIterable, Sendable {
+        case sessionsCreated = "sessions_created"
+        case handshakesCompleted = "handshakes_completed"
+        case handshakesFailed = "handshakes_failed"
+        case droppedSessionLimit = "dropped_session_limit"
+        case droppedQueueFull = "dropped_queue_full"
+        case droppedOversize = "dropped_oversize"
+        /// Empty local datagrams: DTLS cannot carry them as a record of their own
+        /// (SSL_write refuses zero bytes, and OpenSSL 3.0's SSL_read mishandles empty records).
+        case droppedEmpty = "dropped_empty"
+        case droppedUndecryptable = "dropped_undecryptable"
+        /// Errors on a session's server socket, chiefly ICMP port unreachable.
+        case serverErrors = "server_errors"
+    }
+
+    public let connectorName: String
+    let metrics: ConnectorMetrics
+    private let activeSessions = ManagedAtomic<Int>(0)
+    private let counters: [ManagedAtomic<Int>]
+    private let series: [CoreMetrics.Counter]
+
+    public init(connectorName: String, metrics: DaemonMetrics) {
+        self.connectorName = connectorName
+        let connectorMetrics = ConnectorMetrics(connector: connectorName, factory: metrics.factory)
+        self.metrics = connectorMetrics
+        counters = Counter.allCases.map { _ in ManagedAtomic<Int>(0) }
+        series = Counter.allCases.map { connectorMetrics.series(for: $0) }
+    }
+
+    public func increment(_ counter: Counter, by amount: Int = 1) {
+        let index = Counter.allCases.firstIndex(of: counter)!
+        counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
+        series[index].increment(by: amount)
+    }
+
+    public func value(_ counter: Counter) -> Int {
+        counters[Counter.allCases.firstIndex(of: counter)!].load(ordering: .relaxed)
+    }
+
+    /// Sessions (handshaking or established) held now.
+    public var active: Int { activeSessions.load(ordering: .relaxed) }
+
+    /// Takes a session slot unless `limit` are held.
+    func reserveSession(limit: Int) -> Bool {
+        while true {
+            let current = activeSessions.load(ordering: .relaxed)
+            guard current < limit else { return false }
+            if activeSessions.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
+                metrics.sessionsActive.record(current + 1)
+                return true
+            }
+        }
+    }
+
+    func releaseSession() {
+        let now = activeSessions.wrappingDecrementThenLoad(ordering: .relaxed)
+        metrics.sessionsActive.record(now)
+    }
+
+    /// `stats connector=NAME active_sessions=N sessions_created=N …`, one line.
+    public var logLine: String {
+        var line = "stats connector=\(connectorName) active_sessions=\(active)"
+        for counter in Counter.allCases {
+            line += " \(counter.rawValue)=\(value(counter))"
+        }
+        return line
+    }
+}
+
+/// One connector's Prometheus series, labelled `connector="NAME"`.
+///
+/// Named apart from the listener series (`dtlsproxy_connector_…`) so that a
+/// sum over `dtlsproxy_sessions_active` still means sessions served, not dialled.
+final class ConnectorMetrics: Sendable {
+    let sessionsActive: CoreMetrics.Gauge
+    let datagramsIn: CoreMetrics.Counter
+    let datagramsOut: CoreMetrics.Counter
+    let bytesIn: CoreMetrics.Counter
+    let bytesOut: CoreMetrics.Counter
+    private let closed: [String: CoreMetrics.Counter]
+    private let factory: PrometheusMetricsFactory
+    private let connector: String
+
+    init(connector: String, factory: PrometheusMetricsFactory) {
+        self.connector = connector
+        self.factory = factory
+        let label = ("connector", connector)
+        sessionsActive = CoreMetrics.Gauge(label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
+        // "in": plaintext from local peers into the tunnel; "out": from the server back to them.
+        datagramsIn = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "in")], factory: factory)
+        datagramsOut = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "out")], factory: factory)
+        bytesIn = CoreMetrics.Counter(label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "in")], factory: factory)
+        bytesOut = CoreMetrics.Counter(label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "out")], factory: factory)
+        var closed: [String: CoreMetrics.Counter] = [:]
+        for reason in CloseReason.allCases {
+            closed[reason.rawValue] = CoreMetrics.Counter(label: "dtlsproxy_connector_sessions_closed_total", dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+        }
+        self.closed = closed
+    }
+
+    /// `dropped_X` → `dtlsproxy_connector_drops_total{reason="X"}`; others → `dtlsproxy_connector_<name>_total`.
+    func series(for counter: ConnectorStats.Counter) -> CoreMetrics.Counter {
+        let name = counter.rawValue
+        if name.hasPrefix("dropped_") {
+            return CoreMetrics.Counter(label: "dtlsproxy_connector_drops_total", dimensions: [("connector", connector), ("reason", String(name.dropFirst("dropped_".count)))], factory: factory)
+        }
+        return CoreMetrics.Counter(label: "dtlsproxy_connector_\(name)_total", dimensions: [("connector", connector)], factory: factory)
+    }
+
+    func sessionClosed(_ reason: CloseReason) {
+        closed[reason.rawValue]?.increment()
+    }
+}

@@ -1,0 +1,175 @@
+import COpenSSL
+
+/// One connector's `SSL_CTX` in client mode: the CAs that verify the server,
+/// the client certificate, the PSK, and protocol policy.
+///
+/// Built once from a validated ``ConnectorConfiguration`` and only read
+/// afterwards, so sessions on any event loop may create `SSL` objects from it.
+/// The server's name is checked per connection (``DTLSClientConnection``).
+public final class DTLSClientContext: @unchecked Sendable {
+    let raw: OpaquePointer
+    /// The largest datagram sessions of this context send.
+    public let mtu: Int
+    /// `psk_identity` and its key; nil without a PSK.
+    let psk: (identity: [UInt8], key: [UInt8])?
+    /// The SNI / hostname-check name and the IP to check, from the configuration.
+    let serverName: String?
+    let serverIP: String?
+    let verifiesCertificate: Bool
+
+    /// Builds the context, loading every credential file; failures name the connector key at fault.
+    public init(connector: ConnectorConfiguration, configFile: String) throws(ConfigurationError) {
+        OpenSSLError.drain()
+        func fail(_ key: String, _ cause: String) -> ConfigurationError {
+            ConfigurationError(file: configFile, key: connector.keyPath(key), cause: cause)
+        }
+        guard let ctx = SSL_CTX_new(DTLS_client_method()) else {
+            throw fail("", "cannot create DTLS context: \(OpenSSLError.fromQueue("SSL_CTX_new").reasonText)")
+        }
+        raw = ctx
+        mtu = connector.mtu
+        serverName = connector.serverName
+        serverIP = connector.serverIP
+        verifiesCertificate = connector.serverCA != nil
+        if let identity = connector.pskIdentity, let key = connector.pskKey {
+            psk = (Array(identity.utf8), key)
+        } else {
+            psk = nil
+        }
+
+        for (key, setting, isMinimum) in [("min_version", connector.minVersion, true), ("max_version", connector.maxVersion, false)] {
+            let version = DTLSServerContext.protocolVersion(setting)
+            let ok = isMinimum ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
+            guard ok == 1 else {
+                throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
+            }
+        }
+        // No tickets: a connector keeps no session store to resume from.
+        let options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU | dp_SSL_OP_NO_TICKET
+        SSL_CTX_set_options(ctx, UInt64(options))
+        _ = dp_SSL_CTX_set_read_ahead(ctx, 1)
+        _ = dp_SSL_CTX_set_max_send_fragment(ctx, max(512, min(16384, connector.mtu)))
+        _ = dp_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_OFF))
+        SSL_CTX_set_default_passwd_cb(ctx, refuseClientPassphrase)
+
+        let cipherList = connector.ciphers ?? Self.defaultCipherList(connector)
+        if SSL_CTX_set_cipher_list(ctx, cipherList) != 1 {
+            throw fail("ciphers", "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
+        }
+        if connector.minVersion == .dtls1_0 {
+            // As for listeners: DTLS 1.0's MD5+SHA-1 signatures need security level 0 on OpenSSL 3.
+            SSL_CTX_set_security_level(ctx, 0)
+        }
+        let groups = connector.groups ?? DTLSServerContext.groups
+        if dp_SSL_CTX_set1_groups_list(ctx, groups) != 1 {
+            throw fail("groups", "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
+        }
+        if let serverCA = connector.serverCA {
+            guard SSL_CTX_load_verify_locations(ctx, serverCA, nil) == 1 else {
+                throw fail("server_ca", "cannot load CA bundle \(serverCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)")
+            }
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            SSL_CTX_set_verify_depth(ctx, Int32(connector.verifyDepth))
+        } else {
+            // PSK only: the key authenticates the server; no certificate suite is offered.
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        }
+        try Self.loadClientCertificate(ctx, connector: connector, fail: fail)
+        if psk != nil {
+            SSL_CTX_set_psk_client_callback(ctx, pskClientCallback)
+        }
+        try Self.checkUsableCiphers(ctx, connector: connector, cipherList: cipherList, fail: fail)
+        SSL_CTX_set_info_callback(ctx, clientInfoCallback)
+        _ = dp_SSL_CTX_set_app_data(ctx, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        SSL_CTX_free(raw)
+    }
+
+    static func from(_ ssl: OpaquePointer?) -> DTLSClientContext? {
+        guard let ssl, let ctx = SSL_get_SSL_CTX(ssl), let pointer = dp_SSL_CTX_get_app_data(ctx) else { return nil }
+        return Unmanaged<DTLSClientContext>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Certificate suites only with `server_ca` (nothing could verify the server
+    /// otherwise), PSK suites only with a PSK, CBC suites only with DTLS 1.0.
+    static func defaultCipherList(_ connector: ConnectorConfiguration) -> String {
+        var ciphers: [String] = []
+        let legacy = connector.minVersion == .dtls1_0
+        if connector.serverCA != nil {
+            ciphers += DTLSServerContext.aeadCiphers
+            if legacy { ciphers += DTLSServerContext.legacyCiphers }
+        }
+        if connector.pskFile != nil {
+            ciphers += DTLSServerContext.pskCiphers
+            if legacy { ciphers += DTLSServerContext.legacyPSKCiphers }
+        }
+        return ciphers.joined(separator: ":")
+    }
+
+    private static func loadClientCertificate(_ ctx: OpaquePointer, connector: ConnectorConfiguration, fail: (String, String) -> ConfigurationError) throws(ConfigurationError) {
+        guard let certificate = connector.certificate, let privateKey = connector.privateKey else { return }
+        guard SSL_CTX_use_certificate_chain_file(ctx, certificate) == 1 else {
+            throw fail("certificate", "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)")
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
+            let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
+            if error.reasons.contains(where: { $0.contains("mismatch") }) {
+                throw fail("private_key", "\(privateKey) does not match the certificate \(certificate)")
+            }
+            throw fail("private_key", "cannot load private key \(privateKey): \(error.reasonText)")
+        }
+        guard SSL_CTX_check_private_key(ctx) == 1 else {
+            OpenSSLError.drain()
+            throw fail("private_key", "\(privateKey) does not match the certificate \(certificate)")
+        }
+    }
+
+    /// Refuses a cipher string OpenSSL parses but that leaves no suite this
+    /// connector's credentials could complete a handshake with.
+    private static func checkUsableCiphers(_ ctx: OpaquePointer, connector: ConnectorConfiguration, cipherList: String, fail: (String, String) -> ConfigurationError) throws(ConfigurationError) {
+        var usable = false
+        if let ciphers = SSL_CTX_get_ciphers(ctx) {
+            for index in 0..<dp_sk_SSL_CIPHER_num(ciphers) {
+                guard let cipher = dp_sk_SSL_CIPHER_value(ciphers, index) else { continue }
+                let auth = SSL_CIPHER_get_auth_nid(cipher)
+                if auth == NID_auth_psk || auth == NID_auth_any {
+                    if auth == NID_auth_psk, connector.pskFile != nil { usable = true }
+                } else if connector.serverCA != nil {
+                    usable = true
+                }
+            }
+        }
+        OpenSSLError.drain()
+        guard usable else {
+            let credentials = [connector.serverCA != nil ? "server_ca" : nil, connector.pskFile != nil ? "psk_file" : nil].compactMap { $0 }
+            throw fail("ciphers", "\"\(cipherList)\" has no suite usable with \(credentials.joined(separator: " and ")) (certificate suites need server_ca, PSK suites psk_file)")
+        }
+    }
+}
+
+/// Hands OpenSSL `psk_identity` and its key; the server's hint is not needed to choose.
+private func pskClientCallback(
+    _ ssl: OpaquePointer?, _ hint: UnsafePointer<CChar>?, _ identity: UnsafeMutablePointer<CChar>?, _ maximumIdentityLength: UInt32,
+    _ psk: UnsafeMutablePointer<UInt8>?, _ maximumKeyLength: UInt32
+) -> UInt32 {
+    guard let identity, let psk, let context = DTLSClientContext.from(ssl), let entry = context.psk,
+          entry.identity.count < Int(maximumIdentityLength), entry.key.count <= Int(maximumKeyLength) else { return 0 }
+    entry.identity.withUnsafeBufferPointer { bytes in
+        UnsafeMutableRawPointer(identity).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+    identity[entry.identity.count] = 0
+    entry.key.withUnsafeBufferPointer { psk.update(from: $0.baseAddress!, count: entry.key.count) }
+    return UInt32(entry.key.count)
+}
+
+private func refuseClientPassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
+    0
+}
+
+/// Remembers the alerts the server sends, so the close line can say why a session ended.
+private func clientInfoCallback(_ ssl: OpaquePointer?, _ type: Int32, _ value: Int32) {
+    guard type & SSL_CB_READ_ALERT == SSL_CB_READ_ALERT, let connection = DTLSClientConnection.from(ssl) else { return }
+    connection.noteReceivedAlert(value)
+}
