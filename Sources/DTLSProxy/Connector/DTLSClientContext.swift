@@ -79,7 +79,7 @@ public final class DTLSClientContext: @unchecked Sendable {
             SSL_CTX_set_psk_client_callback(ctx, pskClientCallback)
         }
         try Self.checkUsableCiphers(ctx, connector: connector, cipherList: cipherList, fail: fail)
-        SSL_CTX_set_info_callback(ctx, clientInfoCallback)
+        SSL_CTX_set_info_callback(ctx, endpointInfoCallback)
         _ = dp_SSL_CTX_set_app_data(ctx, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -166,10 +166,4 @@ private func pskClientCallback(
 
 private func refuseClientPassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
     0
-}
-
-/// Remembers the alerts the server sends, so the close line can say why a session ended.
-private func clientInfoCallback(_ ssl: OpaquePointer?, _ type: Int32, _ value: Int32) {
-    guard type & SSL_CB_READ_ALERT == SSL_CB_READ_ALERT, let connection = DTLSClientConnection.from(ssl) else { return }
-    connection.noteReceivedAlert(value)
 }

@@ -126,7 +126,7 @@ public final class DTLSServerContext: @unchecked Sendable {
 
         SSL_CTX_set_cookie_generate_cb(ctx, generateCookieCallback)
         SSL_CTX_set_cookie_verify_cb(ctx, verifyCookieCallback)
-        SSL_CTX_set_info_callback(ctx, infoCallback)
+        SSL_CTX_set_info_callback(ctx, endpointInfoCallback)
 
         var serverNameContexts: [(serverNames: [String], context: DTLSServerContext)] = []
         if route == nil {
@@ -201,10 +201,4 @@ private func serverNameCallback(_ ssl: OpaquePointer?, _ alert: UnsafeMutablePoi
         return SSL_TLSEXT_ERR_ALERT_FATAL
     }
     return SSL_TLSEXT_ERR_OK
-}
-
-/// Remembers the alerts a peer sends, so a session's close line can say why it ended.
-private func infoCallback(_ ssl: OpaquePointer?, _ type: Int32, _ value: Int32) {
-    guard type & SSL_CB_READ_ALERT == SSL_CB_READ_ALERT, let connection = DTLSConnection.from(ssl) else { return }
-    connection.noteReceivedAlert(value)
 }
