@@ -28,15 +28,8 @@ final class ClientSession {
     private var channel: Channel?
     /// Local datagrams that arrived before the handshake completed, oldest first.
     private var pending: [ByteBuffer] = []
-    private let openedAt = NIODeadline.now()
-    private var lastActivity = NIODeadline.now()
-    private var handshakeTimer: Scheduled<Void>?
-    private var retransmitTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var datagramsIn = 0
-    private var bytesIn = 0
-    private var datagramsOut = 0
-    private var bytesOut = 0
+    private var timers = SessionTimers()
+    private var traffic = SessionTraffic()
     private var maximumPlaintext = 0
     private var cipher = "none"
 
@@ -51,7 +44,7 @@ final class ClientSession {
 
     /// Opens the server socket; the handshake starts once it is connected.
     func start() {
-        handshakeTimer = eventLoop.assumeIsolated().scheduleTask(in: runtime.handshakeTimeout) { [weak self] in
+        timers.startHandshakeDeadline(on: eventLoop, in: runtime.handshakeTimeout) { [weak self] in
             guard let self else { return }
             self.close(.handshakeTimeout, notifyServer: false, detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
         }
@@ -108,7 +101,7 @@ final class ClientSession {
 
     /// One datagram from the server.
     func receiveFromServer(_ datagram: ByteBuffer) {
-        lastActivity = .now()
+        timers.lastActivity = .now()
         connection.receive(datagram)
         switch state {
         case .handshaking: advanceHandshake()
@@ -132,19 +125,14 @@ final class ClientSession {
             connection.shutdown()
             sendOutbound()
         }
-        for timer in [handshakeTimer, retransmitTimer, idleTimer] { timer?.cancel() }
-        handshakeTimer = nil
-        retransmitTimer = nil
-        idleTimer = nil
+        timers.cancelAll()
         pending.removeAll()
         channel?.close(promise: nil)
         channel = nil
         if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
         router.sessionClosed(self, reason: reason)
-        let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
         var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
-        line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
-        line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
+        line += timers.durationField + traffic.logFields + " reason=\(reason.rawValue)"
         if let detail { line += " detail=\(LogValue.quoted(detail))" }
         if wasEstablished { runtime.logger.info("\(line)") } else { runtime.logger.notice("\(line)") }
     }
@@ -171,10 +159,7 @@ final class ClientSession {
 
     private func established() {
         state = .established
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-        retransmitTimer?.cancel()
-        retransmitTimer = nil
+        timers.handshakeCompleted()
         cipher = connection.cipherName
         maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
@@ -191,10 +176,7 @@ final class ClientSession {
     }
 
     private func armRetransmitTimer() {
-        retransmitTimer?.cancel()
-        retransmitTimer = nil
-        guard let delay = connection.nextTimeout() else { return }
-        retransmitTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+        timers.armRetransmission(for: connection, on: eventLoop) { [weak self] in
             self?.retransmit()
         }
     }
@@ -216,13 +198,12 @@ final class ClientSession {
             runtime.stats.increment(.droppedOversize)
             return
         }
-        lastActivity = .now()
+        timers.lastActivity = .now()
         guard connection.write(datagram) else {
             close(.error, notifyServer: false, detail: "SSL_write failed")
             return
         }
-        datagramsIn += 1
-        bytesIn += datagram.readableBytes
+        traffic.countIn(datagram.readableBytes)
         router.traffic.fromClient(datagram.readableBytes)
         connection.drainOutbound { channel?.write($0, promise: nil) }
     }
@@ -238,8 +219,7 @@ final class ClientSession {
                 let length = router.plaintextScratch.readableBytes
                 var plaintext = router.allocator.buffer(capacity: length)
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
-                datagramsOut += 1
-                bytesOut += length
+                traffic.countOut(length)
                 router.traffic.toClient(length)
                 router.sendToPeer(plaintext, peer: peer)
             case .wantRead:
@@ -266,7 +246,7 @@ final class ClientSession {
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
-        idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+        timers.armIdle(on: eventLoop, in: delay) { [weak self] in
             self?.checkIdle()
         }
     }
@@ -274,12 +254,11 @@ final class ClientSession {
     /// Fires once per idle period, not per datagram: re-arms for what is left.
     private func checkIdle() {
         guard state == .established else { return }
-        let quiet = NIODeadline.now() - lastActivity
-        if quiet >= runtime.idleTimeout {
+        guard let left = timers.idleTimeLeft(of: runtime.idleTimeout) else {
             close(.idle, notifyServer: true)
-        } else {
-            armIdleTimer(after: runtime.idleTimeout - quiet)
+            return
         }
+        armIdleTimer(after: left)
     }
 
     /// Sends the replies queued on the local socket.

@@ -29,15 +29,8 @@ final class Session {
     private var member = 0
     /// The PROXY v2 header every datagram to the backend starts with, when the route asks for one.
     private var proxyHeader: [UInt8]?
-    private let openedAt = NIODeadline.now()
-    private var lastActivity = NIODeadline.now()
-    private var retransmitTimer: Scheduled<Void>?
-    private var handshakeTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var datagramsIn = 0
-    private var bytesIn = 0
-    private var datagramsOut = 0
-    private var bytesOut = 0
+    private var timers = SessionTimers()
+    private var traffic = SessionTraffic()
     private var undecryptableInARow = 0
     /// The largest backend datagram one record can carry; fixed once the cipher and MTU are.
     private var maximumPlaintext = 0
@@ -70,7 +63,7 @@ final class Session {
             close(.handshakeFailed, notifyPeer: false, detail: "DTLSv1_listen refused the ClientHello")
             return
         }
-        handshakeTimer = eventLoop.assumeIsolated().scheduleTask(in: runtime.handshakeTimeout) { [weak self] in
+        timers.startHandshakeDeadline(on: eventLoop, in: runtime.handshakeTimeout) { [weak self] in
             self?.close(.handshakeTimeout, notifyPeer: true)
         }
         advanceHandshake()
@@ -79,7 +72,7 @@ final class Session {
     /// Takes one datagram the router matched to this peer.
     func receive(_ datagram: ByteBuffer) {
         guard state != .closed else { return }
-        lastActivity = .now()
+        timers.lastActivity = .now()
         activeSinceSweep = true
         buffersReleased = false
         connection.receive(datagram)
@@ -100,15 +93,14 @@ final class Session {
             runtime.stats.increment(.droppedOversize)
             return
         }
-        lastActivity = .now()
+        timers.lastActivity = .now()
         activeSinceSweep = true
         buffersReleased = false
         guard connection.write(datagram) else {
             close(.error, notifyPeer: false, detail: "SSL_write failed")
             return
         }
-        datagramsOut += 1
-        bytesOut += datagram.readableBytes
+        traffic.countOut(datagram.readableBytes)
         router.traffic.toClient(datagram.readableBytes)
         sendOutbound()
     }
@@ -151,7 +143,7 @@ final class Session {
         // that window broke handshakes under loss (the 20% loss integration
         // test), so such a session is left alone until it has been quiet for
         // longer than a client's retransmissions last in practice.
-        guard datagramsIn > 0 || NIODeadline.now() - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
+        guard traffic.datagramsIn > 0 || NIODeadline.now() - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
         buffersReleased = connection.releaseBuffers()
         return buffersReleased
     }
@@ -166,12 +158,7 @@ final class Session {
             sendOutbound()
             router.flushIfNeeded()
         }
-        retransmitTimer?.cancel()
-        handshakeTimer?.cancel()
-        idleTimer?.cancel()
-        retransmitTimer = nil
-        handshakeTimer = nil
-        idleTimer = nil
+        timers.cancelAll()
         backend?.close()
         backend = nil
         if !wasEstablished {
@@ -179,11 +166,9 @@ final class Session {
             runtime.stats.releaseHandshake()
         }
         router.sessionClosed(self, reason: reason, established: wasEstablished)
-        let seconds = Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9
         var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
         line += connection.identityLogFields
-        line += " duration=\(String(format: "%.3f", seconds))s datagrams_in=\(datagramsIn) bytes_in=\(bytesIn)"
-        line += " datagrams_out=\(datagramsOut) bytes_out=\(bytesOut) reason=\(reason.rawValue)"
+        line += timers.durationField + traffic.logFields + " reason=\(reason.rawValue)"
         if let detail { line += " detail=\(LogValue.quoted(detail))" }
         if wasEstablished || (reason != .handshakeFailed && reason != .accessDenied) {
             runtime.logger.info("\(line)")
@@ -236,16 +221,13 @@ final class Session {
     private func established() {
         state = .established
         establishedAt = .now()
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-        retransmitTimer?.cancel()
-        retransmitTimer = nil
+        timers.handshakeCompleted()
         cipher = connection.cipherName
         version = connection.protocolVersion
         maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
         runtime.stats.releaseHandshake()
-        runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - openedAt).nanoseconds)
+        runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - timers.openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
         if let route, route.proxyProtocol == .v2 {
             let tlvs = runtime.configuration.proxyProtocolTLVs
@@ -284,10 +266,7 @@ final class Session {
     }
 
     private func armRetransmitTimer() {
-        retransmitTimer?.cancel()
-        retransmitTimer = nil
-        guard let delay = connection.nextTimeout() else { return }
-        retransmitTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+        timers.armRetransmission(for: connection, on: eventLoop) { [weak self] in
             self?.retransmit()
         }
     }
@@ -329,8 +308,7 @@ final class Session {
                 var plaintext = router.allocator.buffer(capacity: length + (proxyHeader?.count ?? 0))
                 if let proxyHeader { plaintext.writeBytes(proxyHeader) }
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
-                datagramsIn += 1
-                bytesIn += length
+                traffic.countIn(length)
                 router.traffic.fromClient(length)
                 backend?.send(plaintext)
             case .wantRead:
@@ -368,7 +346,7 @@ final class Session {
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
-        idleTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+        timers.armIdle(on: eventLoop, in: delay) { [weak self] in
             self?.checkIdle()
         }
     }
@@ -376,12 +354,11 @@ final class Session {
     /// Fires once per idle period, not per datagram: re-arms for what is left.
     private func checkIdle() {
         guard state == .established else { return }
-        let quiet = NIODeadline.now() - lastActivity
-        if quiet >= runtime.idleTimeout {
+        guard let left = timers.idleTimeLeft(of: runtime.idleTimeout) else {
             close(.idle, notifyPeer: true)
-        } else {
-            armIdleTimer(after: runtime.idleTimeout - quiet)
+            return
         }
+        armIdleTimer(after: left)
     }
 
 }
