@@ -29,7 +29,7 @@ final class ClientSession {
     /// Local datagrams that arrived before the handshake completed, oldest first.
     private var pending: [ByteBuffer] = []
     private var timers = SessionTimers()
-    private var traffic = SessionTraffic()
+    private var traffic = TrafficTally()
     private var maximumPlaintext = 0
     private var cipher = "none"
 
@@ -204,7 +204,7 @@ final class ClientSession {
             return
         }
         traffic.countIn(datagram.readableBytes)
-        router.traffic.fromClient(datagram.readableBytes)
+        router.traffic.countIn(datagram.readableBytes)
         connection.drainOutbound { channel?.write($0, promise: nil) }
     }
 
@@ -220,7 +220,7 @@ final class ClientSession {
                 var plaintext = router.allocator.buffer(capacity: length)
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
                 traffic.countOut(length)
-                router.traffic.toClient(length)
+                router.traffic.countOut(length)
                 router.sendToPeer(plaintext, peer: peer)
             case .wantRead:
                 // Nothing decrypted and nothing to answer: OpenSSL dropped it (RFC 6347 §4.1.2.7).

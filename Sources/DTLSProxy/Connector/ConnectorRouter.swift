@@ -132,18 +132,3 @@ final class ConnectorRouter: ChannelInboundHandler {
         flushTraffic()
     }
 }
-
-extension TrafficTally {
-    /// Adds the tally to a connector's series ("in": from local peers; "out": to them) and resets it.
-    mutating func flush(into metrics: ConnectorMetrics) {
-        if datagramsIn > 0 {
-            metrics.datagramsIn.increment(by: datagramsIn)
-            metrics.bytesIn.increment(by: bytesIn)
-        }
-        if datagramsOut > 0 {
-            metrics.datagramsOut.increment(by: datagramsOut)
-            metrics.bytesOut.increment(by: bytesOut)
-        }
-        self = TrafficTally()
-    }
-}

@@ -30,7 +30,7 @@ final class Session {
     /// The PROXY v2 header every datagram to the backend starts with, when the route asks for one.
     private var proxyHeader: [UInt8]?
     private var timers = SessionTimers()
-    private var traffic = SessionTraffic()
+    private var traffic = TrafficTally()
     private var undecryptableInARow = 0
     /// The largest backend datagram one record can carry; fixed once the cipher and MTU are.
     private var maximumPlaintext = 0
@@ -101,7 +101,7 @@ final class Session {
             return
         }
         traffic.countOut(datagram.readableBytes)
-        router.traffic.toClient(datagram.readableBytes)
+        router.traffic.countOut(datagram.readableBytes)
         sendOutbound()
     }
 
@@ -309,7 +309,7 @@ final class Session {
                 if let proxyHeader { plaintext.writeBytes(proxyHeader) }
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
                 traffic.countIn(length)
-                router.traffic.fromClient(length)
+                router.traffic.countIn(length)
                 backend?.send(plaintext)
             case .wantRead:
                 backend?.flush()

@@ -61,28 +61,3 @@ struct SessionTimers {
         return " duration=\(String(format: "%.3f", seconds))s"
     }
 }
-
-/// What one session carried: plaintext datagrams and bytes each way. "In"
-/// is what the session's own peer sent (a listener's DTLS client, a
-/// connector's local peer); "out" is what went back to it.
-struct SessionTraffic {
-    private(set) var datagramsIn = 0
-    private(set) var bytesIn = 0
-    private(set) var datagramsOut = 0
-    private(set) var bytesOut = 0
-
-    mutating func countIn(_ bytes: Int) {
-        datagramsIn += 1
-        bytesIn += bytes
-    }
-
-    mutating func countOut(_ bytes: Int) {
-        datagramsOut += 1
-        bytesOut += bytes
-    }
-
-    /// ` datagrams_in=N bytes_in=N datagrams_out=N bytes_out=N` for the close line.
-    var logFields: String {
-        " datagrams_in=\(datagramsIn) bytes_in=\(bytesIn) datagrams_out=\(datagramsOut) bytes_out=\(bytesOut)"
-    }
-}

@@ -1,9 +1,13 @@
-/// Plaintext datagrams and bytes one event loop's sessions of one listener
-/// moved since the last flush.
+import CoreMetrics
+
+/// Plaintext datagrams and bytes moved each way: "in" is what a session's
+/// own peer sent (a listener's DTLS client, a connector's local peer), "out"
+/// what went back to it.
 ///
-/// Sessions add to it per datagram with plain integer arithmetic on their own
-/// loop; the router adds the sums to the Prometheus counters once a second
-/// and before every scrape, so the data path makes no metrics call.
+/// Two uses: each session keeps one for its close line, and each router
+/// keeps one per event loop that its sessions add to per datagram with plain
+/// integer arithmetic; the router adds those sums to the Prometheus counters
+/// once a second and before every scrape, so the data path makes no metrics call.
 struct TrafficTally {
     private(set) var datagramsIn = 0
     private(set) var bytesIn = 0
@@ -12,27 +16,44 @@ struct TrafficTally {
 
     var isEmpty: Bool { datagramsIn == 0 && datagramsOut == 0 }
 
-    /// One datagram from a client to the backend.
-    mutating func fromClient(_ bytes: Int) {
+    /// One datagram from the session's peer.
+    mutating func countIn(_ bytes: Int) {
         datagramsIn += 1
         bytesIn += bytes
     }
 
-    /// One datagram from the backend to a client.
-    mutating func toClient(_ bytes: Int) {
+    /// One datagram to the session's peer.
+    mutating func countOut(_ bytes: Int) {
         datagramsOut += 1
         bytesOut += bytes
     }
 
-    mutating func flush(into metrics: ListenerMetrics) {
+    /// ` datagrams_in=N bytes_in=N datagrams_out=N bytes_out=N` for a session's close line.
+    var logFields: String {
+        " datagrams_in=\(datagramsIn) bytes_in=\(bytesIn) datagrams_out=\(datagramsOut) bytes_out=\(bytesOut)"
+    }
+
+    /// Adds the tally to `series` and resets it.
+    mutating func flush(into series: some TrafficSeries) {
         if datagramsIn > 0 {
-            metrics.datagramsIn.increment(by: datagramsIn)
-            metrics.bytesIn.increment(by: bytesIn)
+            series.datagramsIn.increment(by: datagramsIn)
+            series.bytesIn.increment(by: bytesIn)
         }
         if datagramsOut > 0 {
-            metrics.datagramsOut.increment(by: datagramsOut)
-            metrics.bytesOut.increment(by: bytesOut)
+            series.datagramsOut.increment(by: datagramsOut)
+            series.bytesOut.increment(by: bytesOut)
         }
         self = TrafficTally()
     }
 }
+
+/// The four Prometheus counters a listener's or a connector's traffic goes to.
+protocol TrafficSeries {
+    var datagramsIn: CoreMetrics.Counter { get }
+    var datagramsOut: CoreMetrics.Counter { get }
+    var bytesIn: CoreMetrics.Counter { get }
+    var bytesOut: CoreMetrics.Counter { get }
+}
+
+extension ListenerMetrics: TrafficSeries {}
+extension ConnectorMetrics: TrafficSeries {}
