@@ -372,3 +372,22 @@ def test_unreachable_server_is_counted_and_the_handshake_times_out(procs, tmp_pa
     assert stats["server_errors"] >= 1 and stats["handshakes_failed"] == 1 and stats["active_sessions"] == 0
     assert near.alive()
     client.close()
+
+
+def test_systemd_status_counts_connector_sessions(procs, tmp_path, certs, echo_backend, notify):
+    """One daemon holding both ends of a tunnel: STATUS= counts the listener's
+    session and the connector's, and both handshakes."""
+    backend = echo_backend()
+    listener = server_listener(certs, backend)
+    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
+    path = write_config(tmp_path / "both.toml", [listener], [connector])
+    daemon = Daemon(path, env={"NOTIFY_SOCKET": notify.path})
+    procs.append(daemon)
+    daemon.wait_ready()
+    client = udp_client()
+    assert roundtrip(client, local_port(connector), [b"status"]) == [b"status"]
+    client.close()
+    # STATUS= is refreshed every 2 s; the next one after the echo must count both sessions.
+    index = notify.wait_for("STATUS=", start=len(notify.messages), timeout=10)
+    status = [l for l in notify.messages[index][1].split("\n") if l.startswith("STATUS=")][0]
+    assert status.startswith("STATUS=2 sessions, "), status

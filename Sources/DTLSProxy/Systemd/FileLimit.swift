@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// The open-file limit a full daemon needs: one backend socket per session.
+/// The open-file limit a full daemon needs: one socket per session.
 ///
 /// The unit sets `LimitNOFILE=`; started by hand, a shell's soft limit (often
 /// 1024) would refuse sockets long before `max_sessions`. The soft limit is
@@ -21,11 +21,13 @@ enum FileLimit {
         return UInt64(limit.rlim_cur)
     }
 
-    /// Descriptors the configuration may hold at once: every session's backend
-    /// socket, every listener socket, and some to spare (metrics, journal, loops).
+    /// Descriptors the configuration may hold at once: every listener session's
+    /// backend socket, every connector session's server socket, every listener
+    /// and connector socket, and some to spare (metrics, journal, loops).
     static func needed(by configuration: ProxyConfiguration, eventLoops: Int) -> UInt64 {
         let sessions = configuration.listeners.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
-        return sessions + UInt64(configuration.listeners.count * eventLoops) + 64
+            + configuration.connectors.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
+        return sessions + UInt64(configuration.listeners.count * eventLoops + configuration.connectors.count) + 64
     }
 
     /// Logs a warning when the limit is below what `configuration` may need.
@@ -34,6 +36,6 @@ enum FileLimit {
         let needed = needed(by: configuration, eventLoops: eventLoops)
         // RLIM_INFINITY is the largest value, so it never compares below `needed`.
         guard limit > 0, limit < needed else { return }
-        logger.warning("open-file limit \(limit) is below the \(needed) the listeners' max_sessions may need (one backend socket per session); raise LimitNOFILE= or lower max_sessions")
+        logger.warning("open-file limit \(limit) is below the \(needed) max_sessions of the listeners and connectors may need (one socket per session); raise LimitNOFILE= or lower max_sessions")
     }
 }

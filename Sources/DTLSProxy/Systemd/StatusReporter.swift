@@ -28,11 +28,16 @@ final class StatusReporter: Sendable {
 
     /// The status now; the handshake rate is over the time since the previous call.
     func line() -> String {
+        // Listeners' and connectors' sessions alike.
         let stats = server.allStats
-        let sessions = stats.reduce(0) { $0 + $1.active }
+        let connectors = server.connectors.allStats
+        let sessions = stats.reduce(0) { $0 + $1.active } + connectors.reduce(0) { $0 + $1.active }
         let handshakes = stats.reduce(0) { $0 + $1.value(.handshakesCompleted) }
+            + connectors.reduce(0) { $0 + $1.value(.handshakesCompleted) }
         let drops = stats.reduce(0) { total, listener in
             total + ListenerStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) { $0 + listener.value($1) }
+        } + connectors.reduce(0) { total, connector in
+            total + ConnectorStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) { $0 + connector.value($1) }
         }
         let now = NIODeadline.now()
         let (rate, reloadError) = state.withLockedValue { state -> (Double, String?) in
