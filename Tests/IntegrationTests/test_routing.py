@@ -18,7 +18,10 @@ from harness import (
     GNUTLS_DONE,
     S_CLIENT_DONE,
     echo_roundtrip,
+    free_tcp_port,
     free_udp_port,
+    metric,
+    scrape,
     gnutls_argv,
     report,
     s_client_argv,
@@ -155,8 +158,10 @@ def _reply_with_retries(client, line: bytes, tries: int = 5) -> bytes:
 def test_hash_pool_spreads_keeps_affinity_and_survives_a_backend_stopping(start_daemon, echo_backend, peer, certs):
     a, b = echo_backend(prefix=b"A:"), echo_backend(prefix=b"B:")
     port = free_udp_port()
+    metrics_port = free_tcp_port()
     daemon = start_daemon([_listener(port, certs, backends=[f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"],
-                                     balance="hash", backend_backoff="30s")])
+                                     balance="hash", backend_backoff="30s")],
+                          daemon={"metrics_listen": f"127.0.0.1:{metrics_port}"})
     bind_ports = [free_udp_port() for _ in range(40)]
     clients = [_pool_client(peer, port, p) for p in bind_ports]
     placement = [_tagged_reply(c, b"c%d" % i) for i, c in enumerate(clients)]
@@ -183,6 +188,10 @@ def test_hash_pool_spreads_keeps_affinity_and_survives_a_backend_stopping(start_
     assert [_tagged_reply(c, b"fresh%d" % i) for i, c in enumerate(fresh)] == [b"A"] * 10
     stats = daemon.stats()["routed"]
     assert stats["backends_marked_down"] >= 1 and stats["sessions_moved"] == len(moved), stats
+    _, text = scrape(metrics_port)
+    assert metric(text, "dtlsproxy_backend_up", listener="routed", route="default", backend=f"127.0.0.1:{a.port}") == 1
+    assert metric(text, "dtlsproxy_backend_up", listener="routed", route="default", backend=f"127.0.0.1:{b.port}") == 0
+    assert metric(text, "dtlsproxy_sessions_moved_total", listener="routed") == len(moved)
     report(f"pool failover: {len(moved)} sessions moved to the remaining backend, 10/10 new clients on it")
 
 
@@ -216,13 +225,16 @@ def test_reload_changes_routes_for_new_sessions_only(start_daemon, echo_backend,
     first, second = echo_backend(prefix=b"FIRST:"), echo_backend(prefix=b"SECOND:")
     port = free_udp_port()
     listener = _listener(port, certs, routes=[{"server_name": "a.test", "backend": f"127.0.0.1:{first.port}"}])
-    daemon = start_daemon([listener])
+    metrics_port = free_tcp_port()
+    daemon = start_daemon([listener], daemon={"metrics_listen": f"127.0.0.1:{metrics_port}"})
+    assert metric(scrape(metrics_port)[1], "dtlsproxy_backend_up", listener="routed", route="route0",
+                  backend=f"127.0.0.1:{first.port}") == 1
     live = peer(s_client_argv("127.0.0.1", port, "-servername", "a.test", "-ign_eof"))
     live.wait_for(S_CLIENT_DONE, timeout=15)
     assert _tagged_reply(live, b"before") == b"FIRST"
     from harness import write_config
     listener["routes"] = [{"server_name": "a.test", "backend": f"127.0.0.1:{second.port}"}]
-    write_config(daemon.config, [listener])
+    write_config(daemon.config, [listener], {"metrics_listen": f"127.0.0.1:{metrics_port}"})
     mark = daemon.mark()
     daemon.signal(signal.SIGHUP)
     daemon.wait_for(rb"reload complete", timeout=10, start=mark)
@@ -230,3 +242,6 @@ def test_reload_changes_routes_for_new_sessions_only(start_daemon, echo_backend,
     fresh = peer(s_client_argv("127.0.0.1", port, "-servername", "a.test", "-ign_eof"))
     fresh.wait_for(S_CLIENT_DONE, timeout=15)
     assert _tagged_reply(fresh, b"fresh") == b"SECOND"
+    text = scrape(metrics_port)[1]
+    assert metric(text, "dtlsproxy_backend_up", listener="routed", route="route0", backend=f"127.0.0.1:{second.port}") == 1
+    assert f'backend="127.0.0.1:{first.port}"' not in text, "a backend the reload removed has no series left"

@@ -30,6 +30,7 @@ public final class DaemonMetrics: Sendable {
         static let backendErrors = "dtlsproxy_backend_errors_total"
         static let reloads = "dtlsproxy_reloads_total"
         static let lastReloadSucceeded = "dtlsproxy_config_last_reload_successful"
+        static let backendUp = "dtlsproxy_backend_up"
     }
 
     public init() {

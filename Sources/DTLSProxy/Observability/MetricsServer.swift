@@ -33,6 +33,7 @@ final class MetricsServer: Sendable {
                 for stats in server.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
                 }
+                server.backendHealth.publish(server.runtimes)
                 return server.metrics.render()
             }
         }

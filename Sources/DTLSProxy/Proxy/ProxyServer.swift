@@ -25,6 +25,8 @@ public final class ProxyServer: Sendable {
     let metrics: DaemonMetrics
     /// The `[[connector]]` sockets and sessions (client mode), prepared and committed with the listeners.
     let connectors = ConnectorSet()
+    /// `dtlsproxy_backend_up`, set before every scrape.
+    let backendHealth: BackendHealthMetrics
     private let group: MultiThreadedEventLoopGroup
     private let activation: SocketActivation
     private let logger: Logger
@@ -63,6 +65,7 @@ public final class ProxyServer: Sendable {
         self.loops = Array(group.makeIterator())
         self.activation = activation
         self.metrics = metrics
+        self.backendHealth = BackendHealthMetrics(metrics: metrics)
         self.logger = logger
         self.state = NIOLockedValueBox(State(configuration: configuration, cookieSecret: []))
     }
