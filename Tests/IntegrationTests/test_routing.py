@@ -106,9 +106,9 @@ def test_gnutls_sni_is_routed_and_verifies_the_routes_certificate(start_daemon, 
 
 def test_psk_identities_land_on_their_backends(start_daemon, echo_backend, peer, certs, tmp_path):
     one, two = echo_backend(prefix=b"ONE:"), echo_backend(prefix=b"TWO:")
-    psk = write_secret(tmp_path / "psk.txt", "device-1:" + "11" * 16 + "\ndevice-2:" + "22" * 16 + "\n")
+    psk = write_secret(tmp_path / "psk.txt", "device-1:" + "11" * 16 + "\ndevice-2:" + "22" * 16 + "\ndevice-3:" + "33" * 16 + "\n")
     port = free_udp_port()
-    start_daemon([_listener(port, certs, certificate="", private_key="", psk_file=str(psk), routes=[
+    daemon = start_daemon([_listener(port, certs, certificate="", private_key="", psk_file=str(psk), routes=[
         {"psk_identity": "device-1", "backend": f"127.0.0.1:{one.port}"},
         {"psk_identity": ["device-2"], "backend": f"127.0.0.1:{two.port}"}])])
     for identity, key, tag in (("device-1", "11" * 16, b"ONE"), ("device-2", "22" * 16, b"TWO")):
@@ -117,6 +117,12 @@ def test_psk_identities_land_on_their_backends(start_daemon, echo_backend, peer,
         assert _tagged_reply(c, identity.encode()) == tag
     assert [p for _, p in one.records] == [b"device-1\n"]
     assert [p for _, p in two.records] == [b"device-2\n"]
+    # device-3 has a key but no route, and the listener no default backend: refused.
+    c = peer(gnutls_argv("127.0.0.1", port, "--pskusername", "device-3", "--pskkey", "33" * 16, *GNUTLS_PSK))
+    c.wait_for(rb"Received alert \[49\]", timeout=15)  # access_denied
+    assert not re.search(GNUTLS_DONE, c.output)
+    line = daemon.wait_for(rb"session close [^\n]*reason=access_denied[^\n]*", timeout=10).group(0)
+    assert b"psk_identity=device-3" in line, line
 
 
 def test_client_certificates_route_by_identity_and_strangers_are_refused(start_daemon, echo_backend, peer, certs, pki):
