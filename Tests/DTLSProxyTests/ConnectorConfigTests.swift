@@ -25,6 +25,7 @@ struct ConnectorConfigTests {
         #expect(connector.minVersion == .dtls1_2 && connector.maxVersion == .dtls1_2)
         #expect(connector.idleTimeout == .seconds(120) && connector.handshakeTimeout == .seconds(15))
         #expect(connector.mtu == 1400 && connector.maxSessions == 100_000 && connector.verifyDepth == 4)
+        #expect(connector.sessionTickets)
     }
 
     @Test func everyKeyIsRead() throws {
@@ -50,6 +51,7 @@ struct ConnectorConfigTests {
             mtu = 1200
             max_sessions = 10
             allow_world_readable_keys = true
+            session_tickets = false
             """)
         #expect(config.listeners.count == 1)
         let connector = try #require(config.connectors.first)
@@ -61,6 +63,7 @@ struct ConnectorConfigTests {
         #expect(connector.ciphers == "PSK-AES128-GCM-SHA256" && connector.groups == "P-256")
         #expect(connector.idleTimeout == .seconds(30) && connector.handshakeTimeout == .seconds(3))
         #expect(connector.mtu == 1200 && connector.maxSessions == 10 && connector.allowWorldReadableKeys)
+        #expect(!connector.sessionTickets)
         #expect(!String(describing: connector).contains("entries"))
     }
 

@@ -391,3 +391,36 @@ def test_systemd_status_counts_connector_sessions(procs, tmp_path, certs, echo_b
     index = notify.wait_for("STATUS=", start=len(notify.messages), timeout=10)
     status = [l for l in notify.messages[index][1].split("\n") if l.startswith("STATUS=")][0]
     assert status.startswith("STATUS=2 sessions, "), status
+
+
+def test_new_local_peers_resume_the_servers_session(procs, tmp_path, certs, echo_backend):
+    """The second local peer's session resumes the first one's ticket: both
+    the connector and the listener log resumed=yes, and the echo still works."""
+    backend = echo_backend()
+    inst = Instances(procs, tmp_path)
+    listener = server_listener(certs, backend)
+    far = inst.start([listener])
+    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
+    near = inst.start(connectors=[connector])
+    for i in range(3):
+        client = udp_client()
+        assert roundtrip(client, local_port(connector), [b"peer %d" % i]) == [b"peer %d" % i]
+        client.close()
+    opens = [l for l in near.log_lines() if "session open" in l]
+    assert len(opens) == 3 and "resumed=yes" not in opens[0], opens
+    assert all("resumed=yes" in l and "server_identity=localhost" in l for l in opens[1:]), opens
+    assert sum("resumed=yes" in l for l in far.log_lines() if "session open" in l) == 2
+
+
+def test_session_tickets_off_means_full_handshakes(procs, tmp_path, certs, echo_backend):
+    backend = echo_backend()
+    inst = Instances(procs, tmp_path)
+    listener = server_listener(certs, backend)
+    far = inst.start([listener])
+    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost", session_tickets=False)
+    near = inst.start(connectors=[connector])
+    for i in range(2):
+        client = udp_client()
+        assert roundtrip(client, local_port(connector), [b"full %d" % i]) == [b"full %d" % i]
+        client.close()
+    assert not any("resumed=yes" in l for l in near.log_lines() + far.log_lines())

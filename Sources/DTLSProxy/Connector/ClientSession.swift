@@ -163,7 +163,8 @@ final class ClientSession {
         cipher = connection.cipherName
         maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
-        runtime.logger.info("session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)")
+        runtime.sessionCache?.keep(from: connection.ssl)
+        runtime.logger.info("session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)\(connection.resumptionLogField)")
         armIdleTimer(after: runtime.idleTimeout)
         let queued = pending
         pending.removeAll()

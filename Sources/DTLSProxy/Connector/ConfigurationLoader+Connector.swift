@@ -13,6 +13,7 @@ extension ConfigurationLoader {
         "certificate", "private_key", "psk_identity", "psk_file",
         "min_version", "max_version", "ciphers", "groups",
         "idle_timeout", "handshake_timeout", "mtu", "max_sessions", "allow_world_readable_keys",
+        "session_tickets",
     ]
 
     /// Parses every `[[connector]]` table; an absent key gives none.
@@ -83,6 +84,7 @@ extension ConfigurationLoader {
         connector.mtu = try table.int("mtu", in: 256...65507) ?? connector.mtu
         connector.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? connector.maxSessions
         connector.allowWorldReadableKeys = try table.bool("allow_world_readable_keys") ?? false
+        connector.sessionTickets = try table.bool("session_tickets") ?? connector.sessionTickets
         try parseServerName(table, into: &connector)
         try checkConnectorCredentials(table, connector: &connector)
         return connector

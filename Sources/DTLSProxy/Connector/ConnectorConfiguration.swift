@@ -51,6 +51,8 @@ public struct ConnectorConfiguration: Sendable, Equatable {
     public var maxSessions: Int = 100_000
     /// `allow_world_readable_keys`: accept `private_key` and `psk_file` that group or others may read.
     public var allowWorldReadableKeys = false
+    /// `session_tickets`: resume the server's last session (RFC 5077 ticket) for new local peers.
+    public var sessionTickets = true
 
     /// Local datagrams a session holds while its handshake runs; more are dropped and counted.
     public static let pendingLimit = 64

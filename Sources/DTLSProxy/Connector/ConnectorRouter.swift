@@ -74,6 +74,7 @@ final class ConnectorRouter: ChannelInboundHandler {
         let connection: DTLSClientConnection
         do {
             connection = try DTLSClientConnection(context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: allocator)
+            runtime.sessionCache?.offer(to: connection.ssl)
         } catch {
             runtime.stats.releaseSession()
             runtime.logger.error("connector \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")

@@ -14,6 +14,8 @@ public final class ConnectorRuntime: Sendable {
     let logger: Logger
     let idleTimeout: TimeAmount
     let handshakeTimeout: TimeAmount
+    /// The session new local peers resume; nil with `session_tickets = false`.
+    let sessionCache: ClientSessionCache?
 
     public init(configuration: ConnectorConfiguration, context: DTLSClientContext, serverAddress: SocketAddress, logger: Logger, stats: ConnectorStats) {
         self.configuration = configuration
@@ -23,6 +25,7 @@ public final class ConnectorRuntime: Sendable {
         self.logger = logger
         idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)
         handshakeTimeout = .nanoseconds(configuration.handshakeTimeout.nanoseconds)
+        sessionCache = configuration.sessionTickets ? ClientSessionCache() : nil
     }
 
     var name: String { configuration.name }

@@ -44,8 +44,10 @@ public final class DTLSClientContext: @unchecked Sendable {
                 throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
             }
         }
-        // No tickets: a connector keeps no session store to resume from.
-        let options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU | dp_SSL_OP_NO_TICKET
+        // Tickets are asked for unless session_tickets = false; the runtime's
+        // ClientSessionCache keeps the last session (OpenSSL's own cache stays off).
+        var options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU
+        if !connector.sessionTickets { options |= dp_SSL_OP_NO_TICKET }
         SSL_CTX_set_options(ctx, UInt64(options))
         _ = dp_SSL_CTX_set_read_ahead(ctx, 1)
         _ = dp_SSL_CTX_set_max_send_fragment(ctx, max(512, min(16384, connector.mtu)))

@@ -95,19 +95,11 @@ public final class DTLSConnection: DTLSEndpoint {
         return .refused(rules: rules, detail: detail)
     }
 
-    /// Whether this handshake resumed a session from a ticket.
-    public var isResumed: Bool { SSL_session_reused(ssl) == 1 }
-
     /// ` server_name=NAME`, ` identity=NAME` and/or ` psk_identity=ID` for the session's log lines.
     public var identityLogFields: String {
         var fields = serverName.map { " server_name=\(LogValue.quote($0))" } ?? ""
         if let name = certificateIdentity?.displayName { fields += " identity=\(LogValue.quote(name))" }
         if let pskIdentity { fields += " psk_identity=\(LogValue.quote(pskIdentity))" }
         return fields
-    }
-
-    /// ` resumed=yes` when the handshake resumed a session from a ticket; empty otherwise.
-    public var resumptionLogField: String {
-        isResumed ? " resumed=yes" : ""
     }
 }

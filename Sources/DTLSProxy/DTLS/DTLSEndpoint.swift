@@ -185,6 +185,14 @@ public class DTLSEndpoint {
         String(cString: SSL_get_version(ssl))
     }
 
+    /// Whether this handshake resumed a session from a ticket.
+    public final var isResumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// ` resumed=yes` when the handshake resumed a session from a ticket; empty otherwise.
+    public final var resumptionLogField: String {
+        isResumed ? " resumed=yes" : ""
+    }
+
     /// Who the peer is in failure texts: `peer` for a server's client, `server` for a connector's.
     var peerRole: String { "peer" }
 
