@@ -135,6 +135,17 @@ def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(p
                   rb"certificate verify failed: hostname mismatch", timeout=10)
     near.wait_for(rb"session close [^\n]*connector=tun[^\n]*reason=handshake_failed "
                   rb"detail=\"certificate verify failed: hostname mismatch\"", timeout=5)
+    # The failure pauses new handshakes (0.5 s, doubling): other local peers
+    # right after it are dropped and counted, not sent to the server.
+    near.wait_for(rb"connector tun: handshake with \S+ failed; no new session for 500 ms", timeout=5)
+    burst = [udp_client() for _ in range(5)]
+    for sock in burst:
+        sock.sendto(b"during the pause", ("127.0.0.1", local_port(connector)))
+    time.sleep(0.1)
+    stats = _connector_stats(near)
+    for sock in burst:
+        sock.close()
+    assert stats["dropped_backoff"] == 5 and stats["sessions_created"] == 1, stats
     # The connector's fatal alert ends the listener's half of the handshake.
     far.wait_for(rb"session close [^\n]*reason=alert detail=\"peer sent fatal alert: bad certificate\"", timeout=5)
     client.settimeout(0.5)
@@ -146,6 +157,7 @@ def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(p
     assert reply is None
     assert backend.records == []
     assert near.alive() and far.alive()
+
 
 
 def test_an_ip_server_is_checked_against_the_certificate_ip(procs, tmp_path, certs, echo_backend):

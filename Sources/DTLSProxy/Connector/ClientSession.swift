@@ -130,7 +130,7 @@ final class ClientSession {
         channel?.close(promise: nil)
         channel = nil
         if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
-        router.sessionClosed(self, reason: reason)
+        router.sessionClosed(self, reason: reason, established: wasEstablished)
         var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
         line += timers.durationField + traffic.logFields + " reason=\(reason.rawValue)"
         if let detail { line += " detail=\(LogValue.quoted(detail))" }
@@ -164,6 +164,7 @@ final class ClientSession {
         maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
         runtime.sessionCache?.keep(from: connection.ssl)
+        router.handshakeCompleted()
         runtime.logger.info("session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)\(connection.resumptionLogField)")
         armIdleTimer(after: runtime.idleTimeout)
         let queued = pending

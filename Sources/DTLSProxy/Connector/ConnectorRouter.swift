@@ -23,6 +23,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     private var needsFlush = false
     private var stopping = false
     private var lastServerErrorLog = NIODeadline.distantPast
+    private var backoff = HandshakeBackoff()
 
     init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
         self.runtime = runtime
@@ -67,6 +68,10 @@ final class ConnectorRouter: ChannelInboundHandler {
     /// A new session for a local peer's first datagram; nil when refused.
     private func open(for peer: SocketAddress) -> ClientSession? {
         guard !stopping else { return nil }
+        guard backoff.allows(.now()) else {
+            runtime.stats.increment(.droppedBackoff)
+            return nil
+        }
         guard runtime.stats.reserveSession(limit: runtime.configuration.maxSessions) else {
             runtime.stats.increment(.droppedSessionLimit)
             return nil
@@ -103,8 +108,20 @@ final class ConnectorRouter: ChannelInboundHandler {
         context.flush()
     }
 
-    func sessionClosed(_ session: ClientSession, reason: CloseReason) {
+    /// A session's handshake completed: the server takes new sessions again.
+    func handshakeCompleted() {
+        backoff.succeeded()
+    }
+
+    func sessionClosed(_ session: ClientSession, reason: CloseReason, established: Bool) {
         if sessions[session.peer] === session { sessions[session.peer] = nil }
+        // A failed handshake pauses new ones (not one we cut short at shutdown or reload).
+        if !established, reason != .shutdown, reason != .reload {
+            let pause = backoff.failed(at: .now())
+            if backoff.failures == 1 || pause == HandshakeBackoff.maximum {
+                runtime.logger.notice("connector \(runtime.name): handshake with \(session.runtime.serverDescription) failed; no new session for \(pause.nanoseconds / 1_000_000) ms (\(backoff.failures) failure(s) in a row)")
+            }
+        }
         session.runtime.stats.releaseSession()
         session.runtime.stats.metrics.sessionClosed(reason)
     }

@@ -20,6 +20,9 @@ public final class ConnectorStats: Sendable {
         /// (SSL_write refuses zero bytes, and OpenSSL 3.0's SSL_read mishandles empty records).
         case droppedEmpty = "dropped_empty"
         case droppedUndecryptable = "dropped_undecryptable"
+        /// Local datagrams that would have started a session while the server's
+        /// refusals paused new handshakes (``HandshakeBackoff``).
+        case droppedBackoff = "dropped_backoff"
         /// Errors on a session's server socket, chiefly ICMP port unreachable.
         case serverErrors = "server_errors"
     }
