@@ -35,9 +35,9 @@ private func require(_ condition: Bool, _ message: @autoclosure () -> String) {
 private func checkConfiguration(_ text: String, sourcePath: String) {
     do {
         let configuration = try ConfigurationLoader.parse(toml: text, sourcePath: sourcePath)
-        if Fixture.shared.verbose { print("configuration: accepted, \(configuration.listeners.count) listener(s)") }
+        if Fixture.shared.verbose { print("configuration: accepted, \(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s)") }
         require(configuration.sourcePath == sourcePath, "source path \(configuration.sourcePath)")
-        require(!configuration.listeners.isEmpty, "a configuration without listeners was accepted")
+        require(!configuration.listeners.isEmpty || !configuration.connectors.isEmpty, "a configuration without listeners or connectors was accepted")
         require(Set(configuration.listeners.map(\.name)).count == configuration.listeners.count, "duplicate listener names accepted")
         require(Set(configuration.listeners.map(\.listen)).count == configuration.listeners.count, "duplicate listen addresses accepted")
         for (index, listener) in configuration.listeners.enumerated() {
@@ -50,6 +50,15 @@ private func checkConfiguration(_ text: String, sourcePath: String) {
             require(listener.minVersion <= listener.security.maxVersion, "listener \(index) min_version above max_version")
             for path in [listener.certificate, listener.privateKey, listener.clientCA, listener.pskFile].compactMap({ $0 }) {
                 require(path.hasPrefix("/"), "listener \(index) keeps a relative path \(path)")
+            }
+            require(listener.defaultTarget != nil || !listener.routes.isEmpty, "listener \(index) has nowhere to send clients")
+            for target in [listener.defaultTarget].compactMap({ $0 }) + listener.routes.map(\.target) {
+                require(!target.backends.isEmpty && Set(target.backends).count == target.backends.count, "listener \(index) has an empty or repeated pool")
+            }
+            for route in listener.routes {
+                require(!route.serverNames.isEmpty || !route.pskIdentities.isEmpty || !route.clientIdentities.isEmpty, "listener \(index) route \(route.index) matches everyone")
+                require((route.certificate == nil) == (route.privateKey == nil), "listener \(index) route \(route.index) has half a certificate")
+                require(route.certificate == nil || !route.serverNames.isEmpty, "listener \(index) route \(route.index) has a certificate without server_name")
             }
         }
     } catch {
