@@ -6,7 +6,7 @@
 #   make test   install what is missing, build, run the unit tests and the
 #               integration tests (the real binary against OpenSSL, GnuTLS, socat)
 #   make bench  release build, then dtls-proxy-bench: direct UDP, a plaintext
-#               relay, the daemon and socat side by side (about 2 minutes);
+#               relay, the daemon and socat side by side (about 3 minutes);
 #               writes bench-results/latest.json, docs/bench/latest.png, BENCHMARKS.md
 #   make install  release build, then binary, systemd units and example
 #               configuration under DESTDIR/PREFIX (see install-files)

@@ -24,6 +24,16 @@ def eps(run):
     return run["echoes"] / run["seconds"] if run and run["seconds"] > 0 else None
 
 
+def cells(target):
+    """The matrix cells of a target keyed by (sessions, payload)."""
+    return {(c["sessions"], c["payload"]): c for c in target.get("matrix") or []}
+
+
+def shapes(report):
+    found = sorted({key for t in report["targets"] for key in cells(t)})
+    return found or [(16, 1200)]
+
+
 def chart(report, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -32,25 +42,56 @@ def chart(report, path):
     targets = [t for t in report["targets"] if t.get("bulk")]
     names = [t["name"] for t in targets]
     colors = {"direct": "#7f7f7f", "relay": "#bcbd22", "daemon": "#1f77b4", "socat": "#d62728"}
-    palette = [colors.get(t["kind"], "#2ca02c") for t in targets]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.bar(names, [eps(t["bulk"]) / 1000 for t in targets], color=palette)
-    left.set_title("16 sessions × 8 in flight, 1200 B")
-    left.set_ylabel("thousand echoes / s")
-    for i, t in enumerate(targets):
-        left.annotate(f'{t["admitted"]} sess.', (i, eps(t["bulk"]) / 1000), ha="center", va="bottom", fontsize=8)
-    width = 0.27
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    (echo_axis, mbit_axis), (latency_axis, handshake_axis) = axes
+    keys = shapes(report)
+    width = 0.8 / max(1, len(targets))
+    for index, t in enumerate(targets):
+        by_shape = cells(t)
+        xs = [k + (index - (len(targets) - 1) / 2) * width for k in range(len(keys))]
+        values = [eps(by_shape[key]["run"]) / 1000 if key in by_shape and by_shape[key].get("run") else 0 for key in keys]
+        mbits = [v * 1000 * key[1] * 8 / 1e6 for v, key in zip(values, keys)]
+        color = colors.get(t["kind"], "#2ca02c")
+        echo_axis.bar(xs, values, width, label=t["name"], color=color)
+        mbit_axis.bar(xs, mbits, width, label=t["name"], color=color)
+        for x, key, value in zip(xs, keys, values):
+            cell = by_shape.get(key)
+            if cell and cell["admitted"] < cell["sessions"]:
+                echo_axis.annotate(f'{cell["admitted"]}/{cell["sessions"]}', (x, value), ha="center", va="bottom", fontsize=6)
+    for axis, title, label in ((echo_axis, "echoes / s, window 8 (admitted/asked where refused)", "thousand echoes / s"),
+                               (mbit_axis, "payload Mbit / s each way, window 8", "Mbit / s")):
+        axis.set_xticks(range(len(keys)))
+        axis.set_xticklabels([f"{s} sess.\n{p} B" for s, p in keys])
+        axis.set_title(title, fontsize=10)
+        axis.set_ylabel(label)
+        axis.legend(fontsize=7)
+    lat_width = 0.27
     xs = range(len(targets))
-    for offset, key, label in ((-width, "p50", "p50"), (0, "p99", "p99"), (width, "p999", "p99.9")):
-        left_values = [t["latency"][key] if t.get("latency") else 0 for t in targets]
-        right.bar([x + offset for x in xs], left_values, width, label=label)
-    right.set_xticks(list(xs))
-    right.set_xticklabels(names)
-    right.set_yscale("log")
-    right.set_title("round trip, 1 session, window 1, 1200 B")
-    right.set_ylabel("µs (log scale)")
-    right.legend()
-    for axis in (left, right):
+    for offset, key, label in ((-lat_width, "p50", "p50"), (0, "p99", "p99"), (lat_width, "p999", "p99.9")):
+        values = [t["latency"][key] if t.get("latency") else 0 for t in targets]
+        latency_axis.bar([x + offset for x in xs], values, lat_width, label=label)
+    latency_axis.set_xticks(list(xs))
+    latency_axis.set_xticklabels(names)
+    latency_axis.set_yscale("log")
+    latency_axis.set_title("round trip, 1 session, window 1, 1200 B", fontsize=10)
+    latency_axis.set_ylabel("µs (log scale)")
+    latency_axis.legend(fontsize=7)
+    dtls = [t for t in report["targets"] if t.get("handshakes8") is not None]
+    xs = range(len(dtls))
+    for offset, key, label in ((-lat_width, "handshakes8", "full @8"), (0, "handshakes64", "full @64"),
+                               (lat_width, "resumedHandshakes8", "resumed @8")):
+        values = [t.get(key) or 0 for t in dtls]
+        bars = handshake_axis.bar([x + offset for x in xs], [max(v, 0.1) for v in values], lat_width, label=label)
+        for bar, value in zip(bars, values):
+            handshake_axis.annotate(f"{value:,.0f}", (bar.get_x() + bar.get_width() / 2, max(value, 0.1)),
+                                    ha="center", va="bottom", fontsize=7)
+    handshake_axis.set_xticks(list(xs))
+    handshake_axis.set_xticklabels([t["name"] for t in dtls])
+    handshake_axis.set_yscale("log")
+    handshake_axis.set_title("handshakes / s (fresh source port each)", fontsize=10)
+    handshake_axis.set_ylabel("per second (log scale)")
+    handshake_axis.legend(fontsize=7)
+    for axis in axes.flat:
         axis.tick_params(axis="x", labelsize=8)
     machine = report["machine"]
     fig.suptitle(f'dtls-proxy-bench, {machine["cores"]} cores, {machine["cpu"]}, {machine["date"]}', fontsize=9)
@@ -71,8 +112,8 @@ def section(report, png):
         f"![throughput and latency per target]({png})",
         "",
         "| target | sessions admitted | echoes/s, 16×8, 1200 B | × direct | Mbit/s (each way) | p50 µs | p99 µs | p99.9 µs "
-        "| p50 − relay p50 | echoes/s 1×8 64 B | echoes/s 256×8 64 B | handshakes/s @8 | @64 | CPU µs / handshake | CPU s / M datagrams |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p50 − relay p50 | full handshakes/s @8 | @64 | resumed handshakes/s @8 | CPU µs / full handshake | CPU s / M datagrams |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in report["targets"]:
         bulk, latency = t.get("bulk"), t.get("latency")
@@ -82,9 +123,47 @@ def section(report, png):
             t["name"], str(t.get("admitted", "–")), fmt(eps(bulk)), fmt(ratio, 2),
             fmt(bulk["echoes"] / bulk["seconds"] * bulk["payload"] * 8 / 1e6 if bulk else None),
             fmt(latency and latency["p50"], 1), fmt(latency and latency["p99"], 1), fmt(latency and latency["p999"], 1),
-            fmt(over, 1), fmt(eps(t.get("small1"))), fmt(eps(t.get("small256"))),
-            fmt(t.get("handshakes8")), fmt(t.get("handshakes64")), fmt(t.get("handshakeCPUMicroseconds")), fmt(t.get("cpuSecondsPerMillionDatagrams"), 2),
+            fmt(over, 1), fmt(t.get("handshakes8")), fmt(t.get("handshakes64")), fmt(t.get("resumedHandshakes8")),
+            fmt(t.get("handshakeCPUMicroseconds")), fmt(t.get("cpuSecondsPerMillionDatagrams"), 2),
         ]) + " |")
+    keys = shapes(report)
+    lines += ["", "Echoes/s and payload Mbit/s each way, every session keeping 8 datagrams in flight; "
+              "*k of n* where the target admitted only k of the n sessions asked for (the cell ran with those k):", ""]
+    lines.append("| target | " + " | ".join(f"{s}×8, {p} B" for s, p in keys) + " |")
+    lines.append("|---|" + "---|" * len(keys))
+    for t in report["targets"]:
+        by_shape = cells(t)
+        row = []
+        for key in keys:
+            cell = by_shape.get(key)
+            if not cell or not cell.get("run"):
+                row.append("–" if not cell else f'0 of {cell["sessions"]} admitted')
+                continue
+            run = cell["run"]
+            text = f'{fmt(eps(run))} ({fmt(eps(run) * run["payload"] * 8 / 1e6)} Mbit/s)'
+            if cell["admitted"] < cell["sessions"]:
+                text += f' *{cell["admitted"]} of {cell["sessions"]}*'
+            row.append(text)
+        lines.append(f'| {t["name"]} | ' + " | ".join(row) + " |")
+    cpu_rows = [t for t in report["targets"] if any(c.get("cpuSecondsPerMillionDatagrams") is not None for c in cells(t).values())]
+    if cpu_rows:
+        lines += ["", "The target's CPU seconds per million datagrams relayed, per cell:", ""]
+        lines.append("| target | " + " | ".join(f"{s}×8, {p} B" for s, p in keys) + " |")
+        lines.append("|---|" + "---|" * len(keys))
+        for t in cpu_rows:
+            by_shape = cells(t)
+            lines.append(f'| {t["name"]} | ' + " | ".join(
+                fmt(by_shape[key].get("cpuSecondsPerMillionDatagrams") if key in by_shape and by_shape[key].get("run") else None, 2)
+                for key in keys) + " |")
+    resumption = [t for t in report["targets"] if t.get("resumedHandshakes8") is not None]
+    if resumption:
+        lines += ["", "Resumption (8 in flight, fresh source port each, the SSL_SESSION of one earlier full handshake offered with "
+                  "`SSL_set_session`; only handshakes `SSL_session_reused` confirms are counted):", ""]
+        lines += ["| target | resumed/s | offered but full | failed | ticket issued | CPU µs / handshake |", "|---|---|---|---|---|---|"]
+        for t in resumption:
+            ticket = t.get("ticketIssued")
+            lines.append(f'| {t["name"]} | {fmt(t["resumedHandshakes8"])} | {fmt(t.get("resumedRefused"))} | {fmt(t.get("resumedFailures"))} '
+                         f'| {"–" if ticket is None else ("yes" if ticket else "no")} | {fmt(t.get("resumedCPUMicroseconds"))} |')
     for t in report["targets"]:
         if t.get("perLoop"):
             lines += ["", f'{t["name"]}: sessions per event loop in the 16-session run: {t["perLoop"]}; cipher {t.get("cipher")}.']

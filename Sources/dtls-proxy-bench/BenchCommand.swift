@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dtls-proxy-bench",
         abstract: "Benchmark dtls-proxyd against direct UDP, a plaintext relay and socat (loopback only).",
-        subcommands: [Run.self, Load.self, Relay.self],
+        subcommands: [Run.self, Load.self, Relay.self, Idle.self],
         defaultSubcommand: Run.self
     )
 }
@@ -130,5 +130,39 @@ struct Load: ParsableCommand {
         print(String(format: "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",
                      clients.count, window, payload, result.echoesPerSecond, result.megabitsPerSecond, result.stalls,
                      latency.p50, latency.p99, latency.p999))
+    }
+}
+
+/// `dtls-proxy-bench idle`: opens established sessions and leaves them idle,
+/// for measuring a running daemon's memory per session (massif, malloc
+/// statistics, RSS). Each session carries one 32-byte echo first unless
+/// `--no-echo`, as in the memory figure of `run`; the server is never told the
+/// sessions end (no close_notify), their source ports stay taken until exit.
+struct Idle: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open idle DTLS sessions on a running target and hold them (for memory profiling).")
+
+    @Option(help: "Target address, 127.0.0.1:PORT.")
+    var target: String
+
+    @Option(help: "Sessions to open.")
+    var sessions: Int = 1000
+
+    @Option(help: "Seconds to hold them open after the last handshake.")
+    var hold: Double = 30
+
+    @Flag(inversion: .prefixedNo, help: "Send one echo on each session before leaving it idle.")
+    var echo = true
+
+    func run() throws {
+        guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
+        let driver = HandshakeDriver(context: try ClientContext(), target: endpoint)
+        var sockets: [Int32] = []
+        defer { sockets.forEach { _ = close($0) } }
+        let outcome = driver.run(concurrency: 64, total: sessions, seconds: 600) { client in
+            if echo { BenchRunner.echoOnce(client) }
+            sockets.append(client.detachSocket())
+        }
+        FileHandle.standardOutput.write(Data("\(sockets.count) sessions open (\(outcome.failed) failed); holding \(hold) s\n".utf8))
+        usleep(UInt32(min(hold, 3600) * 1e6))
     }
 }

@@ -15,7 +15,7 @@ final class BenchRunner {
     let workers: Int
     let payload = 1200
     let context: ClientContext
-    private var notes: [String] = []
+    var notes: [String] = []
 
     init(paths: BenchPaths, seconds: Double, workers: Int) throws {
         self.paths = paths
@@ -102,62 +102,51 @@ final class BenchRunner {
 
     private func measurePlain(name: String, kind: String, target: Endpoint, child: Child?) throws -> TargetResult {
         var result = TargetResult(name: name, kind: kind)
-        let clients: [EchoClient] = try (0..<16).map { _ in try PlainClient(target: target) }
-        result.admitted = clients.count
-        let cpuBefore = child?.cpuSeconds ?? 0
-        let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
-        if let child { result.cpuSecondsPerMillionDatagrams = (child.cpuSeconds - cpuBefore) / (Double(bulk.allEchoes) * 2 / 1e6) }
-        result.bulk = bulk
-        result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
-        clients.forEach { $0.close() }
-        result.small1 = try withPlainClients(1, target: target) { LoadGenerator.throughput(clients: $0, window: 8, payload: 64, warmup: 0.3, seconds: seconds) }
-        result.small256 = try withPlainClients(256, target: target) { LoadGenerator.throughput(clients: $0, window: 8, payload: 64, warmup: 0.3, seconds: seconds) }
+        try runMatrix(into: &result, child: child) { count in
+            try (0..<count).map { _ in try PlainClient(target: target) }
+        }
         return result
-    }
-
-    private func withPlainClients(_ count: Int, target: Endpoint, _ body: ([EchoClient]) -> ThroughputResult) throws -> ThroughputResult {
-        let clients: [EchoClient] = try (0..<count).map { _ in try PlainClient(target: target) }
-        defer { clients.forEach { $0.close() } }
-        return body(clients)
     }
 
     private func measureDTLS(name: String, kind: String, target: Endpoint, child: Child, admitSeconds: Double) throws -> TargetResult {
         var result = TargetResult(name: name, kind: kind)
         let driver = HandshakeDriver(context: context, target: target)
-        let (clients, outcome) = driver.establish(count: 16, concurrency: 16, seconds: admitSeconds)
-        result.admitted = clients.count
-        result.cipher = outcome.cipher
-        if !clients.isEmpty {
-            let cpuBefore = child.cpuSeconds
-            let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
-            result.cpuSecondsPerMillionDatagrams = (child.cpuSeconds - cpuBefore) / (Double(max(1, bulk.allEchoes)) * 2 / 1e6)
-            result.bulk = bulk
-            if kind == "daemon" { result.perLoop = try sessionsPerLoop(child) }
-            result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
-        }
-        clients.forEach { $0.close() }
-        let one = driver.establish(count: 1, concurrency: 1, seconds: admitSeconds).clients
-        if !one.isEmpty {
-            result.small1 = LoadGenerator.throughput(clients: one, window: 8, payload: 64, warmup: 0.3, seconds: seconds)
-        }
-        one.forEach { $0.close() }
-        let many = driver.establish(count: 256, concurrency: 64, seconds: admitSeconds).clients
-        if many.count == 256 {
-            result.small256 = LoadGenerator.throughput(clients: many, window: 8, payload: 64, warmup: 0.3, seconds: seconds)
-        } else {
-            notes.append("\(name): only \(many.count) of 256 sessions admitted in \(admitSeconds) s; no 256-session figure")
-        }
-        many.forEach { $0.close() }
+        var cipher: String?
+        var perLoop: String?
+        try runMatrix(into: &result, child: child, open: { count in
+            let (clients, outcome) = driver.establish(count: count, concurrency: min(count, 64), seconds: admitSeconds)
+            if cipher == nil, !clients.isEmpty { cipher = outcome.cipher }
+            return clients
+        }, atSixteen: {
+            if kind == "daemon" { perLoop = try sessionsPerLoop(child) }
+        })
+        result.cipher = cipher
+        result.perLoop = perLoop
         var failures = 0
+        let threads = ProcessInfo.processInfo.activeProcessorCount
         for concurrency in [8, 64] {
             let cpuBefore = child.cpuSeconds
-            let run = driver.rate(concurrency: concurrency, seconds: seconds, threads: ProcessInfo.processInfo.activeProcessorCount)
+            let run = driver.rate(concurrency: concurrency, seconds: seconds, threads: threads)
             let cpu = child.cpuSeconds - cpuBefore
             if concurrency == 8, run.completed > 0 { result.handshakeCPUMicroseconds = cpu / Double(run.completed) * 1e6 }
             failures += run.failed
             if concurrency == 8 { result.handshakes8 = run.rate } else { result.handshakes64 = run.rate }
         }
         result.handshakeFailures = failures
+        // Resumption: 8 in flight, each from a fresh source port (cookie exchange
+        // included), offering the SSL_SESSION of one earlier full handshake.
+        let cpuBefore = child.cpuSeconds
+        let resumed = driver.rate(concurrency: 8, seconds: seconds, threads: threads, resuming: true)
+        let cpu = child.cpuSeconds - cpuBefore
+        result.resumedHandshakes8 = resumed.rate
+        result.resumedRefused = resumed.notResumed
+        result.resumedFailures = resumed.failed
+        result.ticketIssued = resumed.ticketIssued
+        if resumed.completed > 0 { result.resumedCPUMicroseconds = cpu / Double(resumed.completed + resumed.notResumed) * 1e6 }
+        if resumed.notResumed > 0 || resumed.completed == 0 {
+            let ticket = resumed.ticketIssued.map { $0 ? "a session ticket was issued" : "no session ticket was issued" } ?? "no first handshake"
+            notes.append("\(name): resumption: \(resumed.completed) resumed, \(resumed.notResumed) offered a session but got a full handshake, \(resumed.failed) failed; \(ticket)")
+        }
         return result
     }
 
@@ -216,7 +205,7 @@ final class BenchRunner {
     }
 
     /// Sends one small datagram and waits up to 500 ms for its echo.
-    private static func echoOnce(_ client: DTLSClient) {
+    static func echoOnce(_ client: DTLSClient) {
         let message = [UInt8](repeating: 0x2A, count: 32)
         var reply = [UInt8](repeating: 0, count: 2048)
         guard message.withUnsafeBytes({ client.send($0) }) else { return }

@@ -70,7 +70,8 @@ final class DTLSClient: EchoClient {
     /// When the handshake began (monotonic ns), for per-handshake timeouts.
     let started = monotonicNanoseconds()
 
-    init(context: ClientContext, target: Endpoint) throws {
+    /// With `resuming`, the handshake offers that session (`SSL_set_session`).
+    init(context: ClientContext, target: Endpoint, resuming: ResumableSession? = nil) throws {
         fd = try UDP.connected(to: target, buffer: 256 << 10)
         guard let ssl = SSL_new(context.raw) else {
             _ = Glibc.close(fd)
@@ -90,6 +91,7 @@ final class DTLSClient: EchoClient {
         _ = BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, UnsafeMutableRawPointer(peer))
         BIO_ADDR_free(peer)
         SSL_set_bio(ssl, bio, bio)
+        if let resuming { _ = SSL_set_session(ssl, resuming.raw) }
         SSL_set_connect_state(ssl)
     }
 
@@ -120,6 +122,9 @@ final class DTLSClient: EchoClient {
             if dp_DTLSv1_handle_timeout(ssl) < 0 { ERR_clear_error() }
         }
     }
+
+    /// Whether the finished handshake resumed the offered session (`SSL_session_reused`).
+    var resumed: Bool { SSL_session_reused(ssl) == 1 }
 
     var cipherName: String {
         guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "none" }

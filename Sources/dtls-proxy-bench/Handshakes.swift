@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 
 #if canImport(Glibc)
@@ -14,10 +15,18 @@ struct HandshakeDriver: Sendable {
     let target: Endpoint
     /// A handshake not finished within this many ns is abandoned and counted as failed.
     var perHandshakeTimeout: UInt64 = 3_000_000_000
+    /// When set, every handshake offers this session (`SSL_set_session`) and
+    /// only those the server really resumed (`SSL_session_reused`) count as
+    /// completed; the others are counted in ``Outcome/notResumed``.
+    var resume: ResumableSession?
 
     struct Outcome: Sendable {
         var completed = 0
         var failed = 0
+        /// Handshakes that offered a session but ended as full ones (resumption refused).
+        var notResumed = 0
+        /// For resumption runs: whether the first full handshake brought a session ticket.
+        var ticketIssued: Bool?
         var seconds = 0.0
         var cipher = "none"
         var rate: Double { seconds > 0 ? Double(completed) / seconds : 0 }
@@ -36,7 +45,7 @@ struct HandshakeDriver: Sendable {
         func refill(_ index: Int) {
             slots[index] = nil
             guard started < total, monotonicNanoseconds() < deadline else { return }
-            guard let client = try? DTLSClient(context: context, target: target) else {
+            guard let client = try? DTLSClient(context: context, target: target, resuming: resume) else {
                 outcome.failed += 1
                 return
             }
@@ -49,9 +58,14 @@ struct HandshakeDriver: Sendable {
             guard let client = slots[index] else { return }
             switch client.handshake() {
             case .done:
-                outcome.completed += 1
-                if outcome.cipher == "none" { outcome.cipher = client.cipherName }
-                finished(client)
+                if resume != nil, !client.resumed {
+                    outcome.notResumed += 1
+                    client.close()
+                } else {
+                    outcome.completed += 1
+                    if outcome.cipher == "none" { outcome.cipher = client.cipherName }
+                    finished(client)
+                }
                 refill(index)
             case .failed:
                 outcome.failed += 1
@@ -90,16 +104,35 @@ struct HandshakeDriver: Sendable {
     /// Full handshakes per second with `concurrency` in flight, spread over
     /// `threads` client threads: one OpenSSL client spends about twice the
     /// server's CPU on a handshake, so one thread alone would measure itself.
-    func rate(concurrency: Int, seconds: Double, threads: Int) -> Outcome {
+    ///
+    /// With `resuming`, each thread first completes one full handshake (not
+    /// counted), keeps its `SSL_SESSION` and then resumes it on every fresh
+    /// socket: the rate counts only handshakes the server really resumed.
+    func rate(concurrency: Int, seconds: Double, threads: Int, resuming: Bool = false) -> Outcome {
         let threads = max(1, min(threads, concurrency))
         let outcomes = OutcomeBox()
         let group = DispatchGroup()
         for index in 0..<threads {
             let share = concurrency / threads + (index < concurrency % threads ? 1 : 0)
-            let driver = self
+            let base = self
             group.enter()
             Thread {
-                let outcome = driver.run(concurrency: share, total: Int.max, seconds: seconds) { $0.close() }
+                var driver = base
+                if resuming {
+                    var first: ResumableSession?
+                    let opened = driver.run(concurrency: 1, total: 1, seconds: 5) { client in
+                        first = ResumableSession(client)
+                        client.close()
+                    }
+                    guard let first else {
+                        outcomes.append(Outcome(failed: max(1, opened.failed)))
+                        group.leave()
+                        return
+                    }
+                    driver.resume = first
+                }
+                var outcome = driver.run(concurrency: share, total: Int.max, seconds: seconds) { $0.close() }
+                outcome.ticketIssued = driver.resume?.hasTicket
                 outcomes.append(outcome)
                 group.leave()
             }.start()
@@ -109,8 +142,10 @@ struct HandshakeDriver: Sendable {
         var total = Outcome()
         total.completed = all.reduce(0) { $0 + $1.completed }
         total.failed = all.reduce(0) { $0 + $1.failed }
+        total.notResumed = all.reduce(0) { $0 + $1.notResumed }
         total.seconds = all.map(\.seconds).max() ?? 0
         total.cipher = all.first?.cipher ?? "none"
+        total.ticketIssued = all.compactMap(\.ticketIssued).first
         return total
     }
 
@@ -119,6 +154,27 @@ struct HandshakeDriver: Sendable {
         var clients: [DTLSClient] = []
         let outcome = run(concurrency: min(concurrency, count), total: count, seconds: seconds) { clients.append($0) }
         return (clients, outcome)
+    }
+}
+
+/// The `SSL_SESSION` of one full handshake, kept to resume it on fresh sockets
+/// (RFC 5077 ticket, or a session ID if the server issued no ticket).
+///
+/// `@unchecked Sendable`: set once and only read; each client thread keeps its
+/// own, and `SSL_set_session` takes its own reference.
+final class ResumableSession: @unchecked Sendable {
+    let raw: OpaquePointer
+    /// Whether the server issued a session ticket (`SSL_SESSION_has_ticket`).
+    let hasTicket: Bool
+
+    init?(_ client: DTLSClient) {
+        guard let session = SSL_get1_session(client.ssl) else { return nil }
+        raw = session
+        hasTicket = SSL_SESSION_has_ticket(session) == 1
+    }
+
+    deinit {
+        SSL_SESSION_free(raw)
     }
 }
 

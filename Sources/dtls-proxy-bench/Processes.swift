@@ -46,9 +46,11 @@ final class Child {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// user + system CPU seconds of the process and its live children.
+    /// user + system CPU seconds of the process, of the children it has reaped
+    /// (cutime + cstime: socat's finished per-client processes) and of its live
+    /// descendants, so a reading never drops when a child exits.
     var cpuSeconds: Double {
-        ([pid] + Self.descendants(of: pid)).reduce(0) { $0 + Self.cpuSeconds(of: $1) }
+        Self.descendants(of: pid).reduce(Self.cpuSeconds(of: pid, reapedChildren: true)) { $0 + Self.cpuSeconds(of: $1) }
     }
 
     /// Resident set size in KiB (VmRSS).
@@ -72,13 +74,16 @@ final class Child {
         if process.isRunning { process.waitUntilExit() }
     }
 
-    static func cpuSeconds(of pid: Int32) -> Double {
+    static func cpuSeconds(of pid: Int32, reapedChildren: Bool = false) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return 0 }
-        // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+        // Fields after the command name: state is field 3; utime and stime are 14 and 15,
+        // cutime and cstime (reaped children) 16 and 17.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 15, let user = Double(fields[11]), let system = Double(fields[12]),
+              let childUser = Double(fields[13]), let childSystem = Double(fields[14]) else { return 0 }
+        let ticks = user + system + (reapedChildren ? childUser + childSystem : 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Children (recursively) from /proc/PID/task/*/children.

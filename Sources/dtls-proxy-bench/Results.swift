@@ -11,11 +11,21 @@ struct TargetResult: Codable {
     var perLoop: String?
     var bulk: ThroughputResult?
     var latency: LatencyResult?
-    var small1: ThroughputResult?
-    var small256: ThroughputResult?
+    /// 1, 16 and 256 sessions × 64 and 1200 bytes, window 8 (`bulk` is the 16 × 1200 B cell).
+    var matrix: [MatrixCell]?
     var handshakes8: Double?
     var handshakes64: Double?
     var handshakeFailures: Int?
+    /// Resumed handshakes per second at 8 concurrent (fresh source ports,
+    /// `SSL_set_session`), counting only those `SSL_session_reused` confirms.
+    var resumedHandshakes8: Double?
+    /// Handshakes in the resumption run that offered a session but were full ones.
+    var resumedRefused: Int?
+    var resumedFailures: Int?
+    /// Whether the first full handshake of the resumption run brought a session ticket.
+    var ticketIssued: Bool?
+    /// The target's CPU per handshake of the resumption run (µs).
+    var resumedCPUMicroseconds: Double?
     /// The target's CPU per completed handshake at 8 concurrent (µs), cookie exchange,
     /// session set-up and logging included: what bounds its handshake rate per core.
     var handshakeCPUMicroseconds: Double?
@@ -81,16 +91,27 @@ struct BenchReport: Codable {
             return String(format: "%.\(digits)f", value)
         }
         let direct = targets.first { $0.kind == "direct" }?.bulk?.echoesPerSecond
-        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | 1×8 64 B /s | 256×8 64 B /s | hs/s @8 | hs/s @64 | CPU µs / hs | CPU s / M dgram"]
+        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | hs/s @8 | hs/s @64 | resumed hs/s @8 | CPU µs / hs | CPU s / M dgram"]
         lines.append(String(repeating: "-", count: lines[0].count))
         for target in targets {
             let ratio = direct.flatMap { d in target.bulk.map { $0.echoesPerSecond / d } }
             lines.append([
                 target.name, target.admitted.map(String.init) ?? "–", f(target.bulk?.echoesPerSecond), f(ratio, 2),
                 f(target.bulk?.megabitsPerSecond), f(target.latency?.p50, 1), f(target.latency?.p99, 1), f(target.latency?.p999, 1),
-                f(target.small1?.echoesPerSecond), f(target.small256?.echoesPerSecond), f(target.handshakes8), f(target.handshakes64),
+                f(target.handshakes8), f(target.handshakes64), f(target.resumedHandshakes8),
                 f(target.handshakeCPUMicroseconds), f(target.cpuSecondsPerMillionDatagrams, 2),
             ].joined(separator: " | "))
+        }
+        lines += ["", "echoes/s (Mbit/s each way), window 8; [admitted of asked] where the target refused some"]
+        let shapes = targets.compactMap(\.matrix).first?.map { ($0.sessions, $0.payload) } ?? []
+        lines.append((["target"] + shapes.map { "\($0.0)×8 \($0.1) B" }).joined(separator: " | "))
+        for target in targets {
+            let cells = (target.matrix ?? []).map { cell -> String in
+                guard let run = cell.run else { return "0 admitted" }
+                let admitted = cell.admitted < cell.sessions ? " [\(cell.admitted) of \(cell.sessions)]" : ""
+                return "\(f(run.echoesPerSecond)) (\(f(run.megabitsPerSecond)))\(admitted)"
+            }
+            lines.append(([target.name] + cells).joined(separator: " | "))
         }
         if let memory {
             lines.append("")
