@@ -21,8 +21,8 @@ struct WatchdogTests {
         watchdog.start()
         let heartbeat = Task { await watchdog.run() }
 
-        try await Task.sleep(for: .seconds(1))
-        #expect(beats.load(ordering: .relaxed) >= 2, "healthy loops keep the heartbeat going")
+        // Polled rather than slept: on a loaded machine a loop's check-in may come late.
+        #expect(await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) >= 2 }, "healthy loops keep the heartbeat going")
 
         loops[1].execute { usleep(2_000_000) }  // wedge loop 1 for 2 s
         try await Task.sleep(for: .milliseconds(500))
@@ -31,14 +31,24 @@ struct WatchdogTests {
         try await Task.sleep(for: .seconds(1))
         #expect(beats.load(ordering: .relaxed) == whileWedged, "no WATCHDOG=1 while loop 1 is wedged")
 
-        try await Task.sleep(for: .milliseconds(1500))  // the loop ran again 1 s ago
-        #expect(beats.load(ordering: .relaxed) > whileWedged, "the heartbeat resumes with the loop")
-        #expect(watchdog.staleLoops(now: Int64(NIODeadline.now().uptimeNanoseconds)).isEmpty)
+        // The loop runs again 2 s after it was wedged, 0.5 s from now.
+        #expect(await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) > whileWedged }, "the heartbeat resumes with the loop")
+        #expect(await Self.eventually(within: .seconds(2)) { watchdog.staleLoops(now: Int64(NIODeadline.now().uptimeNanoseconds)).isEmpty })
 
         heartbeat.cancel()
         await heartbeat.value
         watchdog.stop()
         try await group.shutdownGracefully()
+    }
+
+    /// Whether `condition` holds within `limit`, checked every 50 ms.
+    private static func eventually(within limit: Duration, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
     }
 }
 

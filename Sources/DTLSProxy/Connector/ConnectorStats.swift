@@ -29,55 +29,41 @@ public final class ConnectorStats: Sendable {
 
     public let connectorName: String
     let metrics: ConnectorMetrics
-    private let activeSessions = ManagedAtomic<Int>(0)
-    private let counters: [ManagedAtomic<Int>]
-    private let series: [CoreMetrics.Counter]
+    private let sessions = BoundedCount()
+    private let counters: CounterSet<Counter>
 
     public init(connectorName: String, metrics: DaemonMetrics) {
         self.connectorName = connectorName
         let connectorMetrics = ConnectorMetrics(connector: connectorName, factory: metrics.factory)
         self.metrics = connectorMetrics
-        counters = Counter.allCases.map { _ in ManagedAtomic<Int>(0) }
-        series = Counter.allCases.map { connectorMetrics.series(for: $0) }
+        counters = CounterSet { connectorMetrics.series(for: $0) }
     }
 
     public func increment(_ counter: Counter, by amount: Int = 1) {
-        let index = Counter.allCases.firstIndex(of: counter)!
-        counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
-        series[index].increment(by: amount)
+        counters.increment(counter, by: amount)
     }
 
     public func value(_ counter: Counter) -> Int {
-        counters[Counter.allCases.firstIndex(of: counter)!].load(ordering: .relaxed)
+        counters.value(counter)
     }
 
     /// Sessions (handshaking or established) held now.
-    public var active: Int { activeSessions.load(ordering: .relaxed) }
+    public var active: Int { sessions.current }
 
     /// Takes a session slot unless `limit` are held.
     func reserveSession(limit: Int) -> Bool {
-        while true {
-            let current = activeSessions.load(ordering: .relaxed)
-            guard current < limit else { return false }
-            if activeSessions.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
-                metrics.sessionsActive.record(current + 1)
-                return true
-            }
-        }
+        guard let held = sessions.reserve(limit: limit) else { return false }
+        metrics.sessionsActive.record(held)
+        return true
     }
 
     func releaseSession() {
-        let now = activeSessions.wrappingDecrementThenLoad(ordering: .relaxed)
-        metrics.sessionsActive.record(now)
+        metrics.sessionsActive.record(sessions.release())
     }
 
     /// `stats connector=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
-        var line = "stats connector=\(connectorName) active_sessions=\(active)"
-        for counter in Counter.allCases {
-            line += " \(counter.rawValue)=\(value(counter))"
-        }
-        return line
+        "stats connector=\(connectorName) active_sessions=\(active)" + counters.logFields(\.rawValue)
     }
 }
 

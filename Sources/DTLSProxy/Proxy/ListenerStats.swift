@@ -33,10 +33,9 @@ public final class ListenerStats: Sendable {
 
     public let listenerName: String
     let metrics: ListenerMetrics
-    private let activeSessions = ManagedAtomic<Int>(0)
-    private let handshaking = ManagedAtomic<Int>(0)
-    private let counters: [ManagedAtomic<Int>]
-    private let series: [CoreMetrics.Counter?]
+    private let sessions = BoundedCount()
+    private let handshaking = BoundedCount()
+    private let counters: CounterSet<Counter>
 
     public convenience init(listenerName: String) {
         self.init(listenerName: listenerName, metrics: DaemonMetrics())
@@ -46,67 +45,45 @@ public final class ListenerStats: Sendable {
         self.listenerName = listenerName
         let listenerMetrics = metrics.listener(listenerName)
         self.metrics = listenerMetrics
-        counters = Counter.allCases.map { _ in ManagedAtomic<Int>(0) }
-        series = Counter.allCases.map { listenerMetrics.series(for: $0) }
+        counters = CounterSet { listenerMetrics.series(for: $0) }
     }
 
     public func increment(_ counter: Counter, by amount: Int = 1) {
-        let index = Self.index(of: counter)
-        counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
-        series[index]?.increment(by: amount)
+        counters.increment(counter, by: amount)
     }
 
     public func value(_ counter: Counter) -> Int {
-        counters[Self.index(of: counter)].load(ordering: .relaxed)
+        counters.value(counter)
     }
 
     /// Sessions (handshaking or established) held now, over all event loops.
-    public var active: Int { activeSessions.load(ordering: .relaxed) }
+    public var active: Int { sessions.current }
 
     /// Takes a session slot unless `limit` are held; false means refuse the client.
     func reserveSession(limit: Int) -> Bool {
-        while true {
-            let current = activeSessions.load(ordering: .relaxed)
-            guard current < limit else { return false }
-            if activeSessions.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
-                return true
-            }
-        }
+        sessions.reserve(limit: limit) != nil
     }
 
     func releaseSession() {
-        activeSessions.wrappingDecrement(ordering: .relaxed)
+        sessions.release()
     }
 
     /// Counts a handshake as started unless `limit` are running; false means refuse the client.
     func reserveHandshake(limit: Int) -> Bool {
-        while true {
-            let current = handshaking.load(ordering: .relaxed)
-            guard current < limit else { return false }
-            if handshaking.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
-                return true
-            }
-        }
+        handshaking.reserve(limit: limit) != nil
     }
 
     /// A handshake ended, completed or not.
     func releaseHandshake() {
-        handshaking.wrappingDecrement(ordering: .relaxed)
+        handshaking.release()
     }
 
     /// Handshakes running now, over all event loops.
-    public var handshakesInProgress: Int { handshaking.load(ordering: .relaxed) }
+    public var handshakesInProgress: Int { handshaking.current }
 
     /// `stats listener=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
-        var line = "stats listener=\(listenerName) active_sessions=\(active) handshakes_in_progress=\(handshakesInProgress)"
-        for counter in Counter.allCases {
-            line += " \(counter.rawValue)=\(value(counter))"
-        }
-        return line
-    }
-
-    private static func index(of counter: Counter) -> Int {
-        Counter.allCases.firstIndex(of: counter)!
+        "stats listener=\(listenerName) active_sessions=\(active) handshakes_in_progress=\(handshakesInProgress)"
+            + counters.logFields(\.rawValue)
     }
 }

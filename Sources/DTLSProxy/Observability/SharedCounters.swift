@@ -1,0 +1,57 @@
+import Atomics
+import CoreMetrics
+
+/// A count several event loops hold under a ceiling: sessions, handshakes in progress.
+///
+/// `reserve` takes a slot only while fewer than `limit` are held, with a
+/// compare-and-swap loop so that two loops can never both take the last one.
+struct BoundedCount: Sendable {
+    private let held = ManagedAtomic<Int>(0)
+
+    var current: Int { held.load(ordering: .relaxed) }
+
+    /// The count with the new slot, or nil when `limit` are held.
+    func reserve(limit: Int) -> Int? {
+        while true {
+            let current = held.load(ordering: .relaxed)
+            guard current < limit else { return nil }
+            if held.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
+                return current + 1
+            }
+        }
+    }
+
+    /// Gives a slot back; returns the count left.
+    @discardableResult
+    func release() -> Int {
+        held.wrappingDecrementThenLoad(ordering: .relaxed)
+    }
+}
+
+/// Named event counters of a listener or connector: each an atomic (for the
+/// stats line) and the Prometheus series it also moves, if any.
+struct CounterSet<Name: CaseIterable & Equatable & Sendable>: Sendable where Name.AllCases.Index == Int {
+    private let counters: [ManagedAtomic<Int>]
+    private let series: [CoreMetrics.Counter?]
+
+    /// `series` names the Prometheus counter each name also moves.
+    init(series: (Name) -> CoreMetrics.Counter?) {
+        counters = Name.allCases.map { _ in ManagedAtomic<Int>(0) }
+        self.series = Name.allCases.map(series)
+    }
+
+    func increment(_ name: Name, by amount: Int = 1) {
+        let index = Name.allCases.firstIndex(of: name)!
+        counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
+        series[index]?.increment(by: amount)
+    }
+
+    func value(_ name: Name) -> Int {
+        counters[Name.allCases.firstIndex(of: name)!].load(ordering: .relaxed)
+    }
+
+    /// ` name=N` for every counter, in declaration order, for a stats line.
+    func logFields(_ label: (Name) -> String) -> String {
+        Name.allCases.map { " \(label($0))=\(value($0))" }.joined()
+    }
+}
