@@ -114,7 +114,10 @@ final class Session {
         if let route, let ioError = error as? IOError, ioError.errnoCode == ECONNREFUSED {
             if route.pool.markDown(member) {
                 runtime.stats.increment(.backendsMarkedDown)
-                runtime.logger.warning("listener \(runtime.name): backend \(backendDescription) refused a datagram (ICMP port unreachable); no new sessions for \(runtime.configuration.backendBackoff)")
+                let consequence = route.pool.addresses.count > 1
+                    ? "marked down for \(runtime.configuration.backendBackoff): new sessions and its sessions' next datagrams go to the rest of the pool"
+                    : "the route has no other backend"
+                runtime.logger.warning("listener \(runtime.name): backend \(backendDescription) refused a datagram (ICMP port unreachable); \(consequence)")
             }
             return
         }
