@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -340,6 +341,23 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def fixed_client_port(host: str = "127.0.0.1") -> int:
+    """A free UDP port for a client to bind itself (``s_client -bind``), below the
+    kernel's ephemeral range: no socket bound to port 0 (the daemon's backend
+    sockets, other clients) can take it while a test holds it across reconnects."""
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = random.randrange(10000, low)
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free UDP port between 10000 and {low} on {host}")
 
 
 def ipv6_available() -> bool:

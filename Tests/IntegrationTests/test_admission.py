@@ -14,6 +14,7 @@ from harness import (
     S_CLIENT_DONE,
     client_hello,
     echo_roundtrip,
+    fixed_client_port,
     free_udp_port,
     parse_hello_verify,
     s_client_argv,
@@ -192,7 +193,7 @@ def test_client_restarting_on_same_port_gets_new_session(proxied, peer, tool):
     256-byte datagrams, so that variant also shows fragmented ClientHellos work.
     """
     px = proxied()
-    fixed = free_udp_port()
+    fixed = fixed_client_port()
     first = peer(_fixed_port_client(tool, px.host, px.port, fixed))
     echo_roundtrip(first, b"before restart\n", timeout=15)
     px.daemon.wait_for(rb"session open peer=127\.0\.0\.1:%d " % fixed, timeout=5)

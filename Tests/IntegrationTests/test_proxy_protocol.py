@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from harness import S_CLIENT_DONE, echo_roundtrip, free_udp_port, s_client_argv
+from harness import S_CLIENT_DONE, echo_roundtrip, fixed_client_port, free_udp_port, s_client_argv
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -86,7 +86,7 @@ def v2_backend(echo_backend):
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_backend_sees_the_true_client_address_in_a_proxy_v2_header(host, start_daemon, v2_backend, peer, certs, require_ipv6):
     backend, parser = v2_backend(host)
-    port, client_port = free_udp_port(host), free_udp_port(host)
+    port, client_port = free_udp_port(host), fixed_client_port(host)
     hostport = f"[{host}]" if ":" in host else host
     start_daemon([{"name": "pp", "listen": f"{hostport}:{port}", "backend": f"{hostport}:{backend.port}",
                    "proxy_protocol": "v2",
@@ -111,7 +111,7 @@ def test_backend_sees_the_true_client_address_in_a_proxy_v2_header(host, start_d
 
 def test_route_level_proxy_protocol_and_client_certificate_tlvs(start_daemon, v2_backend, echo_backend, peer, certs, pki):
     plain, (backend, parser) = echo_backend(), v2_backend("127.0.0.1")
-    port, client_port = free_udp_port(), free_udp_port()
+    port, client_port = free_udp_port(), fixed_client_port()
     start_daemon([{"name": "pp", "listen": f"127.0.0.1:{port}", "backend": f"127.0.0.1:{plain.port}",
                    "certificate": str(certs["cert"]), "private_key": str(certs["key"]),
                    "client_ca": str(pki["ca"]),

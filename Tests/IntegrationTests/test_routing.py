@@ -18,6 +18,7 @@ from harness import (
     GNUTLS_DONE,
     S_CLIENT_DONE,
     echo_roundtrip,
+    fixed_client_port,
     free_tcp_port,
     free_udp_port,
     metric,
@@ -168,7 +169,10 @@ def test_hash_pool_spreads_keeps_affinity_and_survives_a_backend_stopping(start_
     daemon = start_daemon([_listener(port, certs, backends=[f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"],
                                      balance="hash", backend_backoff="30s")],
                           daemon={"metrics_listen": f"127.0.0.1:{metrics_port}"})
-    bind_ports = [free_udp_port() for _ in range(40)]
+    bind_ports: list[int] = []
+    while len(bind_ports) < 40:  # distinct ports, each free when picked
+        if (candidate := fixed_client_port()) not in bind_ports:
+            bind_ports.append(candidate)
     clients = [_pool_client(peer, port, p) for p in bind_ports]
     placement = [_tagged_reply(c, b"c%d" % i) for i, c in enumerate(clients)]
     on_a, on_b = placement.count(b"A"), placement.count(b"B")
