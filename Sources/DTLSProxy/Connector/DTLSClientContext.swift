@@ -37,35 +37,13 @@ public final class DTLSClientContext: @unchecked Sendable {
             psk = nil
         }
 
-        for (key, setting, isMinimum) in [("min_version", connector.minVersion, true), ("max_version", connector.maxVersion, false)] {
-            let version = DTLSServerContext.protocolVersion(setting)
-            let ok = isMinimum ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
-            guard ok == 1 else {
-                throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
-            }
-        }
         // Tickets are asked for unless session_tickets = false; the runtime's
-        // ClientSessionCache keeps the last session (OpenSSL's own cache stays off).
-        var options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU
-        if !connector.sessionTickets { options |= dp_SSL_OP_NO_TICKET }
-        SSL_CTX_set_options(ctx, UInt64(options))
-        _ = dp_SSL_CTX_set_read_ahead(ctx, 1)
-        _ = dp_SSL_CTX_set_max_send_fragment(ctx, max(512, min(16384, connector.mtu)))
-        _ = dp_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_OFF))
-        SSL_CTX_set_default_passwd_cb(ctx, refuseClientPassphrase)
-
-        let cipherList = connector.ciphers ?? Self.defaultCipherList(connector)
-        if SSL_CTX_set_cipher_list(ctx, cipherList) != 1 {
-            throw fail("ciphers", "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
-        }
-        if connector.minVersion == .dtls1_0 {
-            // As for listeners: DTLS 1.0's MD5+SHA-1 signatures need security level 0 on OpenSSL 3.
-            SSL_CTX_set_security_level(ctx, 0)
-        }
-        let groups = connector.groups ?? DTLSServerContext.groups
-        if dp_SSL_CTX_set1_groups_list(ctx, groups) != 1 {
-            throw fail("groups", "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
-        }
+        // ClientSessionCache keeps the last session.
+        let cipherList = try DTLSContextSetup.apply(DTLSContextSetup.Policy(
+            minVersion: connector.minVersion, maxVersion: connector.maxVersion,
+            extraOptions: 0, sessionTickets: connector.sessionTickets,
+            mtu: connector.mtu, ciphers: connector.ciphers, groups: connector.groups,
+            certificates: connector.serverCA != nil, psk: connector.pskFile != nil), to: ctx, fail: fail)
         if let serverCA = connector.serverCA {
             guard SSL_CTX_load_verify_locations(ctx, serverCA, nil) == 1 else {
                 throw fail("server_ca", "cannot load CA bundle \(serverCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)")
@@ -76,7 +54,9 @@ public final class DTLSClientContext: @unchecked Sendable {
             // PSK only: the key authenticates the server; no certificate suite is offered.
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
         }
-        try Self.loadClientCertificate(ctx, connector: connector, fail: fail)
+        if let certificate = connector.certificate, let privateKey = connector.privateKey {
+            try DTLSContextSetup.loadCertificate(ctx, certificate: certificate, privateKey: privateKey, fail: fail)
+        }
         if psk != nil {
             SSL_CTX_set_psk_client_callback(ctx, pskClientCallback)
         }
@@ -97,35 +77,7 @@ public final class DTLSClientContext: @unchecked Sendable {
     /// Certificate suites only with `server_ca` (nothing could verify the server
     /// otherwise), PSK suites only with a PSK, CBC suites only with DTLS 1.0.
     static func defaultCipherList(_ connector: ConnectorConfiguration) -> String {
-        var ciphers: [String] = []
-        let legacy = connector.minVersion == .dtls1_0
-        if connector.serverCA != nil {
-            ciphers += DTLSServerContext.aeadCiphers
-            if legacy { ciphers += DTLSServerContext.legacyCiphers }
-        }
-        if connector.pskFile != nil {
-            ciphers += DTLSServerContext.pskCiphers
-            if legacy { ciphers += DTLSServerContext.legacyPSKCiphers }
-        }
-        return ciphers.joined(separator: ":")
-    }
-
-    private static func loadClientCertificate(_ ctx: OpaquePointer, connector: ConnectorConfiguration, fail: (String, String) -> ConfigurationError) throws(ConfigurationError) {
-        guard let certificate = connector.certificate, let privateKey = connector.privateKey else { return }
-        guard SSL_CTX_use_certificate_chain_file(ctx, certificate) == 1 else {
-            throw fail("certificate", "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)")
-        }
-        guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
-            let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
-            if error.reasons.contains(where: { $0.contains("mismatch") }) {
-                throw fail("private_key", "\(privateKey) does not match the certificate \(certificate)")
-            }
-            throw fail("private_key", "cannot load private key \(privateKey): \(error.reasonText)")
-        }
-        guard SSL_CTX_check_private_key(ctx) == 1 else {
-            OpenSSLError.drain()
-            throw fail("private_key", "\(privateKey) does not match the certificate \(certificate)")
-        }
+        DTLSContextSetup.defaultCipherList(certificates: connector.serverCA != nil, psk: connector.pskFile != nil, legacy: connector.minVersion == .dtls1_0)
     }
 
     /// Refuses a cipher string OpenSSL parses but that leaves no suite this
@@ -164,8 +116,4 @@ private func pskClientCallback(
     identity[entry.identity.count] = 0
     entry.key.withUnsafeBufferPointer { psk.update(from: $0.baseAddress!, count: entry.key.count) }
     return UInt32(entry.key.count)
-}
-
-private func refuseClientPassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
-    0
 }

@@ -1,55 +1,10 @@
 import COpenSSL
 
 /// The parts of building a listener's `SSL_CTX` that concern who may connect:
-/// credentials, client certificates, cipher choice, the session context.
+/// client certificates, the usable suites, the session context (the rest is
+/// ``DTLSContextSetup``, shared with connectors).
 extension DTLSServerContext {
     typealias Failure = (_ key: String, _ cause: String) -> ConfigurationError
-
-    static func protocolVersion(_ setting: DTLSVersionSetting) -> Int32 {
-        switch setting {
-        case .dtls1_0: DTLS1_VERSION
-        case .dtls1_2: DTLS1_2_VERSION
-        case .dtls1_3: dp_DTLS1_3_VERSION
-        }
-    }
-
-    /// The built-in cipher string: ECDHE AEAD suites for certificates, PSK
-    /// suites for `psk_file`, and CBC suites only when DTLS 1.0 is allowed.
-    static func defaultCipherList(_ listener: ListenerConfiguration) -> String {
-        var ciphers: [String] = []
-        let legacy = listener.minVersion == .dtls1_0
-        if listener.certificate != nil {
-            ciphers += aeadCiphers
-            if legacy { ciphers += legacyCiphers }
-        }
-        if listener.pskTable != nil {
-            ciphers += pskCiphers
-            if legacy { ciphers += legacyPSKCiphers }
-        }
-        return ciphers.joined(separator: ":")
-    }
-
-    static func loadCredentials(_ ctx: OpaquePointer, listener: ListenerConfiguration, fail: Failure) throws(ConfigurationError) {
-        if let certificate = listener.certificate {
-            guard SSL_CTX_use_certificate_chain_file(ctx, certificate) == 1 else {
-                throw fail("certificate", "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)")
-            }
-        }
-        if let privateKey = listener.privateKey {
-            guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
-                let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
-                // OpenSSL checks the key against an already loaded certificate here and says "key values mismatch".
-                if error.reasons.contains(where: { $0.contains("mismatch") }) {
-                    throw fail("private_key", "\(privateKey) does not match the certificate \(listener.certificate ?? "")")
-                }
-                throw fail("private_key", "cannot load private key \(privateKey): \(error.reasonText)")
-            }
-            guard SSL_CTX_check_private_key(ctx) == 1 else {
-                OpenSSLError.drain()
-                throw fail("private_key", "\(privateKey) does not match the certificate \(listener.certificate ?? "")")
-            }
-        }
-    }
 
     /// Loads `client_ca` (always, so that `--check-config` judges it even with
     /// `client_auth = "none"`) and sets the verification mode and depth.

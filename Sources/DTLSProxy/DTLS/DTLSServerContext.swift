@@ -76,40 +76,15 @@ public final class DTLSServerContext: @unchecked Sendable {
             ? TicketKeySchedule(secret: security.ticketSecret ?? CookieVerifier.randomSecret(), rotation: security.ticketKeyRotation)
             : nil
 
-        for (key, setting, isMinimum) in [("min_version", listener.minVersion, true), ("max_version", security.maxVersion, false)] {
-            let version = Self.protocolVersion(setting)
-            let ok = isMinimum ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
-            guard ok == 1 else {
-                throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
-            }
-        }
-        var options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_CIPHER_SERVER_PREFERENCE | dp_SSL_OP_NO_QUERY_MTU
-        if !security.sessionTickets { options |= dp_SSL_OP_NO_TICKET }
-        SSL_CTX_set_options(ctx, UInt64(options))
-        _ = dp_SSL_CTX_set_mode(ctx, dp_SSL_MODE_RELEASE_BUFFERS)
-        _ = dp_SSL_CTX_set_read_ahead(ctx, 1)
-        // The send buffer need not hold more than one datagram's worth of record.
-        _ = dp_SSL_CTX_set_max_send_fragment(ctx, max(512, min(16384, listener.mtu)))
-        // Resumption is by tickets only; a server-side cache would grow with every client.
-        _ = dp_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_OFF))
-        // Never prompt on a terminal for an encrypted key's passphrase.
-        SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase)
+        let cipherList = try DTLSContextSetup.apply(DTLSContextSetup.Policy(
+            minVersion: listener.minVersion, maxVersion: security.maxVersion,
+            extraOptions: dp_SSL_OP_CIPHER_SERVER_PREFERENCE, sessionTickets: security.sessionTickets,
+            mtu: listener.mtu, ciphers: security.ciphers, groups: security.groups,
+            certificates: listener.certificate != nil, psk: listener.pskTable != nil), to: ctx, fail: fail)
 
-        let cipherList = security.ciphers ?? Self.defaultCipherList(listener)
-        if SSL_CTX_set_cipher_list(ctx, cipherList) != 1 {
-            throw fail("ciphers", "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
+        if let certificate = listener.certificate, let privateKey = listener.privateKey {
+            try DTLSContextSetup.loadCertificate(ctx, certificate: certificate, privateKey: privateKey, fail: fail)
         }
-        if listener.minVersion == .dtls1_0 {
-            // OpenSSL 3.0 refuses the MD5+SHA-1 handshake signatures of DTLS 1.0
-            // at security level 1 and above; level 0 is the only way to serve it.
-            SSL_CTX_set_security_level(ctx, 0)
-        }
-        let groups = security.groups ?? Self.groups
-        if dp_SSL_CTX_set1_groups_list(ctx, groups) != 1 {
-            throw fail("groups", "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
-        }
-
-        try Self.loadCredentials(ctx, listener: listener, fail: fail)
         try Self.configureClientCertificates(ctx, listener: listener, fail: fail)
         if listener.pskTable != nil {
             SSL_CTX_set_psk_server_callback(ctx, pskServerCallback)
@@ -161,10 +136,6 @@ private func pskServerCallback(_ ssl: OpaquePointer?, _ identity: UnsafePointer<
           let key = context.pskTable?[String(cString: identity)], key.count <= Int(maximumLength) else { return 0 }
     key.withUnsafeBufferPointer { psk.update(from: $0.baseAddress!, count: key.count) }
     return UInt32(key.count)
-}
-
-private func refusePassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
-    0
 }
 
 /// Called by `DTLSv1_listen` only when a cookie fails verification; the router
