@@ -38,8 +38,8 @@ final class ConnectorSet: Sendable {
         var prepared: [(runtime: ConnectorRuntime, address: SocketAddress)] = []
         for connector in configuration.connectors {
             let context = try DTLSClientContext(connector: connector, configFile: configuration.sourcePath)
-            let server = try Self.resolve(connector.server, what: "server", connector: connector)
-            let listen = try Self.resolve(connector.listen, what: "listen", connector: connector)
+            let server = try connector.server.resolved(for: "connector \"\(connector.name)\"", key: "server")
+            let listen = try connector.listen.resolved(for: "connector \"\(connector.name)\"", key: "listen")
             let connectorStats = stats[connector.name] ?? ConnectorStats(connectorName: connector.name, metrics: metrics)
             stats[connector.name] = connectorStats
             prepared.append((ConnectorRuntime(configuration: connector, context: context, serverAddress: server, logger: logger, stats: connectorStats), listen))
@@ -110,13 +110,5 @@ final class ConnectorSet: Sendable {
     func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
         let futures = state.withLockedValue { $0.sockets }.map { $0.flushTraffic() }
         return EventLoopFuture.andAllComplete(futures, on: loop)
-    }
-
-    private static func resolve(_ endpoint: EndpointAddress, what key: String, connector: ConnectorConfiguration) throws -> SocketAddress {
-        do {
-            return try SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
-        } catch {
-            throw StartupError(description: "connector \"\(connector.name)\": cannot resolve \(key) \(endpoint): \(error)")
-        }
     }
 }

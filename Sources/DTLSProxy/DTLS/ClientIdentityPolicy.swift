@@ -97,15 +97,10 @@ public struct ClientIdentityPolicy: Sendable, Equatable {
     /// Why an `allow_dns` entry is not a DNS name (optionally `*.` + name), or nil.
     public static func problem(dns entry: String) -> String? {
         if entry.isEmpty { return "empty entry" }
-        var name = Substring(entry)
-        if name.hasPrefix("*.") { name = name.dropFirst(2) }
-        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        let letters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-        let valid = name.utf8.count <= 253 && labels.count >= 1 && labels.allSatisfy { label in
-            (1...63).contains(label.count) && label.allSatisfy { letters.contains($0) }
-                && !label.hasPrefix("-") && !label.hasSuffix("-")
-        }
-        guard valid else {
+        let name = entry.hasPrefix("*.") ? String(entry.dropFirst(2)) : entry
+        // The host-name rules of `listen`/`backend` addresses, without the trailing dot
+        // a certificate's names never carry.
+        guard !name.hasSuffix("."), EndpointAddress.hostNameProblem(name) == nil else {
             return "\(quoted(entry)) is not a DNS name (letters, digits, \"-\" and \"_\" in dot-separated labels; a wildcard only as a leading \"*.\")"
         }
         return nil

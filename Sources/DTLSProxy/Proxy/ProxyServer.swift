@@ -101,12 +101,12 @@ public final class ProxyServer: Sendable {
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
         for listener in configuration.listeners {
             let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
-            let routes = try RouteTable.resolve(listener) { try Self.resolve($0, what: "backend", listener: listener) }
+            let routes = try RouteTable.resolve(listener) { try $0.resolved(for: "listener \"\(listener.name)\"", key: "backend") }
             let listenerStats = stats[listener.name] ?? ListenerStats(listenerName: listener.name, metrics: metrics)
             stats[listener.name] = listenerStats
             let runtime = ListenerRuntime(configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats)
             let key: SocketKey = activation.sockets(named: listener.name).isEmpty
-                ? .address(try Self.resolve(listener.listen, what: "listen", listener: listener))
+                ? .address(try listener.listen.resolved(for: "listener \"\(listener.name)\"", key: "listen"))
                 : .passed(name: listener.name)
             prepared.append((runtime, key))
         }
@@ -185,14 +185,6 @@ public final class ProxyServer: Sendable {
             let loop = loops[$0.nextLoop % loops.count]
             $0.nextLoop += 1
             return loop
-        }
-    }
-
-    private static func resolve(_ endpoint: EndpointAddress, what key: String, listener: ListenerConfiguration) throws -> SocketAddress {
-        do {
-            return try SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port)
-        } catch {
-            throw StartupError(description: "listener \"\(listener.name)\": cannot resolve \(key) \(endpoint): \(error)")
         }
     }
 
