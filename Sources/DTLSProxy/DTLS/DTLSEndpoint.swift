@@ -12,8 +12,8 @@ import NIOCore
 public class DTLSEndpoint {
     let ssl: OpaquePointer
     let buffers: DatagramBIOBuffers
-    /// OpenSSL's record buffers are freed (``releaseBuffers()``).
-    private var buffersReleased = false
+    /// OpenSSL's record buffers are freed (``releaseBuffers()``) until the next step needs them.
+    public private(set) var buffersReleased = false
     /// The last alert the peer sent, as OpenSSL's long description.
     public private(set) var receivedAlert: String?
     public private(set) var receivedFatalAlert = false

@@ -61,12 +61,16 @@ final class ListenerRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
-    /// Frees the record buffers of every session idle since the previous sweep
-    /// (once a second), then hands the freed pages back to the system when
-    /// enough were freed to matter (see ``HeapTrim``).
+    /// How often ``releaseIdleBuffers()`` runs, and how long a session must be quiet to lose its buffers.
+    static let idleSweepPeriod = TimeAmount.seconds(1)
+
+    /// Frees the record buffers of every session quiet for a sweep period,
+    /// then hands the freed pages back to the system when enough were freed
+    /// to matter (see ``HeapTrim``).
     func releaseIdleBuffers() {
         var released = 0
-        table.forEach { if $0.releaseBuffersIfIdle() { released += 1 } }
+        let now = NIODeadline.now()
+        table.forEach { if $0.releaseBuffersIfIdle(quiet: Self.idleSweepPeriod, now: now) { released += 1 } }
         HeapTrim.afterReleasing(buffers: released)
     }
 

@@ -40,10 +40,6 @@ final class Session {
     private var establishedAt = NIODeadline.distantFuture
     /// How long a session whose peer never sent application data keeps its buffers.
     static let unconfirmedQuietPeriod = TimeAmount.seconds(60)
-    /// A datagram went either way since the last idle sweep.
-    private var activeSinceSweep = true
-    /// OpenSSL's record buffers are freed (``releaseBuffersIfIdle()``) until the next datagram.
-    private var buffersReleased = false
 
     init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
         self.runtime = runtime
@@ -73,8 +69,6 @@ final class Session {
     func receive(_ datagram: ByteBuffer) {
         guard state != .closed else { return }
         timers.lastActivity = .now()
-        activeSinceSweep = true
-        buffersReleased = false
         connection.receive(datagram)
         switch state {
         case .handshaking:
@@ -94,8 +88,6 @@ final class Session {
             return
         }
         timers.lastActivity = .now()
-        activeSinceSweep = true
-        buffersReleased = false
         guard connection.write(datagram) else {
             close(.error, notifyPeer: false, detail: "SSL_write failed")
             return
@@ -131,24 +123,22 @@ final class Session {
     }
 
     /// Called once a second by the router: an established session that saw no
-    /// datagram since the previous call gives OpenSSL's record buffers back,
+    /// datagram for `quiet` (the sweep's period) gives OpenSSL's record buffers back,
     /// which is most of what an idle session holds (PERFORMANCE-NOTES.md:
     /// 53.5 KiB → 35.6 KiB). A busy session is never touched, so the data path
     /// does not pay for the allocation again on every datagram.
     /// True when this call freed the buffers.
     @discardableResult
-    func releaseBuffersIfIdle() -> Bool {
-        defer { activeSinceSweep = false }
-        guard state == .established, !activeSinceSweep, !buffersReleased else { return false }
+    func releaseBuffersIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
+        guard state == .established, !connection.buffersReleased, now - timers.lastActivity >= quiet else { return false }
         // Until the peer has sent application data we cannot know that it got
         // our final flight: it may still retransmit its Finished, with growing
         // back-off, and OpenSSL must answer with ours. Releasing the buffers in
         // that window broke handshakes under loss (the 20% loss integration
         // test), so such a session is left alone until it has been quiet for
         // longer than a client's retransmissions last in practice.
-        guard traffic.datagramsIn > 0 || NIODeadline.now() - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
-        buffersReleased = connection.releaseBuffers()
-        return buffersReleased
+        guard traffic.datagramsIn > 0 || now - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
+        return connection.releaseBuffers()
     }
 
     /// Ends the session and releases all it holds. Safe to call more than once.
