@@ -7,7 +7,7 @@ import Prometheus
 /// Sessions of a connector all live on one event loop, but the stats line and
 /// the metrics endpoint read these from other threads, hence the atomics.
 /// Every counter also moves its Prometheus series (`dtlsproxy_connector_*`).
-public final class ConnectorStats: Sendable {
+public final class ConnectorStats: SessionStats, Sendable {
     /// Every counter a connector keeps, named as it appears in logs.
     public enum Counter: String, CaseIterable, Sendable {
         case sessionsCreated = "sessions_created"
@@ -29,36 +29,14 @@ public final class ConnectorStats: Sendable {
 
     public let connectorName: String
     let metrics: ConnectorMetrics
-    private let sessions = BoundedCount()
-    private let counters: CounterSet<Counter>
+    let sessions = BoundedCount()
+    let counters: CounterSet<Counter>
 
     public init(connectorName: String, metrics: DaemonMetrics) {
         self.connectorName = connectorName
         let connectorMetrics = ConnectorMetrics(connector: connectorName, factory: metrics.factory)
         self.metrics = connectorMetrics
         counters = CounterSet { connectorMetrics.series(for: $0) }
-    }
-
-    public func increment(_ counter: Counter, by amount: Int = 1) {
-        counters.increment(counter, by: amount)
-    }
-
-    public func value(_ counter: Counter) -> Int {
-        counters.value(counter)
-    }
-
-    /// Sessions (handshaking or established) held now.
-    public var active: Int { sessions.current }
-
-    /// Takes a session slot unless `limit` are held.
-    func reserveSession(limit: Int) -> Bool {
-        guard let held = sessions.reserve(limit: limit) else { return false }
-        metrics.sessionsActive.record(held)
-        return true
-    }
-
-    func releaseSession() {
-        metrics.sessionsActive.record(sessions.release())
     }
 
     /// `stats connector=NAME active_sessions=N sessions_created=N …`, one line.

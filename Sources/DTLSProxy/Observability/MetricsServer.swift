@@ -33,6 +33,9 @@ final class MetricsServer: Sendable {
                 for stats in server.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
                 }
+                for stats in server.connectors.allStats {
+                    stats.metrics.sessionsActive.record(stats.active)
+                }
                 server.backendHealth.publish(server.runtimes)
                 return server.metrics.render()
             }

@@ -28,6 +28,37 @@ struct BoundedCount: Sendable {
     }
 }
 
+/// What listener and connector stats share: a session ceiling and named
+/// counters. The gauge of active sessions is set when metrics are scraped,
+/// not on every session opened or closed.
+protocol SessionStats: AnyObject {
+    associatedtype Counter: CaseIterable & Equatable & Sendable where Counter.AllCases.Index == Int
+    var sessions: BoundedCount { get }
+    var counters: CounterSet<Counter> { get }
+}
+
+extension SessionStats {
+    func increment(_ counter: Counter, by amount: Int = 1) {
+        counters.increment(counter, by: amount)
+    }
+
+    func value(_ counter: Counter) -> Int {
+        counters.value(counter)
+    }
+
+    /// Sessions (handshaking or established) held now, over all event loops.
+    var active: Int { sessions.current }
+
+    /// Takes a session slot unless `limit` are held; false means refuse the peer.
+    func reserveSession(limit: Int) -> Bool {
+        sessions.reserve(limit: limit) != nil
+    }
+
+    func releaseSession() {
+        sessions.release()
+    }
+}
+
 /// Named event counters of a listener or connector: each an atomic (for the
 /// stats line) and the Prometheus series it also moves, if any.
 struct CounterSet<Name: CaseIterable & Equatable & Sendable>: Sendable where Name.AllCases.Index == Int {

@@ -8,7 +8,7 @@ import CoreMetrics
 /// no shared write. Every counter also moves its Prometheus series
 /// (``ListenerMetrics``). One object per listener name lives as long as the
 /// daemon, across reloads, so counts and the session limit span them.
-public final class ListenerStats: Sendable {
+public final class ListenerStats: SessionStats, Sendable {
     /// Every counter a listener keeps, named as it appears in logs.
     public enum Counter: String, CaseIterable, Sendable {
         case sessionsCreated = "sessions_created"
@@ -33,9 +33,9 @@ public final class ListenerStats: Sendable {
 
     public let listenerName: String
     let metrics: ListenerMetrics
-    private let sessions = BoundedCount()
+    let sessions = BoundedCount()
     private let handshaking = BoundedCount()
-    private let counters: CounterSet<Counter>
+    let counters: CounterSet<Counter>
 
     public convenience init(listenerName: String) {
         self.init(listenerName: listenerName, metrics: DaemonMetrics())
@@ -46,26 +46,6 @@ public final class ListenerStats: Sendable {
         let listenerMetrics = metrics.listener(listenerName)
         self.metrics = listenerMetrics
         counters = CounterSet { listenerMetrics.series(for: $0) }
-    }
-
-    public func increment(_ counter: Counter, by amount: Int = 1) {
-        counters.increment(counter, by: amount)
-    }
-
-    public func value(_ counter: Counter) -> Int {
-        counters.value(counter)
-    }
-
-    /// Sessions (handshaking or established) held now, over all event loops.
-    public var active: Int { sessions.current }
-
-    /// Takes a session slot unless `limit` are held; false means refuse the client.
-    func reserveSession(limit: Int) -> Bool {
-        sessions.reserve(limit: limit) != nil
-    }
-
-    func releaseSession() {
-        sessions.release()
     }
 
     /// Counts a handshake as started unless `limit` are running; false means refuse the client.
