@@ -48,7 +48,7 @@ final class ClientSession {
             guard let self else { return }
             self.close(.handshakeTimeout, notifyServer: false, detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
         }
-        let handler = NIOLoopBound(ServerReplyHandler(session: self), eventLoop: eventLoop)
+        let handler = NIOLoopBound(ConnectedSocketHandler(owner: self), eventLoop: eventLoop)
         DatagramBootstrap(group: eventLoop)
             // A record from the server may be as large as the server's MTU, not ours.
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: ListenerSockets.datagramSlot))
@@ -262,33 +262,11 @@ final class ClientSession {
         }
         armIdleTimer(after: left)
     }
-
-    /// Sends the replies queued on the local socket.
-    func flushToPeer() {
-        router.flushIfNeeded()
-    }
 }
 
-/// Hands every datagram from the server to the session that owns the socket.
-final class ServerReplyHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
-    private weak var session: ClientSession?
-
-    init(session: ClientSession) {
-        self.session = session
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session?.receiveFromServer(unwrapInboundIn(data).data)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session?.flushToPeer()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // ECONNREFUSED (ICMP port unreachable) leaves the socket open: NIO treats it as recoverable.
-        session?.serverFailed(error)
-    }
+extension ClientSession: ConnectedSocketOwner {
+    func socketRead(_ datagram: ByteBuffer) { receiveFromServer(datagram) }
+    /// Sends the replies queued on the local socket.
+    func socketReadComplete() { router.flushIfNeeded() }
+    func socketFailed(_ error: Error) { serverFailed(error) }
 }

@@ -20,7 +20,7 @@ final class BackendLink {
     /// Opens the socket for `session` to `backend`; failures close the session.
     static func open(for session: Session, to backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink {
         let link = BackendLink()
-        let handler = NIOLoopBound(BackendReplyHandler(session: session), eventLoop: eventLoop)
+        let handler = NIOLoopBound(ConnectedSocketHandler(owner: session), eventLoop: eventLoop)
         // Replies larger than a record can carry are dropped, so reading one
         // byte more than the MTU is enough to tell they were too large.
         let readSize = runtime.configuration.mtu + 1
@@ -81,30 +81,5 @@ final class BackendLink {
         pending.removeAll()
         channel?.close(promise: nil)
         channel = nil
-    }
-}
-
-/// Hands every datagram the backend sends to the session that owns the socket.
-final class BackendReplyHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
-    private weak var session: Session?
-
-    init(session: Session) {
-        self.session = session
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        session?.forwardToPeer(envelope.data)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session?.flushToPeer()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // ECONNREFUSED (ICMP port unreachable) leaves the socket open: NIO treats it as recoverable.
-        session?.backendFailed(error)
     }
 }

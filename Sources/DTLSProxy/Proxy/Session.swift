@@ -356,9 +356,9 @@ final class Session {
 
 }
 
-extension Session {
+extension Session: ConnectedSocketOwner {
+    func socketRead(_ datagram: ByteBuffer) { forwardToPeer(datagram) }
     /// Sends what backend replies queued on the listener socket.
-    func flushToPeer() {
-        router.flushIfNeeded()
-    }
+    func socketReadComplete() { router.flushIfNeeded() }
+    func socketFailed(_ error: Error) { backendFailed(error) }
 }
