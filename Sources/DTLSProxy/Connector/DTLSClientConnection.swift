@@ -41,14 +41,10 @@ final class DTLSClientConnection: DTLSEndpoint {
 
     /// Starts or advances the handshake (the first call writes the ClientHello).
     func handshake() -> HandshakeProgress {
-        let result = SSL_do_handshake(ssl)
-        if result == 1 { return .complete }
-        let error = SSL_get_error(ssl, result)
-        switch error {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            buffers.inbound = nil
-            return .inProgress
-        default:
+        switch stepHandshake() {
+        case .complete: return .complete
+        case .inProgress: return .inProgress
+        case .failed(let error):
             let verify = SSL_get_verify_result(ssl)
             if verify != X509_V_OK {
                 OpenSSLError.drain()

@@ -57,15 +57,10 @@ public final class DTLSConnection: DTLSEndpoint {
     /// Advances the handshake with whatever was received.
     public func handshake() -> HandshakeProgress {
         guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
-        let result = SSL_do_handshake(ssl)
-        if result == 1 { return admit() }
-        let error = SSL_get_error(ssl, result)
-        switch error {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            buffers.inbound = nil
-            return .inProgress
-        default:
-            return .failed(failureReason(error))
+        switch stepHandshake() {
+        case .complete: return admit()
+        case .inProgress: return .inProgress
+        case .failed(let error): return .failed(failureReason(error))
         }
     }
 

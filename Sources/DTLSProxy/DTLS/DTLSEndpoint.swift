@@ -69,6 +69,26 @@ public class DTLSEndpoint {
         buffers.inbound = datagram
     }
 
+    /// One `SSL_do_handshake` step, before each role reads its outcome.
+    enum HandshakeStep {
+        case complete
+        /// Waiting for the peer's next flight (or a retransmission timer).
+        case inProgress
+        /// `SSL_get_error`'s code; the error queue is still to be drained.
+        case failed(Int32)
+    }
+
+    final func stepHandshake() -> HandshakeStep {
+        let result = SSL_do_handshake(ssl)
+        if result == 1 { return .complete }
+        let error = SSL_get_error(ssl, result)
+        guard error != SSL_ERROR_WANT_READ, error != SSL_ERROR_WANT_WRITE else {
+            buffers.inbound = nil
+            return .inProgress
+        }
+        return .failed(error)
+    }
+
     /// Decrypts the queued datagram's next record, appending plaintext to `destination`.
     public final func read(into destination: inout ByteBuffer, maximum: Int) -> ReadResult {
         guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
