@@ -156,12 +156,8 @@ struct Idle: ParsableCommand {
     func run() throws {
         guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
         let driver = HandshakeDriver(context: try ClientContext(), target: endpoint)
-        var sockets: [Int32] = []
+        let (sockets, outcome) = driver.openIdle(count: sessions, echo: echo, seconds: 600)
         defer { sockets.forEach { _ = close($0) } }
-        let outcome = driver.run(concurrency: 64, total: sessions, seconds: 600) { client in
-            if echo { BenchRunner.echoOnce(client) }
-            sockets.append(client.detachSocket())
-        }
         FileHandle.standardOutput.write(Data("\(sockets.count) sessions open (\(outcome.failed) failed); holding \(hold) s\n".utf8))
         usleep(UInt32(min(hold, 3600) * 1e6))
     }

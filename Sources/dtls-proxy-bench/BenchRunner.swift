@@ -61,7 +61,7 @@ final class BenchRunner {
                 "UDP:\(backendEndpoint)",
             ], logDirectory: paths.work)
             defer { socat.stop() }
-            usleep(300_000)
+            usleep(300_000) // socat logs nothing when it is ready: give it time to bind
             var result = try measureDTLS(name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
             result.note = "socat forks one process per client; CPU includes its live children"
             targets.append(result)
@@ -75,12 +75,12 @@ final class BenchRunner {
             workerRuns.append(try withDaemon(workers: count, backend: backendEndpoint) { daemon, endpoint in
                 let (clients, _) = HandshakeDriver(context: context, target: endpoint).establish(count: 16, concurrency: 16, seconds: 10)
                 defer { clients.forEach { $0.close() } }
-                let cpuBefore = daemon.cpuSeconds
-                let bulk = LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
-                let cpu = daemon.cpuSeconds - cpuBefore
+                let (bulk, cpu) = daemon.measuringCPU {
+                    LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
+                }
                 let perLoop = try sessionsPerLoop(daemon)
                 return WorkersResult(workers: count, bulk: bulk, perLoop: perLoop,
-                                     cpuSecondsPerMillionDatagrams: cpu / (Double(bulk.allEchoes) * 2 / 1e6))
+                                     cpuSecondsPerMillionDatagrams: bulk.cpuSecondsPerMillionDatagrams(cpuSeconds: cpu))
             })
         }
 
@@ -122,26 +122,23 @@ final class BenchRunner {
         })
         result.cipher = cipher
         result.perLoop = perLoop
-        var failures = 0
         let threads = ProcessInfo.processInfo.activeProcessorCount
-        for concurrency in [8, 64] {
-            let cpuBefore = child.cpuSeconds
-            let run = driver.rate(concurrency: concurrency, seconds: seconds, threads: threads)
-            let cpu = child.cpuSeconds - cpuBefore
-            if concurrency == 8, run.completed > 0 { result.handshakeCPUMicroseconds = cpu / Double(run.completed) * 1e6 }
-            failures += run.failed
-            if concurrency == 8 { result.handshakes8 = run.rate } else { result.handshakes64 = run.rate }
-        }
-        result.handshakeFailures = failures
+        // Full handshakes, 8 then 64 in flight; the CPU per handshake comes from the 8 run.
+        let (at8, cpu8) = child.measuringCPU { driver.rate(concurrency: 8, seconds: seconds, threads: threads) }
+        let at64 = driver.rate(concurrency: 64, seconds: seconds, threads: threads)
+        result.handshakes8 = at8.rate
+        result.handshakes64 = at64.rate
+        result.handshakeFailures = at8.failed + at64.failed
+        if at8.completed > 0 { result.handshakeCPUMicroseconds = cpu8 / Double(at8.completed) * 1e6 }
         // Resumption: 8 in flight, each from a fresh source port (cookie exchange
         // included), offering the SSL_SESSION of one earlier full handshake.
-        let cpuBefore = child.cpuSeconds
-        let resumed = driver.rate(concurrency: 8, seconds: seconds, threads: threads, resuming: true)
-        let cpu = child.cpuSeconds - cpuBefore
+        let (resumed, cpu) = child.measuringCPU { driver.rate(concurrency: 8, seconds: seconds, threads: threads, resuming: true) }
         result.resumedHandshakes8 = resumed.rate
         result.resumedRefused = resumed.notResumed
         result.resumedFailures = resumed.failed
         result.ticketIssued = resumed.ticketIssued
+        // Per handshake the run made (resumed or refused: both cost the target a
+        // handshake), reported only when at least one resumption succeeded.
         if resumed.completed > 0 { result.resumedCPUMicroseconds = cpu / Double(resumed.completed + resumed.notResumed) * 1e6 }
         if resumed.notResumed > 0 || resumed.completed == 0 {
             let ticket = resumed.ticketIssued.map { $0 ? "a session ticket was issued" : "no session ticket was issued" } ?? "no first handshake"
@@ -185,13 +182,10 @@ final class BenchRunner {
         var resident: [Int] = []
         let driver = HandshakeDriver(context: context, target: target)
         for count in counts {
-            let missing = count - sockets.count
             // One echo per session first: the daemon frees an idle session's
             // record buffers only once its peer has sent application data.
-            let run = driver.run(concurrency: 64, total: missing, seconds: 120) { client in
-                Self.echoOnce(client)
-                sockets.append(client.detachSocket())
-            }
+            let (opened, run) = driver.openIdle(count: count - sockets.count, echo: true, seconds: 120)
+            sockets += opened
             if run.failed > 0 { notes.append("memory: \(run.failed) handshakes failed while opening \(count) sessions") }
             // Long enough for the daemon's idle-buffer sweep to pass every session once.
             usleep(3_000_000)
@@ -202,17 +196,6 @@ final class BenchRunner {
         if held != sockets.count { notes.append("memory: the daemon holds \(held) sessions, \(sockets.count) were opened") }
         return MemoryResult(workers: workers, baselineKiB: baseline, sessions: counts, residentKiB: resident,
                             perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
-    }
-
-    /// Sends one small datagram and waits up to 500 ms for its echo.
-    static func echoOnce(_ client: DTLSClient) {
-        let message = [UInt8](repeating: 0x2A, count: 32)
-        var reply = [UInt8](repeating: 0, count: 2048)
-        guard message.withUnsafeBytes({ client.send($0) }) else { return }
-        let end = monotonicNanoseconds() + 500_000_000
-        while monotonicNanoseconds() < end, UDP.waitReadable(client.fd, milliseconds: 100) {
-            if reply.withUnsafeMutableBytes({ client.receive(into: $0) }) != nil { return }
-        }
     }
 
     private func progress(_ text: String) {

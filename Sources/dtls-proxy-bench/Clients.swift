@@ -161,6 +161,17 @@ final class DTLSClient: EchoClient {
         close(quietly: false)
     }
 
+    /// Sends one small datagram and waits up to 500 ms for its echo.
+    func echoOnce() {
+        let message = [UInt8](repeating: 0x2A, count: 32)
+        var reply = [UInt8](repeating: 0, count: 2048)
+        guard message.withUnsafeBytes({ send($0) }) else { return }
+        let end = monotonicNanoseconds() + 500_000_000
+        while monotonicNanoseconds() < end, UDP.waitReadable(fd, milliseconds: 100) {
+            if reply.withUnsafeMutableBytes({ receive(into: $0) }) != nil { return }
+        }
+    }
+
     /// Frees the `SSL` object without a word to the server and hands back the
     /// socket, still open: the server's session stays established and idle,
     /// and the source port stays taken so no later client reuses it.

@@ -117,6 +117,7 @@ struct HandshakeDriver: Sendable {
             let base = self
             group.enter()
             Thread {
+                defer { group.leave() }
                 var driver = base
                 if resuming {
                     var first: ResumableSession?
@@ -126,7 +127,6 @@ struct HandshakeDriver: Sendable {
                     }
                     guard let first else {
                         outcomes.append(Outcome(failed: max(1, opened.failed)))
-                        group.leave()
                         return
                     }
                     driver.resume = first
@@ -134,7 +134,6 @@ struct HandshakeDriver: Sendable {
                 var outcome = driver.run(concurrency: share, total: Int.max, seconds: seconds) { $0.close() }
                 outcome.ticketIssued = driver.resume?.hasTicket
                 outcomes.append(outcome)
-                group.leave()
             }.start()
         }
         group.wait()
@@ -154,6 +153,20 @@ struct HandshakeDriver: Sendable {
         var clients: [DTLSClient] = []
         let outcome = run(concurrency: min(concurrency, count), total: count, seconds: seconds) { clients.append($0) }
         return (clients, outcome)
+    }
+
+    /// Establishes up to `count` sessions within `seconds`, 64 in flight, and
+    /// leaves them idle: with `echo`, each first carries one echo (the daemon
+    /// frees an idle session's record buffers only after application data).
+    /// Returns their sockets, still open, without a close_notify sent (see
+    /// ``DTLSClient/detachSocket()``); the caller closes them when done.
+    func openIdle(count: Int, echo: Bool, seconds: Double) -> (sockets: [Int32], outcome: Outcome) {
+        var sockets: [Int32] = []
+        let outcome = run(concurrency: 64, total: count, seconds: seconds) { client in
+            if echo { client.echoOnce() }
+            sockets.append(client.detachSocket())
+        }
+        return (sockets, outcome)
     }
 }
 

@@ -21,6 +21,13 @@ struct ThroughputResult: Codable {
     var echoesPerSecond: Double { seconds > 0 ? Double(echoes) / seconds : 0 }
     /// Payload megabits per second in each direction (one echo = payload out and back).
     var megabitsPerSecond: Double { echoesPerSecond * Double(payload) * 8 / 1e6 }
+
+    /// A relay's `cpuSeconds` over this run (warm-up included, as `allEchoes` is)
+    /// per million datagrams it relayed: one echo is two datagrams through it,
+    /// one each way. A run without echoes counts as one, so the figure stays finite.
+    func cpuSecondsPerMillionDatagrams(cpuSeconds: Double) -> Double {
+        cpuSeconds / (Double(max(1, allEchoes)) * 2 / 1e6)
+    }
 }
 
 /// Round-trip latency at window 1, in microseconds.
@@ -49,9 +56,10 @@ enum LoadGenerator {
         let start = monotonicNanoseconds()
         let measureFrom = start + UInt64(warmup * 1e9)
         let end = measureFrom + UInt64(seconds * 1e9)
-        var measuredEchoes = 0
-        var warmupEchoes = 0
-        var measuring = false
+        // `echoes` counts from the start; the count at `measureFrom` splits it
+        // into warm-up and measured (nil until then, and stays nil if one poll
+        // spans the whole measured window: then everything counts as measured).
+        var warmupEchoes: Int?
         var measured = seconds
 
         message.withUnsafeBytes { bytes in
@@ -65,11 +73,7 @@ enum LoadGenerator {
                     measured = Double(now - measureFrom) / 1e9
                     break
                 }
-                if !measuring, now >= measureFrom {
-                    measuring = true
-                    warmupEchoes = echoes
-                    echoes = 0
-                }
+                if warmupEchoes == nil, now >= measureFrom { warmupEchoes = echoes }
                 _ = poll(&descriptors, nfds_t(descriptors.count), 10)
                 let after = monotonicNanoseconds()
                 for index in clients.indices {
@@ -92,10 +96,9 @@ enum LoadGenerator {
                     }
                 }
             }
-            measuredEchoes = echoes
         }
-        return ThroughputResult(sessions: clients.count, window: window, payload: payload, echoes: measuredEchoes,
-                                seconds: measured, stalls: stalls, allEchoes: warmupEchoes + measuredEchoes)
+        return ThroughputResult(sessions: clients.count, window: window, payload: payload, echoes: echoes - (warmupEchoes ?? 0),
+                                seconds: measured, stalls: stalls, allEchoes: echoes)
     }
 
     /// One datagram at a time on `client`: `count` round trips or `seconds`, whichever ends first.

@@ -43,7 +43,8 @@ extension BenchRunner {
                     cells.append(MatrixCell(sessions: count, payload: payload, window: Self.window, admitted: 0))
                     continue
                 }
-                let headline = count == 16 && payload == payload1200
+                // `payload` here is the cell's; the runner's (1200 B) marks the headline cell.
+                let headline = count == 16 && payload == self.payload
                 let cell = measureCell(clients, asked: count, payload: payload, child: child, warmup: headline ? 0.5 : 0.3)
                 cells.append(cell)
                 if headline {
@@ -59,12 +60,10 @@ extension BenchRunner {
         result.matrix = cells.sorted { ($0.sessions, $0.payload) < ($1.sessions, $1.payload) }
     }
 
-    private var payload1200: Int { payload }
-
     private func measureCell(_ clients: [EchoClient], asked: Int, payload: Int, child: Child?, warmup: Double) -> MatrixCell {
         let cpuBefore = child?.cpuSeconds ?? 0
         let run = LoadGenerator.throughput(clients: clients, window: Self.window, payload: payload, warmup: warmup, seconds: seconds)
-        let cpu = child.map { ($0.cpuSeconds - cpuBefore) / (Double(max(1, run.allEchoes)) * 2 / 1e6) }
+        let cpu = child.map { run.cpuSecondsPerMillionDatagrams(cpuSeconds: $0.cpuSeconds - cpuBefore) }
         return MatrixCell(sessions: asked, payload: payload, window: Self.window, admitted: clients.count,
                           run: run, cpuSecondsPerMillionDatagrams: cpu)
     }

@@ -53,6 +53,14 @@ final class Child {
         Self.descendants(of: pid).reduce(Self.cpuSeconds(of: pid, reapedChildren: true)) { $0 + Self.cpuSeconds(of: $1) }
     }
 
+    /// Runs `body` and returns its result with the `cpuSeconds` the process
+    /// (and its descendants) spent meanwhile.
+    func measuringCPU<T>(_ body: () throws -> T) rethrows -> (result: T, cpu: Double) {
+        let before = cpuSeconds
+        let result = try body()
+        return (result, cpuSeconds - before)
+    }
+
     /// Resident set size in KiB (VmRSS).
     var residentKiB: Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }

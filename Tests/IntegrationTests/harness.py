@@ -252,20 +252,17 @@ def echo_roundtrip(proc: Proc, line: bytes, timeout: float = 10.0) -> re.Match:
 
 # --------------------------------------------------------------------------- backend
 
-class EchoBackend:
-    """A UDP echo service in a thread that records (source address, payload) of every datagram."""
+class _DatagramReceiver:
+    """A bound datagram socket ``self.sock`` and a thread that hands every
+    datagram to ``_received(data, addr)`` until ``close()``.
 
-    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b"", reply=None, port: int = 0):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind((host, port))
+    Subclasses bind ``self.sock``, set up what ``_received`` uses, then call
+    ``_start_receiving()``. The socket's 0.2 s timeout is how soon the thread
+    sees the stop flag; a socket error (closed under it) ends the thread.
+    """
+
+    def _start_receiving(self):
         self.sock.settimeout(0.2)
-        self.host, self.port = host, self.sock.getsockname()[1]
-        self.prefix = prefix
-        self.reply = reply or (lambda data: self.prefix + data)  # payload -> reply bytes
-        self._records: list[tuple[tuple, bytes]] = []
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -278,12 +275,39 @@ class EchoBackend:
                 continue
             except OSError:
                 return
-            with self._lock:
-                self._records.append((addr, data))
-            try:
-                self.sock.sendto(self.reply(data), addr)
-            except OSError:
-                pass
+            self._received(data, addr)
+
+    def _received(self, data: bytes, addr):
+        raise NotImplementedError
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+class EchoBackend(_DatagramReceiver):
+    """A UDP echo service in a thread that records (source address, payload) of every datagram."""
+
+    def __init__(self, host: str = "127.0.0.1", prefix: bytes = b"", reply=None, port: int = 0):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind((host, port))
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.prefix = prefix
+        self.reply = reply or (lambda data: self.prefix + data)  # payload -> reply bytes
+        self._records: list[tuple[tuple, bytes]] = []
+        self._lock = threading.Lock()
+        self._start_receiving()
+
+    def _received(self, data: bytes, addr):
+        with self._lock:
+            self._records.append((addr, data))
+        try:
+            self.sock.sendto(self.reply(data), addr)
+        except OSError:
+            pass
 
     @property
     def records(self) -> list[tuple[tuple, bytes]]:
@@ -300,9 +324,8 @@ class EchoBackend:
         return self.records
 
     def stop(self):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
+        """The same as ``close()``: the name the fixtures and tests use for a backend."""
+        self.close()
 
 
 # --------------------------------------------------------------------------- config
@@ -500,7 +523,7 @@ def report(line: str):
 
 # --------------------------------------------------------------------------- systemd
 
-class NotifyRecorder:
+class NotifyRecorder(_DatagramReceiver):
     """A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
 
     A thread records every message with its arrival time (time.monotonic()).
@@ -510,24 +533,14 @@ class NotifyRecorder:
         self.path = os.path.join(directory, "notify.sock")  # short: sun_path is 108 bytes
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
         self._messages: list[tuple[float, str]] = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start_receiving()
 
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._cond:
-                self._messages.append((time.monotonic(), data.decode("utf-8", "replace")))
-                self._cond.notify_all()
+    def _received(self, data: bytes, addr):
+        with self._cond:
+            self._messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+            self._cond.notify_all()
 
     @property
     def messages(self) -> list[tuple[float, str]]:
@@ -550,11 +563,6 @@ class NotifyRecorder:
                     raise AssertionError(f"no {assignment!r} on NOTIFY_SOCKET within {timeout}s; "
                                          f"got {[m for _, m in self._messages[start:]]}")
                 self._cond.wait(min(remaining, 0.5))
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 def make_certificate(directory: Path, stem: str, cn: str = "localhost") -> tuple[Path, Path]:

@@ -82,10 +82,16 @@ def server_listener(certs, backend, **keys) -> dict:
     return listener
 
 
-def connector_for(listener: dict, **keys) -> dict:
-    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": listener["listen"]}
+def connector_to(server: str, **keys) -> dict:
+    """A connector named ``tun`` on a free local port, to the DTLS server at ``server``; ``keys`` add or override."""
+    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": server}
     connector.update(keys)
     return connector
+
+
+def connector_for(listener: dict, **keys) -> dict:
+    """A connector to the listener instance described by ``listener``."""
+    return connector_to(listener["listen"], **keys)
 
 
 def local_port(connector: dict) -> int:
@@ -243,8 +249,7 @@ def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
     procs.append(server)
     time.sleep(0.5)
     inst = Instances(procs, tmp_path)
-    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": f"127.0.0.1:{port}",
-                 "server_ca": str(certs["cert"]), "server_name": "localhost"}
+    connector = connector_to(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
     near = inst.start(connectors=[connector])
     client = udp_client()
     client.sendto(b"hello s_server\n", ("127.0.0.1", local_port(connector)))
@@ -263,8 +268,7 @@ def test_gnutls_serv_echo_with_psk_as_the_far_end(procs, tmp_path):
     procs.append(server)
     server.wait_for(rb"listening on", timeout=10)
     inst = Instances(procs, tmp_path)
-    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": f"127.0.0.1:{port}",
-                 "psk_identity": PSK_IDENTITY, "psk_file": str(psk)}
+    connector = connector_to(f"127.0.0.1:{port}", psk_identity=PSK_IDENTITY, psk_file=str(psk))
     inst.start(connectors=[connector])
     client = udp_client()
     assert roundtrip(client, local_port(connector), [b"via gnutls"]) == [b"via gnutls"]
@@ -373,8 +377,7 @@ def test_reload_adds_removes_and_refuses_bad_connectors(procs, tmp_path, certs, 
 def test_unreachable_server_is_counted_and_the_handshake_times_out(procs, tmp_path, certs):
     """Nothing listens on the server port: ICMP port unreachable is counted, the daemon goes on."""
     inst = Instances(procs, tmp_path)
-    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": f"127.0.0.1:{free_udp_port()}",
-                 "server_ca": str(certs["cert"]), "handshake_timeout": "1500ms"}
+    connector = connector_to(f"127.0.0.1:{free_udp_port()}", server_ca=str(certs["cert"]), handshake_timeout="1500ms")
     near = inst.start(connectors=[connector])
     client = udp_client()
     client.sendto(b"into the void", ("127.0.0.1", local_port(connector)))
