@@ -31,6 +31,7 @@ public final class DaemonMetrics: Sendable {
         static let reloads = "dtlsproxy_reloads_total"
         static let lastReloadSucceeded = "dtlsproxy_config_last_reload_successful"
         static let backendUp = "dtlsproxy_backend_up"
+        static let backendSocketsParked = "dtlsproxy_backend_sockets_parked"
     }
 
     public init() {
@@ -73,6 +74,7 @@ public final class DaemonMetrics: Sendable {
 /// `ListenerRouter.flushTraffic`).
 final class ListenerMetrics: Sendable {
     let sessionsActive: CoreMetrics.Gauge
+    let backendSocketsParked: CoreMetrics.Gauge
     let sessionsOpened: CoreMetrics.Counter
     let handshakesCompleted: CoreMetrics.Counter
     let cookiesSent: CoreMetrics.Counter
@@ -94,6 +96,7 @@ final class ListenerMetrics: Sendable {
         let label = ("listener", listener)
         typealias Name = DaemonMetrics.Name
         sessionsActive = CoreMetrics.Gauge(label: Name.sessionsActive, dimensions: [label], factory: factory)
+        backendSocketsParked = CoreMetrics.Gauge(label: Name.backendSocketsParked, dimensions: [label], factory: factory)
         sessionsOpened = CoreMetrics.Counter(label: Name.sessionsOpened, dimensions: [label], factory: factory)
         handshakesCompleted = CoreMetrics.Counter(label: Name.handshakesCompleted, dimensions: [label], factory: factory)
         cookiesSent = CoreMetrics.Counter(label: Name.cookiesSent, dimensions: [label], factory: factory)

@@ -32,6 +32,7 @@ final class MetricsServer: Sendable {
             server.flushTraffic(on: loop).map {
                 for stats in server.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
+                    stats.metrics.backendSocketsParked.record(stats.parkedBackendSockets.load(ordering: .relaxed))
                 }
                 for stats in server.connectors.allStats {
                     stats.metrics.sessionsActive.record(stats.active)

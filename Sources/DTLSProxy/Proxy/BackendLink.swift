@@ -1,3 +1,5 @@
+import CEpoll
+import Glibc
 import NIOCore
 import NIOPosix
 
@@ -6,24 +8,76 @@ import NIOPosix
 /// One socket per session is what lets the backend see every client as its
 /// own source port, and lets the daemon tell from which socket a reply came
 /// which client it is for. The socket is opened when the handshake
-/// completes; datagrams that arrive before the connect finishes wait in a
+/// completes; datagrams that arrive before NIO has registered it wait in a
 /// short queue.
+///
+/// While the session is idle the socket is *parked* (``parkIfOpen()``): it
+/// stays open and connected, so the backend still sees the same source port,
+/// but its SwiftNIO channel is closed, which gives back the channel, its
+/// pipeline and the receive buffer NIO keeps per channel. The
+/// ``ParkedSocketWatcher`` reports a parked socket that becomes readable (a
+/// backend datagram, an ICMP error); a datagram from the client wakes it
+/// too. Waking wraps the same descriptor in a new channel.
 final class BackendLink {
+    private enum State {
+        /// NIO is registering and connecting the socket; sends wait in `pending`.
+        case opening
+        case open(Channel)
+        /// Only `descriptor` holds the socket; the watcher reports it.
+        case parked
+        case closed
+    }
+
     private static let pendingLimit = 64
-    private var channel: Channel?
+    private var state = State.opening
+    /// The socket. While a channel is open, NIO owns this descriptor and
+    /// closes it with the channel; parking first duplicates it.
+    private var descriptor: CInt
+    /// Counts parks, so that a wake-up from an earlier park is ignored.
+    private var parkGeneration = 0
     private var pending: [ByteBuffer] = []
     private var needsFlush = false
-    private var closed = false
+    private weak var session: Session?
+    private let backend: SocketAddress
+    private let eventLoop: EventLoop
+    private let readSize: Int
+    private let stats: ListenerStats
 
-    private init() {}
-
-    /// Opens the socket for `session` to `backend`; failures close the session.
-    static func open(for session: Session, to backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink {
-        let link = BackendLink()
-        let handler = NIOLoopBound(ConnectedSocketHandler(owner: session), eventLoop: eventLoop)
+    private init(descriptor: CInt, session: Session, backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) {
+        self.descriptor = descriptor
+        self.session = session
+        self.backend = backend
+        self.eventLoop = eventLoop
         // Replies larger than a record can carry are dropped, so reading one
         // byte more than the MTU is enough to tell they were too large.
-        let readSize = runtime.configuration.mtu + 1
+        self.readSize = runtime.configuration.mtu + 1
+        self.stats = runtime.stats
+    }
+
+    /// Opens the socket for `session` to `backend`; failures close the session.
+    static func open(for session: Session, to backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink? {
+        let family = backend.isIPv6 ? AF_INET6 : AF_INET
+        let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else {
+            session.close(.error, notifyPeer: true, detail: "cannot open backend socket: \(String(cString: strerror(errno)))")
+            return nil
+        }
+        let link = BackendLink(descriptor: descriptor, session: session, backend: backend, runtime: runtime, eventLoop: eventLoop)
+        link.attachChannel()
+        return link
+    }
+
+    /// Wraps `descriptor` in a NIO channel and connects it to the backend
+    /// (again, after a park: connecting a UDP socket to the address it is
+    /// connected to keeps its port, and tells NIO where it is connected).
+    private func attachChannel() {
+        guard let session else {
+            state = .closed
+            Glibc.close(descriptor)
+            return
+        }
+        let handler = NIOLoopBound(ConnectedSocketHandler(owner: session), eventLoop: eventLoop)
+        let backend = self.backend
         DatagramBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
             .channelInitializer { channel in
@@ -31,25 +85,32 @@ final class BackendLink {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
-            .connect(to: backend)
-            .assumeIsolated()
-            .whenComplete { [weak session] result in
-                switch result {
-                case .success(let channel):
-                    link.connected(channel)
-                case .failure(let error):
-                    session?.close(.error, notifyPeer: true, detail: "cannot open backend socket: \(error)")
+            .withBoundSocket(descriptor)
+            .flatMap { channel in
+                channel.connect(to: backend).map { channel }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
                 }
             }
-        return link
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.attached(channel)
+                case .failure(let error):
+                    self.state = .closed
+                    self.pending.removeAll()
+                    self.session?.close(.error, notifyPeer: true, detail: "cannot open backend socket: \(error)")
+                }
+            }
     }
 
-    private func connected(_ channel: Channel) {
-        guard !closed else {
+    private func attached(_ channel: Channel) {
+        guard case .opening = state else {
             channel.close(promise: nil)
             return
         }
-        self.channel = channel
+        state = .open(channel)
         for datagram in pending {
             channel.write(datagram, promise: nil)
         }
@@ -59,27 +120,89 @@ final class BackendLink {
 
     /// Queues one plaintext datagram for the backend; `flush` sends what is queued.
     func send(_ datagram: ByteBuffer) {
-        guard !closed else { return }
-        if let channel {
+        switch state {
+        case .open(let channel):
             channel.write(datagram, promise: nil)
             needsFlush = true
-        } else if pending.count < Self.pendingLimit {
+        case .parked:
+            // Queued first: NIO may register the socket before `wake` returns.
             pending.append(datagram)
+            wake()
+        case .opening:
+            if pending.count < Self.pendingLimit { pending.append(datagram) }
+        case .closed:
+            break
         }
     }
 
     func flush() {
-        guard needsFlush, let channel else { return }
+        guard needsFlush, case .open(let channel) = state else { return }
         needsFlush = false
         channel.flush()
     }
 
+    var isParked: Bool {
+        if case .parked = state { return true }
+        return false
+    }
+
+    /// Closes the channel of an open socket but keeps the socket, watched by
+    /// the ``ParkedSocketWatcher``. True when the socket is parked now.
+    @discardableResult
+    func parkIfOpen() -> Bool {
+        guard case .open(let channel) = state, !needsFlush else { return false }
+        let spare = dp_dup_cloexec(descriptor)
+        guard spare >= 0 else { return false }
+        // NIO removes the descriptor from its epoll set and closes it; the
+        // socket lives on in `spare`. Done on the channel's own loop, the
+        // close is synchronous: nothing of the old registration is left.
+        channel.close(promise: nil)
+        descriptor = spare
+        parkGeneration += 1
+        state = .parked
+        stats.parkedBackendSockets.wrappingIncrement(ordering: .relaxed)
+        let generation = parkGeneration
+        let link = NIOLoopBound(self, eventLoop: eventLoop)
+        let loop = eventLoop
+        let watched = ParkedSocketWatcher.shared.watch(spare) {
+            loop.execute { link.value.watcherReported(generation: generation) }
+        }
+        guard watched else {
+            wake()
+            return false
+        }
+        return true
+    }
+
+    private func watcherReported(generation: Int) {
+        guard case .parked = state, generation == parkGeneration else { return }
+        wake()
+    }
+
+    /// Puts a parked socket back on a channel; what arrives meanwhile waits in `pending`.
+    private func wake() {
+        guard case .parked = state else { return }
+        ParkedSocketWatcher.shared.unwatch(descriptor)
+        stats.parkedBackendSockets.wrappingDecrement(ordering: .relaxed)
+        state = .opening
+        attachChannel()
+    }
+
     /// Closes the socket; idempotent.
     func close() {
-        guard !closed else { return }
-        closed = true
+        switch state {
+        case .open(let channel):
+            channel.close(promise: nil)
+        case .parked:
+            ParkedSocketWatcher.shared.unwatch(descriptor)
+            stats.parkedBackendSockets.wrappingDecrement(ordering: .relaxed)
+            Glibc.close(descriptor)
+        case .opening:
+            break  // `attached` closes the channel when NIO hands it over
+        case .closed:
+            return
+        }
+        state = .closed
         pending.removeAll()
-        channel?.close(promise: nil)
-        channel = nil
     }
 }

@@ -7,7 +7,8 @@ import COpenSSL
 /// `malloc_trim` gives them back, so without it the memory idle sessions
 /// release stays in the daemon's RSS as holes that only new sessions reuse.
 /// Trimming walks the heap, so it runs only after a sweep that released at
-/// least ``threshold`` buffers: never on the per-datagram path, rarely in a
+/// least ``threshold`` buffers (or parked as many backend sockets, whose
+/// channels free a few KiB each): never on the per-datagram path, rarely in a
 /// steady state, and once after a burst of sessions went quiet.
 enum HeapTrim {
     /// Buffers one sweep must release before a trim is worth its cost (≈ 1 MiB).

@@ -95,7 +95,7 @@ final class ListenerSockets: Sendable {
         let flushTasks = routers.map { router in
             router.eventLoop.scheduleRepeatedTask(initialDelay: ListenerRouter.idleSweepPeriod, delay: ListenerRouter.idleSweepPeriod) { _ in
                 router.value.flushTraffic()
-                router.value.releaseIdleBuffers()
+                router.value.sweepIdleSessions()
             }
         }
         return ListenerSockets(key: key, runtime: runtime, channels: channels, routers: routers, flushTasks: flushTasks)

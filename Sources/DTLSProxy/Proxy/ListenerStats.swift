@@ -34,6 +34,8 @@ public final class ListenerStats: SessionStats, Sendable {
     public let listenerName: String
     let metrics: ListenerMetrics
     let sessions = BoundedCount()
+    /// Backend sockets of idle sessions held without a NIO channel (``BackendLink``).
+    let parkedBackendSockets = ManagedAtomic<Int>(0)
     private let handshaking = BoundedCount()
     let counters: CounterSet<Counter>
 
@@ -64,6 +66,7 @@ public final class ListenerStats: SessionStats, Sendable {
     /// `stats listener=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
         "stats listener=\(listenerName) active_sessions=\(active) handshakes_in_progress=\(handshakesInProgress)"
+            + " parked_backend_sockets=\(parkedBackendSockets.load(ordering: .relaxed))"
             + counters.logFields(\.rawValue)
     }
 }

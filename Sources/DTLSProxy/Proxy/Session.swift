@@ -141,6 +141,16 @@ final class Session {
         return connection.releaseBuffers()
     }
 
+    /// Parks the backend socket of an established session that saw no
+    /// datagram, either way, for `quiet` (``BackendLink/parkIfOpen()``): the
+    /// socket stays, its SwiftNIO channel goes. The next datagram from either
+    /// side brings the channel back. True when this call parked it.
+    @discardableResult
+    func parkBackendIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
+        guard state == .established, now - timers.lastActivity >= quiet, let backend else { return false }
+        return backend.parkIfOpen()
+    }
+
     /// Ends the session and releases all it holds. Safe to call more than once.
     func close(_ reason: CloseReason, notifyPeer: Bool, detail: String? = nil) {
         guard state != .closed else { return }
