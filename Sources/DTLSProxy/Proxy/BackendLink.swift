@@ -118,12 +118,16 @@ final class BackendLink {
         channel.flush()
     }
 
-    /// Queues one plaintext datagram for the backend; `flush` sends what is queued.
-    func send(_ datagram: ByteBuffer) {
+    /// Queues one plaintext datagram for the backend; `flush` sends what is
+    /// queued. True when the link had nothing queued before: the caller
+    /// arranges one ``flush()`` for everything queued until then.
+    @discardableResult
+    func send(_ datagram: ByteBuffer) -> Bool {
         switch state {
         case .open(let channel):
             channel.write(datagram, promise: nil)
-            needsFlush = true
+            defer { needsFlush = true }
+            return !needsFlush
         case .parked:
             // Queued first: NIO may register the socket before `wake` returns.
             pending.append(datagram)
@@ -133,6 +137,7 @@ final class BackendLink {
         case .closed:
             break
         }
+        return false
     }
 
     func flush() {
@@ -192,6 +197,9 @@ final class BackendLink {
     func close() {
         switch state {
         case .open(let channel):
+            // What the last datagrams queued goes out before the socket closes
+            // (a record and a close_notify in one read batch).
+            if needsFlush { channel.flush() }
             channel.close(promise: nil)
         case .parked:
             ParkedSocketWatcher.shared.unwatch(descriptor)

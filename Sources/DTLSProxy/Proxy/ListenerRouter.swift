@@ -23,6 +23,10 @@ final class ListenerRouter: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var boundAddress: SocketAddress?
     private var needsFlush = false
+    /// A flush of the listener socket is queued to run after this loop iteration's I/O.
+    private var flushQueued = false
+    /// Backend sockets with datagrams queued during the current listener read batch.
+    private var backendsToFlush: [BackendLink] = []
     private var stopping = false
     private var lastBackendErrorLog = NIODeadline.distantPast
     /// Fragmented ClientHellos being put together, after their first fragment's cookie verified.
@@ -103,6 +107,7 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushBackends()
         flushIfNeeded()
     }
 
@@ -301,6 +306,31 @@ final class ListenerRouter: ChannelInboundHandler {
         guard needsFlush, let context else { return }
         needsFlush = false
         context.flush()
+    }
+
+    /// Flushes the listener socket once, after every channel that is ready in
+    /// this loop iteration has been read: the replies of all sessions whose
+    /// backend answered leave in one `sendmmsg`, not one per backend socket.
+    func flushAtEndOfIteration() {
+        guard needsFlush, !flushQueued else { return }
+        flushQueued = true
+        eventLoop.assumeIsolated().execute {
+            self.flushQueued = false
+            self.flushIfNeeded()
+        }
+    }
+
+    /// `backend` has datagrams queued: it is flushed when the listener's read
+    /// batch ends, so that the datagrams one session got in a batch leave in
+    /// one system call.
+    func flushAfterReadBatch(_ backend: BackendLink) {
+        backendsToFlush.append(backend)
+    }
+
+    private func flushBackends() {
+        guard !backendsToFlush.isEmpty else { return }
+        for backend in backendsToFlush { backend.flush() }
+        backendsToFlush.removeAll(keepingCapacity: true)
     }
 
     func replacementEstablished(_ session: Session) {

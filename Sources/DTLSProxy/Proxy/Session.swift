@@ -313,9 +313,8 @@ final class Session {
                 plaintext.writeImmutableBuffer(router.plaintextScratch)
                 traffic.countIn(length)
                 router.traffic.countIn(length)
-                backend?.send(plaintext)
+                if let backend, backend.send(plaintext) { router.flushAfterReadBatch(backend) }
             case .wantRead:
-                backend?.flush()
                 if sendOutbound() { produced = true }
                 if fromPeer { noteDatagram(produced: produced) }
                 return
@@ -368,7 +367,8 @@ final class Session {
 
 extension Session: ConnectedSocketOwner {
     func socketRead(_ datagram: ByteBuffer) { forwardToPeer(datagram) }
-    /// Sends what backend replies queued on the listener socket.
-    func socketReadComplete() { router.flushIfNeeded() }
+    /// Sends what backend replies queued on the listener socket, together
+    /// with those of every other session that read in this loop iteration.
+    func socketReadComplete() { router.flushAtEndOfIteration() }
     func socketFailed(_ error: Error) { backendFailed(error) }
 }
