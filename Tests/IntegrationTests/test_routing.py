@@ -186,6 +186,18 @@ def test_hash_pool_spreads_keeps_affinity_and_survives_a_backend_stopping(start_
         assert _tagged_reply(again, b"again%d" % i) == placement[i], i
         clients[i] = again
 
+    # Quiet for a second, every session's backend socket is parked, so what
+    # follows also shows a parked socket woken by its client's datagram drawing
+    # ICMP and moving on.
+    deadline = time.monotonic() + 10
+    parked = 0.0
+    while time.monotonic() < deadline:
+        parked = metric(scrape(metrics_port)[1], "dtlsproxy_backend_sockets_parked", listener="routed")
+        if parked == len(clients):
+            break
+        time.sleep(0.2)
+    assert parked == len(clients)
+
     # Backend B stops: its clients' next datagram draws ICMP port unreachable, B is
     # marked down, and they move to A; new clients all land on A.
     b.stop()
