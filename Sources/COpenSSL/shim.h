@@ -173,8 +173,16 @@ static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned 
 static inline int dp_malloc_trim(void) {
     return malloc_trim(0);
 }
+/* mallopt(M_MMAP_THRESHOLD, bytes): blocks of at least `bytes` get their own mapping. */
+static inline int dp_malloc_set_mmap_threshold(int bytes) {
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+}
 #else
 static inline int dp_malloc_trim(void) {
+    return 0;
+}
+static inline int dp_malloc_set_mmap_threshold(int bytes) {
+    (void)bytes;
     return 0;
 }
 #endif

@@ -29,6 +29,7 @@ public struct ProxyService: Service {
         // Trap before anything is bound: a SIGHUP or SIGUSR1 that arrives just
         // after READY=1 must not meet the default action, which is to exit.
         let signals = await UnixSignalsSequence(trapping: .sigusr1, .sighup)
+        HeapTrim.mapLargeBlocksSeparately()
         let server = try await ProxyServer.start(configuration: configuration, logger: logger, activation: activation)
         let metricsEndpoint = MetricsEndpoint(server: server, logger: logger)
         do {

@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// Returns free heap pages to the system after idle sessions released their buffers.
 ///
@@ -17,5 +18,25 @@ enum HeapTrim {
     static func afterReleasing(buffers: Int) {
         guard buffers >= threshold else { return }
         _ = dp_malloc_trim()
+    }
+
+    /// Blocks of this size or more get a mapping of their own (glibc's `M_MMAP_THRESHOLD`).
+    static let mappedBlockThreshold = 16 * 1024
+
+    /// Has glibc give every block of ``mappedBlockThreshold`` or more its own
+    /// mapping, unless the operator set `MALLOC_MMAP_THRESHOLD_` (glibc reads it at start).
+    ///
+    /// The blocks this catches are OpenSSL's per-connection ones: the
+    /// handshake buffer `init_buf` (21 848 bytes, kept for the session's life
+    /// in DTLS) and the 16 KiB read buffer. Mapped, a freed read buffer goes
+    /// back to the system at once instead of leaving a hole in the heap, and
+    /// the untouched tail of `init_buf` is never resident. Measured with
+    /// `dtls-proxy-bench idle` (release, workers = 2): RSS per idle session
+    /// 47.4 → 43.9 KiB at 1 000 sessions, 39.6 → 37.8 KiB at 10 000. The cost
+    /// is a `mmap` and `munmap` per such block: a few per handshake, one pair
+    /// when an idle session becomes busy again; none per datagram.
+    static func mapLargeBlocksSeparately() {
+        guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return }
+        _ = dp_malloc_set_mmap_threshold(Int32(mappedBlockThreshold))
     }
 }
