@@ -173,16 +173,19 @@ static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned 
 static inline int dp_malloc_trim(void) {
     return malloc_trim(0);
 }
-/* mallopt(M_MMAP_THRESHOLD, bytes): blocks of at least `bytes` get their own mapping. */
-static inline int dp_malloc_set_mmap_threshold(int bytes) {
-    return mallopt(M_MMAP_THRESHOLD, bytes);
+/* mallopt(M_MMAP_THRESHOLD, bytes): blocks of at least `bytes` get their own
+ * mapping, at most `max_blocks` of them at a time (M_MMAP_MAX); past that,
+ * the heap. Returns 1 on success, as mallopt does. */
+static inline int dp_malloc_set_mmap_threshold(int bytes, int max_blocks) {
+    return mallopt(M_MMAP_THRESHOLD, bytes) && mallopt(M_MMAP_MAX, max_blocks);
 }
 #else
 static inline int dp_malloc_trim(void) {
     return 0;
 }
-static inline int dp_malloc_set_mmap_threshold(int bytes) {
+static inline int dp_malloc_set_mmap_threshold(int bytes, int max_blocks) {
     (void)bytes;
+    (void)max_blocks;
     return 0;
 }
 #endif

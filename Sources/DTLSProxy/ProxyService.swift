@@ -30,6 +30,10 @@ public struct ProxyService: Service {
         // after READY=1 must not meet the default action, which is to exit.
         let signals = await UnixSignalsSequence(trapping: .sigusr1, .sighup)
         HeapTrim.mapLargeBlocksSeparately()
+        // Started now rather than at the first park: its thread and epoll
+        // descriptor are then part of the daemon from the start, and the
+        // open-descriptor count an operator watches does not step up later.
+        ParkedSocketWatcher.start()
         let server = try await ProxyServer.start(configuration: configuration, logger: logger, activation: activation)
         let metricsEndpoint = MetricsEndpoint(server: server, logger: logger)
         do {

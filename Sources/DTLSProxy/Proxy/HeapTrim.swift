@@ -22,9 +22,17 @@ enum HeapTrim {
 
     /// Blocks of this size or more get a mapping of their own (glibc's `M_MMAP_THRESHOLD`).
     static let mappedBlockThreshold = 16 * 1024
+    /// At most this many such mappings at a time (`M_MMAP_MAX`); later blocks
+    /// come from the heap. Each mapping can be a kernel memory area of its
+    /// own, and the kernel allows a process 65 530 by default
+    /// (`vm.max_map_count`): with one `init_buf` per session and no bound,
+    /// some 60 000 sessions would leave no room for the mappings glibc's
+    /// per-thread heaps and everything else need.
+    static let mappedBlockLimit = 32 * 1024
 
     /// Has glibc give every block of ``mappedBlockThreshold`` or more its own
-    /// mapping, unless the operator set `MALLOC_MMAP_THRESHOLD_` (glibc reads it at start).
+    /// mapping (up to ``mappedBlockLimit`` of them), unless the operator set
+    /// `MALLOC_MMAP_THRESHOLD_` (glibc reads it at start).
     ///
     /// The blocks this catches are OpenSSL's per-connection ones: the
     /// handshake buffer `init_buf` (21 848 bytes, kept for the session's life
@@ -37,6 +45,6 @@ enum HeapTrim {
     /// when an idle session becomes busy again; none per datagram.
     static func mapLargeBlocksSeparately() {
         guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return }
-        _ = dp_malloc_set_mmap_threshold(Int32(mappedBlockThreshold))
+        _ = dp_malloc_set_mmap_threshold(Int32(mappedBlockThreshold), Int32(mappedBlockLimit))
     }
 }

@@ -18,8 +18,13 @@ import NIOConcurrencyHelpers
 /// loop), and the socket is not reported again. The data path never comes
 /// here: an active session's socket is an ordinary NIO channel on its loop.
 final class ParkedSocketWatcher: Sendable {
-    /// The daemon's watcher; its thread starts when the first socket is parked.
+    /// The daemon's watcher; its thread starts on first use (``start()``).
     static let shared = ParkedSocketWatcher()
+
+    /// Creates the watcher's epoll instance and thread now, if not yet done.
+    static func start() {
+        _ = shared
+    }
 
     private let epollDescriptor: CInt
     /// What to run when a watched descriptor becomes readable, by descriptor.
