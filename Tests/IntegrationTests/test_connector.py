@@ -260,6 +260,42 @@ def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
     client.close()
 
 
+def test_an_idle_session_parks_its_server_socket_and_still_hears_the_server(procs, tmp_path, certs):
+    """After a second of quiet the session's socket to the server is parked; the
+    server (openssl s_server) speaking first still reaches the local peer, and
+    the local peer's next datagram still reaches the server, from the same port."""
+    port = free_udp_port()
+    server = Proc(["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(certs["cert"]),
+                   "-key", str(certs["key"]), "-quiet"])
+    procs.append(server)
+    time.sleep(0.5)
+    inst = Instances(procs, tmp_path)
+    connector = connector_to(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
+    near = inst.start(connectors=[connector])
+    client = udp_client()
+    client.sendto(b"first from the local peer\n", ("127.0.0.1", local_port(connector)))
+    server.wait_for(rb"first from the local peer", timeout=10)
+    sockets_open = _sockets(near)
+
+    def wait_parked(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while _connector_stats(near)["parked_server_sockets"] != n and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _connector_stats(near)["parked_server_sockets"] == n
+
+    wait_parked(1)
+    assert _sockets(near) == sockets_open, "a parked socket is still open"
+    server.send(b"the server speaks first\n")
+    assert client.recv(100) == b"the server speaks first\n"
+    wait_parked(1)
+    start = server.mark()
+    client.sendto(b"second from the local peer\n", ("127.0.0.1", local_port(connector)))
+    server.wait_for(rb"second from the local peer", timeout=10, start=start)
+    client.close()
+    stats = _connector_stats(near)
+    assert stats["sessions_created"] == 1 and stats["server_errors"] == 0, stats
+
+
 def test_gnutls_serv_echo_with_psk_as_the_far_end(procs, tmp_path):
     port = free_udp_port()
     psk = write_secret(tmp_path / "psk.txt", f"{PSK_IDENTITY}:{PSK_HEX}\n")

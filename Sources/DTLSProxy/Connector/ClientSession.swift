@@ -12,8 +12,6 @@ import NIOPosix
 /// session slot; the `SSL` object goes with the last reference.
 final class ClientSession {
     enum State {
-        /// The server socket is being opened.
-        case connecting
         case handshaking
         case established
         case closed
@@ -22,16 +20,19 @@ final class ClientSession {
     let peer: SocketAddress
     /// The runtime this session was created with; a reload does not change it.
     let runtime: ConnectorRuntime
-    private(set) var state: State = .connecting
+    private(set) var state: State = .handshaking
     private unowned let router: ConnectorRouter
     private let connection: DTLSClientConnection
-    private var channel: Channel?
+    /// The socket to the server; parked while the session is idle (``ParkableSocket``).
+    private var server: ServerLink?
     /// Local datagrams that arrived before the handshake completed, oldest first.
     private var pending: [ByteBuffer] = []
     private var timers = SessionTimers()
     private var traffic = TrafficTally()
     private var maximumPlaintext = 0
     private var cipher = "none"
+    /// When the handshake completed on our side.
+    private var establishedAt = NIODeadline.distantFuture
 
     init(peer: SocketAddress, connection: DTLSClientConnection, router: ConnectorRouter, runtime: ConnectorRuntime) {
         self.peer = peer
@@ -42,37 +43,23 @@ final class ClientSession {
 
     private var eventLoop: EventLoop { router.eventLoop }
 
-    /// Opens the server socket; the handshake starts once it is connected.
+    /// Opens the server socket and starts the handshake: the first flight
+    /// waits in the socket's queue until NIO has registered it.
     func start() {
         timers.startHandshakeDeadline(on: eventLoop, in: runtime.handshakeTimeout) { [weak self] in
             guard let self else { return }
             self.close(.handshakeTimeout, notifyServer: false, detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
         }
-        let handler = NIOLoopBound(ConnectedSocketHandler(owner: self), eventLoop: eventLoop)
-        DatagramBootstrap(group: eventLoop)
-            // A record from the server may be as large as the server's MTU, not ours.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: ListenerSockets.datagramSlot))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handler.value)
-                }
-            }
-            .connect(to: runtime.serverAddress)
-            .assumeIsolated()
-            .whenComplete { [weak self] result in
-                switch result {
-                case .success(let channel):
-                    guard let self, self.state == .connecting else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    self.channel = channel
-                    self.state = .handshaking
-                    self.advanceHandshake()
-                case .failure(let error):
-                    self?.close(.error, notifyServer: false, detail: "cannot open server socket: \(error)")
-                }
-            }
+        // A record from the server may be as large as the server's MTU, not ours.
+        let opened = ServerLink.open(for: self, to: runtime.serverAddress, readSize: ListenerSockets.datagramSlot,
+                                     parkedCount: runtime.stats.parkedServerSockets, eventLoop: eventLoop)
+        switch opened {
+        case .success(let link):
+            server = link
+            advanceHandshake()
+        case .failure(let error):
+            socketOpenFailed(error.description)
+        }
     }
 
     /// One datagram from the local peer: sent as one record, or queued until the handshake completes.
@@ -82,7 +69,7 @@ final class ClientSession {
             return
         }
         switch state {
-        case .connecting, .handshaking:
+        case .handshaking:
             guard pending.count < ConnectorConfiguration.pendingLimit else {
                 runtime.stats.increment(.droppedQueueFull)
                 return
@@ -93,7 +80,7 @@ final class ClientSession {
             pending.append(copy)
         case .established:
             forwardToServer(datagram)
-            channel?.flush()
+            server?.flush()
         case .closed:
             break
         }
@@ -106,7 +93,7 @@ final class ClientSession {
         switch state {
         case .handshaking: advanceHandshake()
         case .established: readRecords()
-        case .connecting, .closed: break
+        case .closed: break
         }
     }
 
@@ -121,14 +108,14 @@ final class ClientSession {
         guard state != .closed else { return }
         let wasEstablished = state == .established
         state = .closed
-        if notifyServer, channel != nil {
+        if notifyServer, server != nil {
             connection.shutdown()
             sendOutbound()
         }
         timers.cancelAll()
         pending.removeAll()
-        channel?.close(promise: nil)
-        channel = nil
+        server?.close()
+        server = nil
         if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
         router.sessionClosed(self, reason: reason, established: wasEstablished)
         var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
@@ -159,6 +146,7 @@ final class ClientSession {
 
     private func established() {
         state = .established
+        establishedAt = .now()
         timers.handshakeCompleted()
         cipher = connection.cipherName
         maximumPlaintext = connection.maximumPlaintext
@@ -172,7 +160,7 @@ final class ClientSession {
         for datagram in queued where state == .established {
             forwardToServer(datagram)
         }
-        channel?.flush()
+        server?.flush()
         // The server's last flight may have carried application data already.
         readRecords()
     }
@@ -207,7 +195,7 @@ final class ClientSession {
         }
         traffic.countIn(datagram.readableBytes)
         router.traffic.countIn(datagram.readableBytes)
-        connection.drainOutbound { channel?.write($0, promise: nil) }
+        connection.drainOutbound { server?.send($0) }
     }
 
     /// Decrypts whatever the last datagram held and sends it to the local peer.
@@ -241,10 +229,30 @@ final class ClientSession {
     /// Sends what OpenSSL wrote to the server; true when there was something.
     @discardableResult
     private func sendOutbound() -> Bool {
-        guard let channel else { return false }
-        let sent = connection.drainOutbound { channel.write($0, promise: nil) }
-        if sent { channel.flush() }
+        guard let server else { return false }
+        let sent = connection.drainOutbound { server.send($0) }
+        if sent { server.flush() }
         return sent
+    }
+
+    // MARK: - Idle
+
+    /// Gives OpenSSL's record buffers back once the session has been quiet
+    /// for `quiet`; as on the listener side (``Session``), only after the
+    /// server has sent application data or a minute has passed, since until
+    /// then the server may still retransmit a flight we must answer.
+    @discardableResult
+    func releaseBuffersIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
+        guard state == .established, !connection.buffersReleased, now - timers.lastActivity >= quiet else { return false }
+        guard traffic.datagramsOut > 0 || now - establishedAt >= Session.unconfirmedQuietPeriod else { return false }
+        return connection.releaseBuffers()
+    }
+
+    /// Parks the server socket of a session quiet for `quiet` (``ParkableSocket/parkIfOpen()``).
+    @discardableResult
+    func parkServerSocketIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
+        guard state == .established, now - timers.lastActivity >= quiet, let server else { return false }
+        return server.parkIfOpen()
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
@@ -269,4 +277,7 @@ extension ClientSession: ConnectedSocketOwner {
     /// Sends the replies queued on the local socket.
     func socketReadComplete() { router.flushIfNeeded() }
     func socketFailed(_ error: Error) { serverFailed(error) }
+    func socketOpenFailed(_ detail: String) {
+        close(.error, notifyServer: false, detail: "cannot open server socket: \(detail)")
+    }
 }

@@ -140,6 +140,19 @@ final class ConnectorRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
+    /// Once a second: frees the record buffers and parks the server socket
+    /// of every session quiet for a sweep period, as the listener's routers do
+    /// (``ListenerRouter/sweepIdleSessions()``).
+    func sweepIdleSessions() {
+        var released = 0
+        let now = NIODeadline.now()
+        for session in sessions.values {
+            if session.releaseBuffersIfIdle(quiet: ListenerRouter.idleSweepPeriod, now: now) { released += 1 }
+            if session.parkServerSocketIfIdle(quiet: ListenerRouter.idleSweepPeriod, now: now) { released += 1 }
+        }
+        HeapTrim.afterReleasing(buffers: released)
+    }
+
     /// Stops opening sessions and closes every one with close_notify.
     func closeAllSessions(reason: CloseReason) {
         stopping = true

@@ -12,7 +12,7 @@ final class ConnectorSocket: Sendable {
     let address: SocketAddress
     let channel: Channel
     let router: NIOLoopBound<ConnectorRouter>
-    /// Once a second the router adds its traffic tally to the metrics.
+    /// Once a second the router adds its traffic tally to the metrics and sweeps idle sessions.
     private let flushTask: RepeatedTask
     private let current: NIOLockedValueBox<ConnectorRuntime>
 
@@ -51,8 +51,9 @@ final class ConnectorSocket: Sendable {
         } catch {
             throw StartupError(description: "connector \"\(runtime.name)\": cannot bind \(address.logDescription): \(ListenerSockets.describe(error))")
         }
-        let flushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+        let flushTask = loop.scheduleRepeatedTask(initialDelay: ListenerRouter.idleSweepPeriod, delay: ListenerRouter.idleSweepPeriod) { _ in
             router.value.flushTraffic()
+            router.value.sweepIdleSessions()
         }
         return ConnectorSocket(address: address, runtime: runtime, channel: channel, router: router, flushTask: flushTask)
     }

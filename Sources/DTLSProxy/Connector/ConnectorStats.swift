@@ -31,6 +31,8 @@ public final class ConnectorStats: SessionStats, Sendable {
     let metrics: ConnectorMetrics
     let sessions = BoundedCount()
     let counters: CounterSet<Counter>
+    /// Server sockets of idle sessions held without a NIO channel (``ServerLink``).
+    let parkedServerSockets = ManagedAtomic<Int>(0)
 
     public init(connectorName: String, metrics: DaemonMetrics) {
         self.connectorName = connectorName
@@ -41,7 +43,8 @@ public final class ConnectorStats: SessionStats, Sendable {
 
     /// `stats connector=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
-        "stats connector=\(connectorName) active_sessions=\(active)" + counters.logFields(\.rawValue)
+        "stats connector=\(connectorName) active_sessions=\(active) parked_server_sockets=\(parkedServerSockets.load(ordering: .relaxed))"
+            + counters.logFields(\.rawValue)
     }
 }
 
@@ -51,6 +54,7 @@ public final class ConnectorStats: SessionStats, Sendable {
 /// sum over `dtlsproxy_sessions_active` still means sessions served, not dialled.
 final class ConnectorMetrics: Sendable {
     let sessionsActive: CoreMetrics.Gauge
+    let socketsParked: CoreMetrics.Gauge
     let datagramsIn: CoreMetrics.Counter
     let datagramsOut: CoreMetrics.Counter
     let bytesIn: CoreMetrics.Counter
@@ -64,6 +68,7 @@ final class ConnectorMetrics: Sendable {
         self.factory = factory
         let label = ("connector", connector)
         sessionsActive = CoreMetrics.Gauge(label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
+        socketsParked = CoreMetrics.Gauge(label: "dtlsproxy_connector_sockets_parked", dimensions: [label], factory: factory)
         // "in": plaintext from local peers into the tunnel; "out": from the server back to them.
         datagramsIn = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "in")], factory: factory)
         datagramsOut = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "out")], factory: factory)

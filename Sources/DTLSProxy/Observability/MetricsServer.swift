@@ -36,6 +36,7 @@ final class MetricsServer: Sendable {
                 }
                 for stats in server.connectors.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
+                    stats.metrics.socketsParked.record(stats.parkedServerSockets.load(ordering: .relaxed))
                 }
                 server.backendHealth.publish(server.runtimes)
                 return server.metrics.render()

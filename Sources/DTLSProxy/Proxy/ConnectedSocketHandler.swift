@@ -2,7 +2,7 @@ import NIOCore
 
 /// The owner of a connected UDP socket: a listener session's backend socket,
 /// a connector session's server socket.
-protocol ConnectedSocketOwner: AnyObject {
+protocol ConnectedSocketOwner: AnyObject, SendableMetatype {
     /// One datagram from the far end.
     func socketRead(_ datagram: ByteBuffer)
     /// The end of one read batch: time to flush what the datagrams produced.
@@ -10,6 +10,9 @@ protocol ConnectedSocketOwner: AnyObject {
     /// An error on the socket. ECONNREFUSED (ICMP port unreachable) leaves it
     /// open: NIO treats it as recoverable, and so does the owner.
     func socketFailed(_ error: Error)
+    /// NIO could not register or connect the socket (``ParkableSocket``): the
+    /// session has no way to its far end.
+    func socketOpenFailed(_ detail: String)
 }
 
 /// Hands everything a connected socket receives to the session that owns it;

@@ -249,7 +249,16 @@ final class Session {
 
     private func openBackend() {
         guard let route else { return }
-        backend = BackendLink.open(for: self, to: route.pool.addresses[member], runtime: runtime, eventLoop: eventLoop)
+        // Replies larger than a record can carry are dropped, so reading one
+        // byte more than the MTU is enough to tell they were too large.
+        let opened = BackendLink.open(for: self, to: route.pool.addresses[member], readSize: runtime.configuration.mtu + 1,
+                                      parkedCount: runtime.stats.parkedBackendSockets, eventLoop: eventLoop)
+        switch opened {
+        case .success(let link):
+            backend = link
+        case .failure(let error):
+            socketOpenFailed(error.description)
+        }
     }
 
     /// Moves the session to another backend of its pool when its own is in a
@@ -371,4 +380,7 @@ extension Session: ConnectedSocketOwner {
     /// with those of every other session that read in this loop iteration.
     func socketReadComplete() { router.flushAtEndOfIteration() }
     func socketFailed(_ error: Error) { backendFailed(error) }
+    func socketOpenFailed(_ detail: String) {
+        close(.error, notifyPeer: true, detail: "cannot open backend socket: \(detail)")
+    }
 }

@@ -1,24 +1,26 @@
+import Atomics
 import CEpoll
 import Glibc
 import NIOCore
 import NIOPosix
 
-/// A session's own UDP socket, connected to the backend its route chose.
+/// A session's own UDP socket, connected to the far end: a listener
+/// session's backend (``BackendLink``), a connector session's server
+/// (``ServerLink``).
 ///
 /// One socket per session is what lets the backend see every client as its
-/// own source port, and lets the daemon tell from which socket a reply came
-/// which client it is for. The socket is opened when the handshake
-/// completes; datagrams that arrive before NIO has registered it wait in a
-/// short queue.
+/// own source port, and lets the daemon tell from which socket a datagram
+/// came which session it is for. Datagrams sent before NIO has registered
+/// the socket wait in a short queue.
 ///
 /// While the session is idle the socket is *parked* (``parkIfOpen()``): it
-/// stays open and connected, so the backend still sees the same source port,
+/// stays open and connected, so the far end still sees the same source port,
 /// but its SwiftNIO channel is closed, which gives back the channel, its
 /// pipeline and the receive buffer NIO keeps per channel. The
 /// ``ParkedSocketWatcher`` reports a parked socket that becomes readable (a
-/// backend datagram, an ICMP error); a datagram from the client wakes it
+/// datagram, an ICMP error); a datagram from the session's own peer wakes it
 /// too. Waking wraps the same descriptor in a new channel.
-final class BackendLink {
+final class ParkableSocket<Owner: ConnectedSocketOwner> {
     private enum State {
         /// NIO is registering and connecting the socket; sends wait in `pending`.
         case opening
@@ -28,7 +30,7 @@ final class BackendLink {
         case closed
     }
 
-    private static let pendingLimit = 64
+    private static var pendingLimit: Int { 64 }
     private var state = State.opening
     /// The socket. While a channel is open, NIO owns this descriptor and
     /// closes it with the channel; parking first duplicates it.
@@ -37,47 +39,50 @@ final class BackendLink {
     private var parkGeneration = 0
     private var pending: [ByteBuffer] = []
     private var needsFlush = false
-    private weak var session: Session?
-    private let backend: SocketAddress
+    private weak var owner: Owner?
+    private let remote: SocketAddress
     private let eventLoop: EventLoop
     private let readSize: Int
-    private let stats: ListenerStats
+    /// The owner's count of parked sockets, shared by its event loops.
+    private let parkedCount: ManagedAtomic<Int>
 
-    private init(descriptor: CInt, session: Session, backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) {
+    private init(descriptor: CInt, owner: Owner, remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop) {
         self.descriptor = descriptor
-        self.session = session
-        self.backend = backend
+        self.owner = owner
+        self.remote = remote
         self.eventLoop = eventLoop
-        // Replies larger than a record can carry are dropped, so reading one
-        // byte more than the MTU is enough to tell they were too large.
-        self.readSize = runtime.configuration.mtu + 1
-        self.stats = runtime.stats
+        self.readSize = readSize
+        self.parkedCount = parkedCount
     }
 
-    /// Opens the socket for `session` to `backend`; failures close the session.
-    static func open(for session: Session, to backend: SocketAddress, runtime: ListenerRuntime, eventLoop: EventLoop) -> BackendLink? {
-        let family = backend.isIPv6 ? AF_INET6 : AF_INET
+    /// Opens a socket for `owner`, connected to `remote`, reading datagrams of
+    /// up to `readSize` bytes. Nil when no socket could be created (the
+    /// error's text in `failure`); a later failure to register it reaches
+    /// the owner through ``ConnectedSocketOwner/socketOpenFailed(_:)``.
+    static func open(
+        for owner: Owner, to remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop
+    ) -> Result<ParkableSocket, OpenError> {
+        let family = remote.isIPv6 ? AF_INET6 : AF_INET
         let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
-            session.close(.error, notifyPeer: true, detail: "cannot open backend socket: \(String(cString: strerror(errno)))")
-            return nil
+            return .failure(OpenError(description: "socket(): \(String(cString: strerror(errno)))"))
         }
-        let link = BackendLink(descriptor: descriptor, session: session, backend: backend, runtime: runtime, eventLoop: eventLoop)
+        let link = ParkableSocket(descriptor: descriptor, owner: owner, remote: remote, readSize: readSize, parkedCount: parkedCount, eventLoop: eventLoop)
         link.attachChannel()
-        return link
+        return .success(link)
     }
 
-    /// Wraps `descriptor` in a NIO channel and connects it to the backend
+    /// Wraps `descriptor` in a NIO channel and connects it to the far end
     /// (again, after a park: connecting a UDP socket to the address it is
     /// connected to keeps its port, and tells NIO where it is connected).
     private func attachChannel() {
-        guard let session else {
+        guard let owner else {
             state = .closed
             Glibc.close(descriptor)
             return
         }
-        let handler = NIOLoopBound(ConnectedSocketHandler(owner: session), eventLoop: eventLoop)
-        let backend = self.backend
+        let handler = NIOLoopBound(ConnectedSocketHandler(owner: owner), eventLoop: eventLoop)
+        let remote = self.remote
         DatagramBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
             .channelInitializer { channel in
@@ -87,7 +92,7 @@ final class BackendLink {
             }
             .withBoundSocket(descriptor)
             .flatMap { channel in
-                channel.connect(to: backend).map { channel }.flatMapErrorThrowing { error in
+                channel.connect(to: remote).map { channel }.flatMapErrorThrowing { error in
                     channel.close(promise: nil)
                     throw error
                 }
@@ -100,7 +105,7 @@ final class BackendLink {
                 case .failure(let error):
                     self.state = .closed
                     self.pending.removeAll()
-                    self.session?.close(.error, notifyPeer: true, detail: "cannot open backend socket: \(error)")
+                    self.owner?.socketOpenFailed("\(error)")
                 }
             }
     }
@@ -118,7 +123,7 @@ final class BackendLink {
         channel.flush()
     }
 
-    /// Queues one plaintext datagram for the backend; `flush` sends what is
+    /// Queues one datagram for the far end; `flush` sends what is
     /// queued. True when the link had nothing queued before: the caller
     /// arranges one ``flush()`` for everything queued until then.
     @discardableResult
@@ -165,7 +170,7 @@ final class BackendLink {
         descriptor = spare
         parkGeneration += 1
         state = .parked
-        stats.parkedBackendSockets.wrappingIncrement(ordering: .relaxed)
+        parkedCount.wrappingIncrement(ordering: .relaxed)
         let generation = parkGeneration
         let link = NIOLoopBound(self, eventLoop: eventLoop)
         let loop = eventLoop
@@ -188,7 +193,7 @@ final class BackendLink {
     private func wake() {
         guard case .parked = state else { return }
         ParkedSocketWatcher.shared.unwatch(descriptor)
-        stats.parkedBackendSockets.wrappingDecrement(ordering: .relaxed)
+        parkedCount.wrappingDecrement(ordering: .relaxed)
         state = .opening
         attachChannel()
     }
@@ -203,7 +208,7 @@ final class BackendLink {
             channel.close(promise: nil)
         case .parked:
             ParkedSocketWatcher.shared.unwatch(descriptor)
-            stats.parkedBackendSockets.wrappingDecrement(ordering: .relaxed)
+            parkedCount.wrappingDecrement(ordering: .relaxed)
             Glibc.close(descriptor)
         case .opening:
             break  // `attached` closes the channel when NIO hands it over
@@ -214,3 +219,16 @@ final class BackendLink {
         pending.removeAll()
     }
 }
+
+extension ParkableSocket {
+    /// Why no socket could be created.
+    struct OpenError: Error, CustomStringConvertible {
+        let description: String
+    }
+}
+
+/// A listener session's socket to its backend.
+typealias BackendLink = ParkableSocket<Session>
+
+/// A connector session's socket to its server.
+typealias ServerLink = ParkableSocket<ClientSession>
