@@ -1,6 +1,5 @@
 #include "CEpoll.h"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 
 int dp_epoll_create(void) {
@@ -23,8 +22,4 @@ int dp_epoll_wait_fds(int epfd, int *fds, int max, int timeout_ms) {
     int count = epoll_wait(epfd, events, max, timeout_ms);
     for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;
     return count;
-}
-
-int dp_dup_cloexec(int fd) {
-    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }

@@ -241,16 +241,21 @@ def test_libcoap_through_the_tunnel(procs, tmp_path, certs):
     far.wait_for(rb"session open [^\n]*listener=coaps", timeout=5)
 
 
-def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
-    """An independent DTLS server: what the local peer sends reaches it, what it sends comes back."""
+def _s_server_and_connector(procs, tmp_path, certs) -> tuple[Proc, dict, Daemon]:
+    """``openssl s_server -dtls1_2`` on a free port, and a connector instance verifying it."""
     port = free_udp_port()
     server = Proc(["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(certs["cert"]),
                    "-key", str(certs["key"]), "-quiet"])
     procs.append(server)
     time.sleep(0.5)
-    inst = Instances(procs, tmp_path)
     connector = connector_to(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
+    near = Instances(procs, tmp_path).start(connectors=[connector])
+    return server, connector, near
+
+
+def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
+    """An independent DTLS server: what the local peer sends reaches it, what it sends comes back."""
+    server, connector, near = _s_server_and_connector(procs, tmp_path, certs)
     client = udp_client()
     client.sendto(b"hello s_server\n", ("127.0.0.1", local_port(connector)))
     server.wait_for(rb"hello s_server", timeout=10)
@@ -264,14 +269,7 @@ def test_an_idle_session_parks_its_server_socket_and_still_hears_the_server(proc
     """After a second of quiet the session's socket to the server is parked; the
     server (openssl s_server) speaking first still reaches the local peer, and
     the local peer's next datagram still reaches the server, from the same port."""
-    port = free_udp_port()
-    server = Proc(["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(certs["cert"]),
-                   "-key", str(certs["key"]), "-quiet"])
-    procs.append(server)
-    time.sleep(0.5)
-    inst = Instances(procs, tmp_path)
-    connector = connector_to(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
+    server, connector, near = _s_server_and_connector(procs, tmp_path, certs)
     client = udp_client()
     client.sendto(b"first from the local peer\n", ("127.0.0.1", local_port(connector)))
     server.wait_for(rb"first from the local peer", timeout=10)

@@ -1,5 +1,5 @@
 /*
- * epoll and dup for the parked-socket watcher (Proxy/ParkedSocketWatcher.swift).
+ * epoll for the parked-socket watcher (Proxy/ParkedSocketWatcher.swift).
  * Swift's Glibc module does not export <sys/epoll.h>, and struct epoll_event
  * is packed on x86-64, so the daemon reaches epoll through these few calls.
  */
@@ -20,8 +20,5 @@ int dp_epoll_forget(int epfd, int fd);
 /* Waits up to `timeout_ms` (-1: forever) and stores the descriptors that
  * became ready in `fds`, at most `max`. Their count, or -1 with errno set. */
 int dp_epoll_wait_fds(int epfd, int *fds, int max, int timeout_ms);
-
-/* fcntl(fd, F_DUPFD_CLOEXEC, 0): a second descriptor for the same socket. */
-int dp_dup_cloexec(int fd);
 
 #endif

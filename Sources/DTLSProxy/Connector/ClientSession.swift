@@ -237,22 +237,12 @@ final class ClientSession {
 
     // MARK: - Idle
 
-    /// Gives OpenSSL's record buffers back once the session has been quiet
-    /// for `quiet`; as on the listener side (``Session``), only after the
-    /// server has sent application data or a minute has passed, since until
-    /// then the server may still retransmit a flight we must answer.
-    @discardableResult
-    func releaseBuffersIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
-        guard state == .established, !connection.buffersReleased, now - timers.lastActivity >= quiet else { return false }
-        guard traffic.datagramsOut > 0 || now - establishedAt >= Session.unconfirmedQuietPeriod else { return false }
-        return connection.releaseBuffers()
-    }
-
-    /// Parks the server socket of a session quiet for `quiet` (``ParkableSocket/parkIfOpen()``).
-    @discardableResult
-    func parkServerSocketIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
-        guard state == .established, now - timers.lastActivity >= quiet, let server else { return false }
-        return server.parkIfOpen()
+    /// Called once a second by the router: see ``IdleSweep``. The far peer
+    /// here is the server, whose application data counts as `datagramsOut`.
+    func sweepIfIdle(now: NIODeadline) -> Int {
+        guard state == .established else { return 0 }
+        return IdleSweep.sweep(endpoint: connection, socket: server, lastActivity: timers.lastActivity,
+                               establishedAt: establishedAt, peerSentData: traffic.datagramsOut > 0, now: now)
     }
 
     private func armIdleTimer(after delay: TimeAmount) {

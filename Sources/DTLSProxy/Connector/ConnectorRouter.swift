@@ -140,16 +140,11 @@ final class ConnectorRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
-    /// Once a second: frees the record buffers and parks the server socket
-    /// of every session quiet for a sweep period, as the listener's routers do
-    /// (``ListenerRouter/sweepIdleSessions()``).
+    /// Once a second, as the listener's routers do (``ListenerRouter/sweepIdleSessions()``).
     func sweepIdleSessions() {
         var released = 0
         let now = NIODeadline.now()
-        for session in sessions.values {
-            if session.releaseBuffersIfIdle(quiet: ListenerRouter.idleSweepPeriod, now: now) { released += 1 }
-            if session.parkServerSocketIfIdle(quiet: ListenerRouter.idleSweepPeriod, now: now) { released += 1 }
-        }
+        for session in sessions.values { released += session.sweepIfIdle(now: now) }
         HeapTrim.afterReleasing(buffers: released)
     }
 

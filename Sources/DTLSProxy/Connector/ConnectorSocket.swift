@@ -51,7 +51,7 @@ final class ConnectorSocket: Sendable {
         } catch {
             throw StartupError(description: "connector \"\(runtime.name)\": cannot bind \(address.logDescription): \(ListenerSockets.describe(error))")
         }
-        let flushTask = loop.scheduleRepeatedTask(initialDelay: ListenerRouter.idleSweepPeriod, delay: ListenerRouter.idleSweepPeriod) { _ in
+        let flushTask = loop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
             router.value.flushTraffic()
             router.value.sweepIdleSessions()
         }

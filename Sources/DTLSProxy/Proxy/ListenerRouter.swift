@@ -65,20 +65,13 @@ final class ListenerRouter: ChannelInboundHandler {
         traffic.flush(into: runtime.stats.metrics)
     }
 
-    /// How often ``sweepIdleSessions()`` runs, and how long a session must be
-    /// quiet to lose its record buffers and have its backend socket parked.
-    static let idleSweepPeriod = TimeAmount.seconds(1)
-
-    /// Frees the record buffers and parks the backend socket of every session
-    /// quiet for a sweep period, then hands the freed pages back to the
-    /// system when enough were freed to matter (see ``HeapTrim``).
+    /// Once a second (``IdleSweep/period``): lets every quiet session give
+    /// back what it can, then hands freed pages back to the system when
+    /// enough were freed to matter (see ``HeapTrim``).
     func sweepIdleSessions() {
         var released = 0
         let now = NIODeadline.now()
-        table.forEach { session in
-            if session.releaseBuffersIfIdle(quiet: Self.idleSweepPeriod, now: now) { released += 1 }
-            if session.parkBackendIfIdle(quiet: Self.idleSweepPeriod, now: now) { released += 1 }
-        }
+        table.forEach { released += $0.sweepIfIdle(now: now) }
         HeapTrim.afterReleasing(buffers: released)
     }
 

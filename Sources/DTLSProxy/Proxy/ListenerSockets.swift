@@ -93,7 +93,7 @@ final class ListenerSockets: Sendable {
             throw error
         }
         let flushTasks = routers.map { router in
-            router.eventLoop.scheduleRepeatedTask(initialDelay: ListenerRouter.idleSweepPeriod, delay: ListenerRouter.idleSweepPeriod) { _ in
+            router.eventLoop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
                 router.value.flushTraffic()
                 router.value.sweepIdleSessions()
             }

@@ -1,5 +1,4 @@
 import Atomics
-import CEpoll
 import Glibc
 import NIOCore
 import NIOPosix
@@ -151,17 +150,13 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         channel.flush()
     }
 
-    var isParked: Bool {
-        if case .parked = state { return true }
-        return false
-    }
-
     /// Closes the channel of an open socket but keeps the socket, watched by
     /// the ``ParkedSocketWatcher``. True when the socket is parked now.
     @discardableResult
     func parkIfOpen() -> Bool {
         guard case .open(let channel) = state, !needsFlush else { return false }
-        let spare = dp_dup_cloexec(descriptor)
+        // Never 0-2: a socket there could meet stray writes to stdio.
+        let spare = fcntl(descriptor, F_DUPFD_CLOEXEC, 3)
         guard spare >= 0 else { return false }
         // NIO removes the descriptor from its epoll set and closes it; the
         // socket lives on in `spare`. Done on the channel's own loop, the

@@ -62,7 +62,7 @@ final class ParkedSocketWatcher: Sendable {
         _ = dp_epoll_forget(epollDescriptor, descriptor)
     }
 
-    /// Descriptors watched now (for tests and the stats line).
+    /// Descriptors watched now (for tests).
     var watchedCount: Int { wakeUps.withLockedValue { $0.count } }
 
     private func run() {

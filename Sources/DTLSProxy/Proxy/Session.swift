@@ -38,8 +38,6 @@ final class Session {
     private var version = "none"
     /// When the handshake completed on our side.
     private var establishedAt = NIODeadline.distantFuture
-    /// How long a session whose peer never sent application data keeps its buffers.
-    static let unconfirmedQuietPeriod = TimeAmount.seconds(60)
 
     init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
         self.runtime = runtime
@@ -122,33 +120,11 @@ final class Session {
         return route.pool.endpoints[member].description
     }
 
-    /// Called once a second by the router: an established session that saw no
-    /// datagram for `quiet` (the sweep's period) gives OpenSSL's record buffers back,
-    /// which is most of what an idle session holds (PERFORMANCE-NOTES.md:
-    /// 53.5 KiB → 35.6 KiB). A busy session is never touched, so the data path
-    /// does not pay for the allocation again on every datagram.
-    /// True when this call freed the buffers.
-    @discardableResult
-    func releaseBuffersIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
-        guard state == .established, !connection.buffersReleased, now - timers.lastActivity >= quiet else { return false }
-        // Until the peer has sent application data we cannot know that it got
-        // our final flight: it may still retransmit its Finished, with growing
-        // back-off, and OpenSSL must answer with ours. Releasing the buffers in
-        // that window broke handshakes under loss (the 20% loss integration
-        // test), so such a session is left alone until it has been quiet for
-        // longer than a client's retransmissions last in practice.
-        guard traffic.datagramsIn > 0 || now - establishedAt >= Self.unconfirmedQuietPeriod else { return false }
-        return connection.releaseBuffers()
-    }
-
-    /// Parks the backend socket of an established session that saw no
-    /// datagram, either way, for `quiet` (``BackendLink/parkIfOpen()``): the
-    /// socket stays, its SwiftNIO channel goes. The next datagram from either
-    /// side brings the channel back. True when this call parked it.
-    @discardableResult
-    func parkBackendIfIdle(quiet: TimeAmount, now: NIODeadline) -> Bool {
-        guard state == .established, now - timers.lastActivity >= quiet, let backend else { return false }
-        return backend.parkIfOpen()
+    /// Called once a second by the router: see ``IdleSweep``.
+    func sweepIfIdle(now: NIODeadline) -> Int {
+        guard state == .established else { return 0 }
+        return IdleSweep.sweep(endpoint: connection, socket: backend, lastActivity: timers.lastActivity,
+                               establishedAt: establishedAt, peerSentData: traffic.datagramsIn > 0, now: now)
     }
 
     /// Ends the session and releases all it holds. Safe to call more than once.
