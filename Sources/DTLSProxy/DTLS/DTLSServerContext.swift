@@ -109,7 +109,12 @@ public final class DTLSServerContext: @unchecked Sendable {
                 let context = try DTLSServerContext(listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys)
                 serverNameContexts.append((route.serverNames, context))
             }
-            if !serverNameContexts.isEmpty { _ = dp_SSL_CTX_set_tlsext_servername_callback(ctx, serverNameCallback) }
+            // Always installed, even with no route certificate: OpenSSL 3.0 keeps the
+            // SNI in the SSL_SESSION (and so in its ticket) only when a servername
+            // callback accepted it, and on a TLS 1.2 resumption SSL_get_servername()
+            // returns that stored name. Without it a resumed client has no name and
+            // is routed, logged and reported as if it had sent none.
+            _ = dp_SSL_CTX_set_tlsext_servername_callback(ctx, serverNameCallback)
         }
         self.serverNameContexts = serverNameContexts
         registerAsAppData()
@@ -154,11 +159,16 @@ private func verifyCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafePointer
     return connection.cookies.verify(value, for: connection.peerMaterial) ? 1 : 0
 }
 
-/// Serves the certificate of the first route whose `server_name` matches the
-/// client's SNI by moving the handshake to that route's `SSL_CTX`
-/// (`SSL_set_SSL_CTX` takes its certificate and key). A name no route
-/// claims keeps the listener's certificate; which backend the client gets is
-/// decided when the handshake completes.
+/// Accepts the client's SNI (`SSL_TLSEXT_ERR_OK`, so that OpenSSL stores it in
+/// the session and a resumption routes by the same name) and serves the
+/// certificate of the first route whose `server_name` matches it by moving the
+/// handshake to that route's `SSL_CTX` (`SSL_set_SSL_CTX` takes its certificate
+/// and key). A name no route claims keeps the listener's certificate; which
+/// backend the client gets is decided when the handshake completes.
+///
+/// On a resumption `SSL_get_servername` already returns the name stored in the
+/// session, so the resumed handshake is served the certificate context of the
+/// name it first used, whatever it sends now.
 private func serverNameCallback(_ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?, _ argument: UnsafeMutableRawPointer?) -> Int32 {
     guard let ssl, let context = DTLSServerContext.from(ssl),
           let raw = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else { return SSL_TLSEXT_ERR_OK }
