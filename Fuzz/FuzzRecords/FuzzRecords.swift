@@ -72,7 +72,8 @@ private func checkDatagram(_ datagram: UnsafeRawBufferPointer) {
 
 /// The HelloVerifyRequest for `hello`, built with its cookie, is one well-formed record that echoes it.
 private func checkHelloVerifyRequest(answering hello: ClientHelloSummary) {
-    let reply = HelloVerifyRequest.datagram(cookie: hello.cookie, recordSequenceNumber: hello.recordSequenceNumber)
+    let reply = HelloVerifyRequest.datagram(
+        cookie: hello.cookie, recordSequenceNumber: hello.recordSequenceNumber, messageSequence: hello.messageSequence)
     reply.withUnsafeBytes { bytes in
         guard let header = DTLSRecordHeader(bytes) else { return require(false, "HelloVerifyRequest header does not parse") }
         require(header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue && header.epoch == 0,

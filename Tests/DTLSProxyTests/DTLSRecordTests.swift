@@ -98,7 +98,7 @@ struct DTLSRecordTests {
 
     @Test func helloVerifyRequestEchoesSequenceAndCarriesCookie() throws {
         let cookie = Array(repeating: UInt8(0x5A), count: 32)
-        let datagram = HelloVerifyRequest.datagram(cookie: cookie, recordSequenceNumber: 0x0000_0102_0304)
+        let datagram = HelloVerifyRequest.datagram(cookie: cookie, recordSequenceNumber: 0x0000_0102_0304, messageSequence: 0)
         let header = try #require(datagram.withUnsafeBytes { DTLSRecordHeader($0) })
         #expect(header.contentType == 22)
         #expect(header.epoch == 0)
@@ -110,5 +110,17 @@ struct DTLSRecordTests {
         #expect(Array(datagram[25..<27]) == [0xFE, 0xFF])    // server_version
         #expect(Int(datagram[27]) == cookie.count)
         #expect(Array(datagram[28...]) == cookie)
+    }
+
+    /// A ClientHello that already carried a (refused) cookie has message_seq 1;
+    /// the HelloVerifyRequest answering it must be numbered 1 too, or an
+    /// OpenSSL client discards it as a retransmission of the first one.
+    @Test func helloVerifyRequestEchoesTheClientHellosMessageSequence() throws {
+        let datagram = HelloVerifyRequest.datagram(cookie: [1, 2, 3], recordSequenceNumber: 1, messageSequence: 1)
+        #expect(Array(datagram[17..<19]) == [0, 1])
+        let third = HelloVerifyRequest.datagram(cookie: [1, 2, 3], recordSequenceNumber: 7, messageSequence: 0x0102)
+        #expect(Array(datagram[5..<11]) == [0, 0, 0, 0, 0, 1])
+        #expect(Array(third[17..<19]) == [0x01, 0x02])
+        #expect(Array(third[5..<11]) == [0, 0, 0, 0, 0, 7])
     }
 }

@@ -38,13 +38,38 @@ public final class DTLSConnection: DTLSEndpoint {
         endpoint(of: ssl) as? DTLSConnection
     }
 
+    /// Takes the ClientHello that carried a valid cookie; the next
+    /// ``handshake()`` answers it. False when OpenSSL refused it.
+    ///
+    /// A ClientHello numbered 2 or more (the client was sent a second
+    /// HelloVerifyRequest) goes through OpenSSL's stateful cookie exchange,
+    /// brought to the client's numbering first (``ClientHelloRenumbering``);
+    /// every other one through `DTLSv1_listen`.
+    public func start(clientHello: ByteBuffer) -> Bool {
+        guard let copies = ClientHelloRenumbering.precedingCopies(of: Array(clientHello.readableBytesView)) else {
+            return listen(clientHello: clientHello)
+        }
+        _ = SSL_set_options(ssl, UInt64(dp_SSL_OP_COOKIE_EXCHANGE))
+        for copy in copies {
+            buffers.inbound = ByteBuffer(bytes: copy)
+            guard case .inProgress = stepHandshake() else {
+                OpenSSLError.drain()
+                return false
+            }
+            // The HelloVerifyRequest answers a copy, not the client, which already has its cookie.
+            buffers.outbound.removeAll()
+        }
+        buffers.inbound = clientHello
+        return true
+    }
+
     /// Runs `DTLSv1_listen` on the ClientHello that carried a valid cookie.
     ///
     /// The router already checked the cookie; this lets OpenSSL check it again
     /// and, above all, set the handshake and record sequence numbers a server
     /// continues with after a HelloVerifyRequest, which a fresh `SSL` object
     /// fed a ClientHello with message_seq 1 would not do.
-    public func listen(clientHello: ByteBuffer) -> Bool {
+    private func listen(clientHello: ByteBuffer) -> Bool {
         buffers.inbound = clientHello
         guard let address = BIO_ADDR_new() else { return false }
         defer { BIO_ADDR_free(address) }

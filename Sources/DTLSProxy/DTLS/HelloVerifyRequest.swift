@@ -5,7 +5,16 @@ public enum HelloVerifyRequest {
     public static let version: UInt16 = 0xFEFF
 
     /// The whole datagram: one record holding one HelloVerifyRequest carrying `cookie`.
-    public static func datagram(cookie: [UInt8], recordSequenceNumber: UInt64) -> [UInt8] {
+    ///
+    /// The record sequence number and the handshake message_seq are those of
+    /// the ClientHello it answers (RFC 6347 §4.2.1, and what `DTLSv1_listen`
+    /// does). A client that already received one HelloVerifyRequest sends its
+    /// next ClientHello with message_seq 1 and expects the next server message
+    /// to be numbered 1 as well: a second HelloVerifyRequest numbered 0 (a
+    /// cookie this instance refused: another instance's secret, or one rotated
+    /// twice) would be taken for a stale retransmission, and the client would
+    /// resend its old cookie until it gave up.
+    public static func datagram(cookie: [UInt8], recordSequenceNumber: UInt64, messageSequence: UInt16) -> [UInt8] {
         precondition(cookie.count <= 255)
         let bodyLength = 3 + cookie.count
         let fragmentLength = 12 + bodyLength
@@ -19,10 +28,10 @@ public enum HelloVerifyRequest {
             bytes.append(UInt8((recordSequenceNumber >> UInt64(shift)) & 0xFF))
         }
         bytes.append(UInt8(fragmentLength >> 8)); bytes.append(UInt8(fragmentLength & 0xFF))
-        // Handshake header: hello_verify_request(3), length, message_seq 0, whole fragment.
+        // Handshake header: hello_verify_request(3), length, the ClientHello's message_seq, whole fragment.
         bytes.append(3)
         appendUInt24(&bytes, bodyLength)
-        bytes.append(0); bytes.append(0)
+        bytes.append(UInt8(messageSequence >> 8)); bytes.append(UInt8(messageSequence & 0xFF))
         appendUInt24(&bytes, 0)
         appendUInt24(&bytes, bodyLength)
         // Body: server_version, cookie<0..255>.

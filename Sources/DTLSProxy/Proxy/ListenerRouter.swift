@@ -244,7 +244,8 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     private func sendHelloVerifyRequest(cookie: [UInt8], echoing hello: ClientHelloSummary, to peer: SocketAddress) {
-        let bytes = HelloVerifyRequest.datagram(cookie: cookie, recordSequenceNumber: hello.recordSequenceNumber)
+        let bytes = HelloVerifyRequest.datagram(
+            cookie: cookie, recordSequenceNumber: hello.recordSequenceNumber, messageSequence: hello.messageSequence)
         var buffer = allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         send([buffer], to: peer)

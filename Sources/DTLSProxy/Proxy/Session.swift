@@ -53,8 +53,8 @@ final class Session {
 
     /// Starts the handshake from the ClientHello that carried a valid cookie.
     func start(clientHello: ByteBuffer) {
-        guard connection.listen(clientHello: clientHello) else {
-            close(.handshakeFailed, notifyPeer: false, detail: "DTLSv1_listen refused the ClientHello")
+        guard connection.start(clientHello: clientHello) else {
+            close(.handshakeFailed, notifyPeer: false, detail: "OpenSSL refused the ClientHello")
             return
         }
         timers.startHandshakeDeadline(on: eventLoop, in: runtime.handshakeTimeout) { [weak self] in
