@@ -179,7 +179,15 @@ static inline int dp_malloc_trim(void) {
 static inline int dp_malloc_set_mmap_threshold(int bytes, int max_blocks) {
     return mallopt(M_MMAP_THRESHOLD, bytes) && mallopt(M_MMAP_MAX, max_blocks);
 }
+/* Bytes of heap in use (mallinfo2's uordblks plus mapped blocks), for tests that look for leaks. */
+static inline size_t dp_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
 #else
+static inline size_t dp_heap_in_use(void) {
+    return 0;
+}
 static inline int dp_malloc_trim(void) {
     return 0;
 }

@@ -152,7 +152,7 @@ extension ConfigurationLoader.Table {
         }
         var result: [String] = []
         for (index, element) in array.enumerated() {
-            guard let text = element.string else {
+            guard let text = TOMLText.string(element) else {
                 throw error("\(key)[\(index)]", "expected a string, found \(ConfigurationLoader.found(element))")
             }
             if let cause = problem(text) { throw error("\(key)[\(index)]", cause) }

@@ -146,7 +146,7 @@ extension ConfigurationLoader.Table {
     /// A string or an array of strings, each checked by `problem`; empty when absent.
     func stringOrEntries(_ key: String, problem: (String) -> String?) throws(ConfigurationError) -> [String] {
         guard let value = table[key] else { return [] }
-        if let text = value.string {
+        if let text = TOMLText.string(value) {
             if let cause = problem(text) { throw error(key, cause) }
             return [text]
         }

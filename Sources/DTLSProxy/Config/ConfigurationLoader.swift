@@ -36,6 +36,11 @@ public enum ConfigurationLoader {
         let file = ConfigFileAccess.absolute(sourcePath, relativeTo: ConfigFileAccess.currentDirectory())
         let context = Context(file: file, folder: ConfigFileAccess.directory(of: file))
         let root = try context.parseDocument(toml)
+        // TOMLKit never frees a parsed document (its tables have no deinit), so
+        // every reload would keep its whole tree. Emptying the root frees every
+        // node under it; what stays is the empty root table. Everything this
+        // function returns has been copied out into Swift values by then.
+        defer { root.clear() }
         let top = Table(root, prefix: "", context: context)
         try top.rejectUnknownKeys(known: ["daemon", "listener", "connector"])
 
@@ -46,7 +51,7 @@ public enum ConfigurationLoader {
         }
 
         let none = "no [[listener]] or [[connector]] defined; at least one is required"
-        var array = TOMLArray()
+        var array: TOMLArray?
         if let listenerValue = root["listener"] {
             guard let listenerArray = listenerValue.array else {
                 throw context.error("listener", "expected an array of tables ([[listener]]), found \(found(listenerValue))")
@@ -54,7 +59,8 @@ public enum ConfigurationLoader {
             array = listenerArray
         }
         var listeners: [ListenerConfiguration] = []
-        for (index, element) in array.enumerated() {
+        let elements: [TOMLValueConvertible] = array.map { Array($0) } ?? []
+        for (index, element) in elements.enumerated() {
             guard let table = element.table else {
                 throw context.error("listener[\(index)]", "expected a table, found \(found(element))")
             }
@@ -216,7 +222,10 @@ public enum ConfigurationLoader {
             return error(key, hint.map { "\(cause) (\($0))" } ?? cause)
         }
 
+        /// Counts the known keys first: TOMLKit's `keys` allocates a C array it
+        /// never frees, so it is read only when there is an unknown key to name.
         func rejectUnknownKeys(known: [String]) throws(ConfigurationError) {
+            guard known.filter({ table.contains(key: $0) }).count != table.count else { return }
             for key in table.keys.sorted() where !known.contains(key) {
                 let closest = known.map { ($0, ConfigurationLoader.editDistance($0, key)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
                 throw error(key, closest.map { "unknown key; did you mean `\($0.0)`?" } ?? "unknown key")
@@ -225,7 +234,7 @@ public enum ConfigurationLoader {
 
         func string(_ key: String, hint: String? = nil) throws(ConfigurationError) -> String? {
             guard let value = table[key] else { return nil }
-            guard let string = value.string else { throw typeError(key, expected: .string, found: value, hint: hint) }
+            guard let string = TOMLText.string(value) else { throw typeError(key, expected: .string, found: value, hint: hint) }
             return string
         }
 

@@ -20,6 +20,16 @@ enum HeapTrim {
         _ = dp_malloc_trim()
     }
 
+    /// Bytes of heap in use (glibc's `mallinfo2`; 0 elsewhere), for leak tests.
+    static var bytesInUse: Int { Int(dp_heap_in_use()) }
+
+    /// After a reload: the old configuration's contexts, route tables and the
+    /// parsed document were freed in pieces scattered over the heap. A reload is
+    /// rare and off the data path, so the walk costs nothing that matters.
+    static func afterReload() {
+        _ = dp_malloc_trim()
+    }
+
     /// Blocks of this size or more get a mapping of their own (glibc's `M_MMAP_THRESHOLD`).
     static let mappedBlockThreshold = 16 * 1024
     /// At most this many such mappings at a time (`M_MMAP_MAX`); later blocks

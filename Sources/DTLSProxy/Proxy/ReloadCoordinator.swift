@@ -52,6 +52,7 @@ final class ReloadCoordinator: Sendable {
             logger.error("reload failed; the running configuration stays: \(text)")
             succeeded = false
         }
+        HeapTrim.afterReload()
         notifier.notify("READY=1\nSTATUS=\(status.line())")
         return succeeded
     }
@@ -67,7 +68,7 @@ final class ReloadCoordinator: Sendable {
             throw error
         }
         let summary = await server.commit(plan)
-        FileLimit.check(new, eventLoops: server.loops.count, logger: logger)
+        FileLimit.check(new, previous: old, eventLoops: server.loops.count, logger: logger)
         if new.daemon.workers != old.daemon.workers {
             logger.warning("reload: workers changed from \(old.daemon.workers) to \(new.daemon.workers); the number of event loops changes only at restart")
         }
