@@ -37,10 +37,14 @@ DOCDIR      ?= $(PREFIX)/share/doc/dtls-proxyd
 SYSCONFDIR  ?= /etc
 INSTALL_BIN ?= $(RELEASE_BIN)/dtls-proxyd
 
-.PHONY: all deps build release cert run test unit-test integration-test check-config bench install install-files clean \
+.PHONY: all help deps build release cert run test unit-test integration-test check-config bench install install-files clean \
         fuzz fuzz-build sanitize sanitize-address sanitize-thread sanitize-integration
 
 all: build
+
+## help: list the targets and what each does
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, part, ": "); printf "  %-22s %s\n", part[1], substr($$0, length(part[1]) + 3) }' $(MAKEFILE_LIST)
 
 ## deps: install the missing Debian packages (apt-get update only when something is missing)
 deps:
