@@ -191,12 +191,14 @@ class Daemon(Proc):
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
-    def rss_kib(self) -> int:
-        """Resident memory, from /proc/PID/status."""
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """Resident memory, from /proc/PID/status: ``VmRSS`` in all, or one of its
+        parts, ``RssAnon`` (heap, stacks: what the daemon allocated) and
+        ``RssFile`` (mapped files, above all the binary's and libraries' code)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-        raise AssertionError("no VmRSS in /proc status")
+        raise AssertionError(f"no {field} in /proc status")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the daemon has used so far."""

@@ -308,6 +308,7 @@ public enum ConfigurationLoader {
 extension ConfigurationLoader {
     static let admissionKeys = [
         "max_handshakes_in_progress", "handshake_rate_per_source",
+        "max_handshakes_per_source", "max_handshakes_per_prefix", "source_prefix_ipv4", "source_prefix_ipv6",
         "socket_receive_buffer", "socket_send_buffer", "max_undecryptable_datagrams",
     ]
 
@@ -315,6 +316,14 @@ extension ConfigurationLoader {
     fileprivate static func parseAdmissionLimits(_ table: Table, into listener: inout ListenerConfiguration) throws(ConfigurationError) {
         listener.maxHandshakesInProgress = try table.int("max_handshakes_in_progress", in: 1...10_000_000) ?? listener.maxHandshakesInProgress
         listener.handshakeRatePerSource = try table.int("handshake_rate_per_source", in: 0...1_000_000) ?? listener.handshakeRatePerSource
+        listener.maxHandshakesPerSource = try table.int("max_handshakes_per_source", in: 1...10_000_000) ?? listener.maxHandshakesPerSource
+        listener.maxHandshakesPerPrefix = try table.int("max_handshakes_per_prefix", in: 1...10_000_000) ?? listener.maxHandshakesPerPrefix
+        listener.sourcePrefixIPv4 = try table.int("source_prefix_ipv4", in: 8...32) ?? listener.sourcePrefixIPv4
+        listener.sourcePrefixIPv6 = try table.int("source_prefix_ipv6", in: 16...128) ?? listener.sourcePrefixIPv6
+        if listener.maxHandshakesPerSource > listener.maxHandshakesPerPrefix {
+            throw table.error("max_handshakes_per_source",
+                              "\(listener.maxHandshakesPerSource) is more than max_handshakes_per_prefix (\(listener.maxHandshakesPerPrefix)), which also counts the source")
+        }
         listener.socketReceiveBuffer = try table.int("socket_receive_buffer", in: 0...(1 << 30)) ?? listener.socketReceiveBuffer
         listener.socketSendBuffer = try table.int("socket_send_buffer", in: 0...(1 << 30)) ?? listener.socketSendBuffer
         listener.maxUndecryptableDatagrams = try table.int("max_undecryptable_datagrams", in: 0...1_000_000) ?? listener.maxUndecryptableDatagrams

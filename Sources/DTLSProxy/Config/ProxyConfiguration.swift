@@ -101,6 +101,15 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// `handshake_rate_per_source`: cookie-verified handshakes a second one source address may start
     /// (token bucket, burst of the same size, kept per event loop); 0 = unlimited.
     public var handshakeRatePerSource: Int = 50
+    /// `max_handshakes_per_source`: handshakes in progress one source address may hold at once (per event loop),
+    /// so that one host stalling half-open handshakes cannot take the whole `max_handshakes_in_progress`.
+    public var maxHandshakesPerSource: Int = 64
+    /// `max_handshakes_per_prefix`: the same for all addresses of one network prefix (see `source_prefix_ipv4`).
+    public var maxHandshakesPerPrefix: Int = 256
+    /// `source_prefix_ipv4`: the IPv4 prefix length that `max_handshakes_per_prefix` groups sources by.
+    public var sourcePrefixIPv4: Int = 24
+    /// `source_prefix_ipv6`: the IPv6 prefix length that `max_handshakes_per_prefix` groups sources by.
+    public var sourcePrefixIPv6: Int = 56
     /// `socket_receive_buffer`: SO_RCVBUF of the listener sockets in bytes; 0 = the system default.
     /// A deep queue absorbs bursts and floods instead of dropping real clients' datagrams.
     public var socketReceiveBuffer: Int = 4 << 20

@@ -15,6 +15,9 @@ enum HeapTrim {
     /// Buffers one sweep must release before a trim is worth its cost (≈ 1 MiB).
     static let threshold = 64
 
+    /// Trims when `buffers` (record buffers released, sockets parked and
+    /// sessions closed since the last sweep, each of which freed at least a
+    /// buffer's worth) reach ``threshold``.
     static func afterReleasing(buffers: Int) {
         guard buffers >= threshold else { return }
         _ = dp_malloc_trim()

@@ -33,6 +33,14 @@ final class ListenerRouter: ChannelInboundHandler {
     private var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
     private static let reassemblyLimit = 1024
     private var rateLimiter: SourceRateLimiter
+    /// Each source's share of this loop's handshakes in progress.
+    private let handshakeShares = HandshakeShares()
+    /// Sessions closed since the last sweep: each freed its SSL object and
+    /// buffers, so a burst of them (half-open handshakes timing out together
+    /// after a flood, a reload closing a listener) is worth a heap trim too.
+    private var closedSinceSweep = 0
+    /// Sessions closed in the sweeps since the last one that saw none.
+    private var closedInBurst = 0
     /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
     static let plaintextScratchSize = 16384
     /// Where sessions of this loop decrypt records before copying them out
@@ -69,10 +77,15 @@ final class ListenerRouter: ChannelInboundHandler {
     /// back what it can, then hands freed pages back to the system when
     /// enough were freed to matter (see ``HeapTrim``).
     func sweepIdleSessions() {
-        var released = 0
+        var released = closedSinceSweep
+        // The first quiet sweep after a burst of closes trims once more, for
+        // the closes that came after the burst's last trim.
+        let burstEnded = closedSinceSweep == 0 && closedInBurst >= HeapTrim.threshold
+        closedInBurst = closedSinceSweep == 0 ? 0 : closedInBurst + closedSinceSweep
+        closedSinceSweep = 0
         let now = NIODeadline.now()
         table.forEach { released += $0.sweepIfIdle(now: now) }
-        HeapTrim.afterReleasing(buffers: released)
+        HeapTrim.afterReleasing(buffers: burstEnded ? max(released, HeapTrim.threshold) : released)
     }
 
     /// The address the listener socket is bound to: the destination a PROXY
@@ -253,6 +266,11 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     private func createSession(from datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8], asReplacement: Bool) {
+        // Released when the handshake completes or its session closes; a refusal below releases it at once.
+        guard case .success(let handshakeSlot) = handshakeShares.reserve(peer, limits: .init(runtime.configuration)) else {
+            runtime.stats.increment(.droppedHandshakeShare)
+            return
+        }
         guard runtime.stats.reserveSession(limit: runtime.configuration.maxSessions) else {
             runtime.stats.increment(.droppedSessionLimit)
             return
@@ -271,7 +289,8 @@ final class ListenerRouter: ChannelInboundHandler {
             runtime.logger.error("listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return
         }
-        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection, router: self, runtime: runtime)
+        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection,
+                              handshakeSlot: handshakeSlot, router: self, runtime: runtime)
         runtime.stats.increment(.sessionsCreated)
         if asReplacement {
             table.insertReplacement(session)
@@ -332,6 +351,7 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     func sessionClosed(_ session: Session, reason: CloseReason, established: Bool) {
+        closedSinceSweep += 1
         table.remove(session)
         session.runtime.stats.releaseSession()
         session.runtime.stats.metrics.sessionClosed(reason, established: established)

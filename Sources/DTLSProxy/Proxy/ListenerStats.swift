@@ -21,6 +21,8 @@ public final class ListenerStats: SessionStats, Sendable {
         case droppedSessionLimit = "dropped_session_limit"
         case droppedHandshakeLimit = "dropped_handshake_limit"
         case droppedRateLimited = "dropped_rate_limited"
+        /// The source address or its prefix already holds its share of the handshakes in progress.
+        case droppedHandshakeShare = "dropped_handshake_share"
         case droppedOversize = "dropped_oversize"
         case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"

@@ -24,6 +24,8 @@ final class Session {
     /// The listener runtime this session was created with; a reload does not change it.
     let runtime: ListenerRuntime
     private var backend: BackendLink?
+    /// This handshake's hold on its source's share (``HandshakeShares``) until it completes or the session closes.
+    private var handshakeSlot: HandshakeSlot?
     /// The route chosen when the handshake completed, and which of its backends this session uses.
     private var route: ResolvedRoute?
     private var member = 0
@@ -39,7 +41,9 @@ final class Session {
     /// When the handshake completed on our side.
     private var establishedAt = NIODeadline.distantFuture
 
-    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection, router: ListenerRouter, runtime: ListenerRuntime) {
+    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection,
+         handshakeSlot: HandshakeSlot, router: ListenerRouter, runtime: ListenerRuntime) {
+        self.handshakeSlot = handshakeSlot
         self.runtime = runtime
         self.peer = peer
         self.clientRandom = clientRandom
@@ -143,6 +147,8 @@ final class Session {
         if !wasEstablished {
             runtime.stats.increment(.handshakesFailed)
             runtime.stats.releaseHandshake()
+            handshakeSlot?.release()
+            handshakeSlot = nil
         }
         router.sessionClosed(self, reason: reason, established: wasEstablished)
         var line = "session close peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher)"
@@ -206,6 +212,8 @@ final class Session {
         maximumPlaintext = connection.maximumPlaintext
         runtime.stats.increment(.handshakesCompleted)
         runtime.stats.releaseHandshake()
+        handshakeSlot?.release()
+        handshakeSlot = nil
         runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - timers.openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
         if let route, route.proxyProtocol == .v2 {
