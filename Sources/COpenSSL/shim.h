@@ -215,6 +215,7 @@ static const long dp_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
 /* The key_name of the ticket callback: 16 bytes (RFC 5077 §4; not exported by OpenSSL). */
 static const int dp_TLSEXT_KEYNAME_LENGTH = 16;
 static const long dp_SSL_MODE_RELEASE_BUFFERS = SSL_MODE_RELEASE_BUFFERS;
-static const int dp_BIO_TYPE_DATAGRAM_PROXY = (1 | BIO_TYPE_SOURCE_SINK);
+/* Flag for BIO_meth_new: a source/sink BIO (the type index comes from BIO_get_new_index). */
+static const int dp_BIO_TYPE_SOURCE_SINK = BIO_TYPE_SOURCE_SINK;
 
 #endif

@@ -50,7 +50,10 @@ final class DatagramBIOBuffers {
 /// The `BIO_METHOD` shared by every session's BIO; created once, never freed.
 enum DatagramBIO {
     nonisolated(unsafe) static let method: OpaquePointer = {
-        guard let method = BIO_meth_new(dp_BIO_TYPE_DATAGRAM_PROXY, "dtls-proxyd datagram") else {
+        // A type index of our own (BIO_get_new_index), so that no BIO_find_type
+        // or type check in OpenSSL takes this BIO for one of its own kinds.
+        let index = BIO_get_new_index()
+        guard index > 0, let method = BIO_meth_new(index | dp_BIO_TYPE_SOURCE_SINK, "dtls-proxyd datagram") else {
             fatalError("BIO_meth_new failed: \(OpenSSLError.fromQueue("BIO_meth_new"))")
         }
         BIO_meth_set_write(method, datagramBIOWrite)
