@@ -5,7 +5,7 @@ import NIOCore
 ///
 /// Once a second each router asks every established session (``sweep``):
 /// one that saw no datagram either way for a sweep period gives OpenSSL's
-/// record buffers back (PERFORMANCE-NOTES.md: 53.5 → 35.6 KiB) and parks its
+/// record buffers back (docs/openssl-dtls.md: 53.5 → 35.6 KiB) and parks its
 /// socket (``ParkableSocket/parkIfOpen()``: the socket stays, its SwiftNIO
 /// channel goes). A busy session is never touched, so the data path does not
 /// pay for either again on every datagram.
