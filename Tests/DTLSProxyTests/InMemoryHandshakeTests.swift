@@ -1,0 +1,155 @@
+import Foundation
+import NIOCore
+import Testing
+@testable import DTLSProxy
+
+/// The DTLS core in process: a connector's client connection and a listener's
+/// server connection talk through their datagram BIOs, datagram by datagram,
+/// with the cookie exchange the router does in front of the server.
+@Suite("DTLS core in memory")
+struct InMemoryHandshakeTests {
+    let allocator = ByteBufferAllocator()
+    let peerMaterial: [UInt8] = [4, 127, 0, 0, 1, 0x30, 0x39]
+
+    /// A folder with a PSK file, a self-signed ECDSA certificate (made with the
+    /// openssl command line) and a configuration with one listener and one connector.
+    private func configuration(certificate: Bool) throws -> (ConfigTestFolder, ProxyConfiguration) {
+        let folder = try ConfigTestFolder()
+        try folder.write("psk.txt", "device-7:00112233445566778899aabbccddeeff\n")
+        try folder.setMode("psk.txt", 0o600)
+        var listener = "[[listener]]\nname = \"l\"\nlisten = \"127.0.0.1:5684\"\nbackend = \"127.0.0.1:5683\"\n"
+        var connector = "[[connector]]\nname = \"c\"\nlisten = \"127.0.0.1:6683\"\nserver = \"127.0.0.1:5684\"\n"
+        if certificate {
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                 "-keyout", folder.path + "/server.key", "-out", folder.path + "/server.pem", "-days", "2",
+                                 "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            try #require(openssl.terminationStatus == 0)
+            try folder.setMode("server.key", 0o600)
+            listener += "certificate = \"server.pem\"\nprivate_key = \"server.key\"\n"
+            connector += "server_ca = \"server.pem\"\n"
+        } else {
+            listener += "psk_file = \"psk.txt\"\n"
+            connector += "psk_identity = \"device-7\"\npsk_file = \"psk.txt\"\n"
+        }
+        return (folder, try folder.parse(listener + connector))
+    }
+
+    private func datagrams(of endpoint: DTLSEndpoint) -> [ByteBuffer] {
+        var out: [ByteBuffer] = []
+        endpoint.drainOutbound { out.append($0) }
+        return out
+    }
+
+    /// Runs the handshake to completion on both sides; returns the server and client connections.
+    private func handshake(certificate: Bool) throws -> (DTLSConnection, DTLSClientConnection, ConfigTestFolder) {
+        let (folder, config) = try configuration(certificate: certificate)
+        let serverContext = try DTLSServerContext(listener: config.listeners[0], configFile: config.sourcePath)
+        let clientContext = try DTLSClientContext(connector: config.connectors[0], configFile: config.sourcePath)
+        let cookies = CookieVerifier(masterSecret: CookieVerifier.randomSecret())
+        let client = try DTLSClientConnection(context: clientContext, ipv6: false, allocator: allocator)
+
+        // The router's part: a cookieless ClientHello gets a HelloVerifyRequest and nothing else.
+        #expect(client.handshake() == .inProgress)
+        let first = try #require(datagrams(of: client).first)
+        let hello = try first.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
+        #expect(hello.cookie.isEmpty)
+        let verify = HelloVerifyRequest.datagram(cookie: cookies.cookie(for: peerMaterial),
+                                                 recordSequenceNumber: hello.recordSequenceNumber,
+                                                 messageSequence: hello.messageSequence)
+        client.receive(ByteBuffer(bytes: verify))
+        #expect(client.handshake() == .inProgress)
+        let second = try #require(datagrams(of: client).first)
+        let withCookie = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
+        #expect(cookies.verify(withCookie.cookie, for: peerMaterial))
+
+        let server = try DTLSConnection(context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
+        #expect(server.start(clientHello: second))
+        var serverDone = false, clientDone = false
+        for _ in 0..<10 where !(serverDone && clientDone) {
+            if !serverDone {
+                switch server.handshake() {
+                case .complete: serverDone = true
+                case .inProgress: break
+                case let other: Issue.record("server handshake: \(other)"); return (server, client, folder)
+                }
+            }
+            for datagram in datagrams(of: server) {
+                client.receive(datagram)
+                switch client.handshake() {
+                case .complete: clientDone = true
+                case .inProgress: break
+                case let other: Issue.record("client handshake: \(other)"); return (server, client, folder)
+                }
+            }
+            for datagram in datagrams(of: client) {
+                server.receive(datagram)
+                if serverDone { _ = readAll(server) }
+            }
+        }
+        #expect(serverDone && clientDone)
+        return (server, client, folder)
+    }
+
+    private func readAll(_ endpoint: DTLSEndpoint) -> [String] {
+        var lines: [String] = []
+        var plaintext = allocator.buffer(capacity: 2048)
+        while case .data = endpoint.read(into: &plaintext, maximum: 2048) {
+            lines.append(plaintext.readString(length: plaintext.readableBytes) ?? "")
+            plaintext.clear()
+        }
+        return lines
+    }
+
+    private func exchange(_ server: DTLSConnection, _ client: DTLSClientConnection) {
+        #expect(client.write(ByteBuffer(string: "ping")))
+        var received: [String] = []
+        for datagram in datagrams(of: client) {
+            server.receive(datagram)
+            received += readAll(server)
+        }
+        #expect(received == ["ping"])
+        #expect(server.write(ByteBuffer(string: "pong")))
+        var replies: [String] = []
+        for datagram in datagrams(of: server) {
+            client.receive(datagram)
+            replies += readAll(client)
+        }
+        #expect(replies == ["pong"])
+    }
+
+    @Test func pskHandshakeThenDataBothWays() throws {
+        let (server, client, _) = try handshake(certificate: false)
+        #expect(server.identityLogFields.contains("psk_identity=device-7"))
+        exchange(server, client)
+    }
+
+    @Test func certificateHandshakeVerifiedByTheClientThenData() throws {
+        let (server, client, _) = try handshake(certificate: true)
+        #expect(client.identityLogFields.contains("server_identity=localhost"))
+        exchange(server, client)
+    }
+
+    /// Every write is one datagram and every read returns exactly one queued datagram.
+    @Test func datagramBIOKeepsBoundaries() throws {
+        let (_, client, _) = try handshake(certificate: false)
+        #expect(client.write(ByteBuffer(string: "one")))
+        #expect(client.write(ByteBuffer(string: "two")))
+        let written = datagrams(of: client)
+        // Two records written in one step may share a datagram, but none is split or merged across it.
+        let records = written.flatMap { datagram -> [Int] in
+            var lengths: [Int] = [], view = datagram
+            while let header = view.withUnsafeReadableBytes({ DTLSRecordHeader($0) }) {
+                lengths.append(header.fragmentLength)
+                view.moveReaderIndex(forwardBy: DTLSRecordHeader.length + header.fragmentLength)
+            }
+            #expect(view.readableBytes == 0)
+            return lengths
+        }
+        #expect(records.count == 2)
+    }
+}
