@@ -33,12 +33,14 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .target(name: "CEpoll"),
+        .target(name: "CMalloc"),
         .target(
             name: "DTLSProxy",
             dependencies: [
                 "COpenSSL",
                 "CSystemd",
                 "CEpoll",
+                "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

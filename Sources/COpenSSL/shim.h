@@ -163,40 +163,6 @@ static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned 
     return EVP_MAC_CTX_set_params(mac, params);
 }
 
-/*
- * Hands free heap pages back to the system (glibc's malloc_trim), used after
- * idle sessions released OpenSSL's record buffers. Not OpenSSL, but this is
- * the package's one C shim; a no-op where the C library has no malloc_trim.
- */
-#if defined(__GLIBC__)
-#include <malloc.h>
-static inline int dp_malloc_trim(void) {
-    return malloc_trim(0);
-}
-/* mallopt(M_MMAP_THRESHOLD, bytes): blocks of at least `bytes` get their own
- * mapping, at most `max_blocks` of them at a time (M_MMAP_MAX); past that,
- * the heap. Returns 1 on success, as mallopt does. */
-static inline int dp_malloc_set_mmap_threshold(int bytes, int max_blocks) {
-    return mallopt(M_MMAP_THRESHOLD, bytes) && mallopt(M_MMAP_MAX, max_blocks);
-}
-/* Bytes of heap in use (mallinfo2's uordblks plus mapped blocks), for tests that look for leaks. */
-static inline size_t dp_heap_in_use(void) {
-    struct mallinfo2 info = mallinfo2();
-    return info.uordblks + info.hblkhd;
-}
-#else
-static inline size_t dp_heap_in_use(void) {
-    return 0;
-}
-static inline int dp_malloc_trim(void) {
-    return 0;
-}
-static inline int dp_malloc_set_mmap_threshold(int bytes, int max_blocks) {
-    (void)bytes;
-    (void)max_blocks;
-    return 0;
-}
-#endif
 
 /* Whether the OpenSSL we were built against knows DTLS 1.3 at all. */
 #ifdef DTLS1_3_VERSION

@@ -1,4 +1,3 @@
-import COpenSSL
 import TOMLKit
 #if canImport(Glibc)
 import Glibc
@@ -19,12 +18,6 @@ extension ConfigurationLoader {
         "allow_world_readable_keys",
     ]
 
-    /// Whether the OpenSSL we link implements DTLS 1.3.
-    static var opensslSupportsDTLS13: Bool { dp_DTLS1_3_VERSION != 0 }
-
-    /// The text of the linked OpenSSL's version, for error messages.
-    static var opensslVersionText: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
-
     /// Parses a version key's text; the cause of the error otherwise.
     static func parseVersion(_ text: String, dtls13Supported: Bool) -> Result<DTLSVersionSetting, ConfigValueProblem> {
         guard let setting = DTLSVersionSetting(rawValue: text) else {
@@ -32,7 +25,7 @@ extension ConfigurationLoader {
             return .failure(ConfigValueProblem("unknown version \"\(text)\" (use \"1.0\"\(also))"))
         }
         if setting == .dtls1_3, !dtls13Supported {
-            return .failure(ConfigValueProblem("DTLS 1.3 is not supported by the linked OpenSSL (\(opensslVersionText)); use \"1.2\""))
+            return .failure(ConfigValueProblem("DTLS 1.3 is not supported by the linked OpenSSL (\(OpenSSLLibrary.versionText)); use \"1.2\""))
         }
         return .success(setting)
     }
@@ -138,7 +131,7 @@ extension ConfigurationLoader.Table {
 
     func version(_ key: String) throws(ConfigurationError) -> DTLSVersionSetting? {
         guard let text = try string(key, hint: "write \"1.0\" or \"1.2\" in quotes") else { return nil }
-        switch ConfigurationLoader.parseVersion(text, dtls13Supported: ConfigurationLoader.opensslSupportsDTLS13) {
+        switch ConfigurationLoader.parseVersion(text, dtls13Supported: OpenSSLLibrary.supportsDTLS13) {
         case .success(let setting): return setting
         case .failure(let problem): throw error(key, problem.cause)
         }

@@ -1,4 +1,4 @@
-import COpenSSL
+import CMalloc
 import Foundation
 
 /// Returns free heap pages to the system after idle sessions released their buffers.
