@@ -24,6 +24,9 @@ struct DTLSProxyCommand: AsyncParsableCommand {
     static let configurationExitCode: Int32 = 78
 
     func run() async throws {
+        // A closed stderr or stdout pipe must give EPIPE, not kill the daemon.
+        LogWriter.ignoreBrokenPipe()
+        defer { LogWriter.standardError.flush() }
         let configuration: ProxyConfiguration
         do {
             // `--config credential:NAME` reads the file systemd's LoadCredential= passed.
@@ -83,8 +86,10 @@ struct DTLSProxyCommand: AsyncParsableCommand {
     }
 
     /// One line on stderr, then exit: what systemd and scripts read.
+    /// Queued log lines go first; a line stderr refuses is lost, but the exit code still says why.
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("dtls-proxyd: \(message)\n".utf8))
+        LogWriter.standardError.enqueue("dtls-proxyd: \(message)\n")
+        LogWriter.standardError.flush()
         Foundation.exit(code)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// Writes log lines to stderr, one event a line.
+/// Formats log lines, one event a line, for the ``LogWriter`` that writes them to stderr.
 ///
 /// Under systemd (`JOURNAL_STREAM` set) each line starts with its syslog
 /// priority, `<6>` for info, and carries no timestamp: the journal adds its
@@ -16,9 +16,14 @@ public struct DaemonLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let journal: Bool
 
-    public init(control: LogLevelControl, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
+    private let writer: LogWriter
+
+    public init(control: LogLevelControl, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
+                writer: LogWriter = .standardError) {
         self.control = control
         self.journal = journal
+        self.writer = writer
+        writer.useNoticeFormat { Self.prefix(.warning, journal: journal) + "log: " + $0 + "\n" }
     }
 
     /// A handler with its own fixed level (tests, tools).
@@ -37,14 +42,19 @@ public struct DaemonLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = journal ? "<\(Self.syslogPriority(event.level))>" : "\(Self.timestamp()) \(event.level) "
-        line += event.message.description
+        var line = Self.prefix(event.level, journal: journal) + event.message.description
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         if !merged.isEmpty {
             line += merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
         }
         line += "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        // Never written here: an event loop must not wait for the log (see LogWriter).
+        writer.enqueue(line)
+    }
+
+    /// `<6>` under the journal, else the time and the level.
+    static func prefix(_ level: Logger.Level, journal: Bool) -> String {
+        journal ? "<\(syslogPriority(level))>" : "\(timestamp()) \(level) "
     }
 
     /// RFC 5424 severities.

@@ -1,3 +1,4 @@
+import Atomics
 import CoreMetrics
 import Prometheus
 
@@ -14,6 +15,9 @@ public final class DaemonMetrics: Sendable {
     let reloadsSucceeded: CoreMetrics.Counter
     let reloadsFailed: CoreMetrics.Counter
     let lastReloadSucceeded: CoreMetrics.Gauge
+    let logLinesDropped: CoreMetrics.Counter
+    /// How many of ``LogWriter``'s drops the counter already holds.
+    private let logDropsPublished = ManagedAtomic<Int>(0)
 
     /// Metric names; the README lists them.
     enum Name {
@@ -32,6 +36,7 @@ public final class DaemonMetrics: Sendable {
         static let lastReloadSucceeded = "dtlsproxy_config_last_reload_successful"
         static let backendUp = "dtlsproxy_backend_up"
         static let backendSocketsParked = "dtlsproxy_backend_sockets_parked"
+        static let logLinesDropped = "dtlsproxy_log_lines_dropped_total"
     }
 
     public init() {
@@ -49,6 +54,13 @@ public final class DaemonMetrics: Sendable {
         reloadsFailed = CoreMetrics.Counter(label: Name.reloads, dimensions: [("result", "failure")], factory: factory)
         lastReloadSucceeded = CoreMetrics.Gauge(label: Name.lastReloadSucceeded, factory: factory)
         lastReloadSucceeded.record(1)
+        logLinesDropped = CoreMetrics.Counter(label: Name.logLinesDropped, factory: factory)
+    }
+
+    /// Brings `dtlsproxy_log_lines_dropped_total` up to `total` (``LogWriter/droppedLines``); before each scrape.
+    func publishLogDrops(_ total: Int) {
+        let before = logDropsPublished.exchange(total, ordering: .relaxed)
+        if total > before { logLinesDropped.increment(by: total - before) }
     }
 
     /// The metrics of the listener `name`; the registry hands out the same series for the same name.

@@ -39,14 +39,25 @@ final class MetricsServer: Sendable {
                     stats.metrics.socketsParked.record(stats.parkedServerSockets.load(ordering: .relaxed))
                 }
                 server.backendHealth.publish(server.runtimes)
+                server.metrics.publishLogDrops(LogWriter.standardError.droppedLines)
                 return server.metrics.render()
             }
         }
+        let shedding = AcceptShedding()
         do {
             let channel = try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
+                // Out of descriptors, accept4 would fail again and again (AcceptShedding).
+                .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(shedding)
+                    }
+                }
+                .childChannelInitializer { channel in
+                    guard shedding.admit() else {
+                        return channel.close().always { _ in shedding.takeSpare() }
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
                         // A scraper that connects and goes quiet must not hold a descriptor forever.
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: MetricsServer.idleTimeout))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
