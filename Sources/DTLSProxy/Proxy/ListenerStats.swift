@@ -22,6 +22,8 @@ public final class ListenerStats: SessionStats, Sendable {
         case droppedHandshakeLimit = "dropped_handshake_limit"
         case droppedRateLimited = "dropped_rate_limited"
         case droppedOversize = "dropped_oversize"
+        /// Empty backend datagrams: a record cannot carry zero bytes (SSL_write refuses them).
+        case droppedEmpty = "dropped_empty"
         case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"
         case backendErrors = "backend_errors"

@@ -79,8 +79,15 @@ final class Session {
     }
 
     /// Encrypts one backend datagram and sends it to the peer.
+    ///
+    /// An empty datagram is dropped and counted: SSL_write refuses zero bytes,
+    /// so it cannot become a record, and it is no reason to end the session.
     func forwardToPeer(_ datagram: ByteBuffer) {
         guard state == .established else { return }
+        guard datagram.readableBytes > 0 else {
+            runtime.stats.increment(.droppedEmpty)
+            return
+        }
         guard datagram.readableBytes <= maximumPlaintext else {
             runtime.stats.increment(.droppedOversize)
             return
