@@ -26,6 +26,14 @@ public final class ListenerStats: SessionStats, Sendable {
         case droppedEmpty = "dropped_empty"
         case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"
+        /// Datagrams from clients the kernel dropped on a listener socket, its
+        /// receive queue full (``KernelDrops``); collected once a second and
+        /// before every scrape and stats line.
+        case droppedKernelListener = "dropped_kernel_listener"
+        /// Datagrams from backends the kernel dropped on a session's backend
+        /// socket, its receive queue full; collected before every scrape and
+        /// stats line, and when the socket closes.
+        case droppedKernelBackend = "dropped_kernel_backend"
         case backendErrors = "backend_errors"
         /// A backend of a pool drew ICMP port unreachable and was marked down.
         case backendsMarkedDown = "backends_marked_down"

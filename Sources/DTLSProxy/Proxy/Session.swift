@@ -145,8 +145,7 @@ final class Session {
             router.flushIfNeeded()
         }
         timers.cancelAll()
-        backend?.close()
-        backend = nil
+        closeBackend()
         if !wasEstablished {
             runtime.stats.increment(.handshakesFailed)
             runtime.stats.releaseHandshake()
@@ -235,6 +234,7 @@ final class Session {
         // Replies larger than a record can carry are dropped, so reading one
         // byte more than the MTU is enough to tell they were too large.
         let opened = BackendLink.open(for: self, to: route.pool.addresses[member], readSize: runtime.configuration.mtu + 1,
+                                      receiveBuffer: runtime.configuration.backendReceiveBuffer,
                                       parkedCount: runtime.stats.parkedBackendSockets, eventLoop: eventLoop)
         switch opened {
         case .success(let link):
@@ -242,6 +242,24 @@ final class Session {
         case .failure(let error):
             socketOpenFailed(error.description)
         }
+    }
+
+    /// Closes the backend socket, keeping the kernel's last drops on it counted.
+    private func closeBackend() {
+        guard let backend else { return }
+        self.backend = nil
+        countKernelDrops(backend.close())
+    }
+
+    /// Adds the kernel's new drops on the backend socket to the listener's
+    /// count (before a scrape or a stats line, see ``ListenerRouter/collectKernelDrops()``).
+    func collectKernelDrops() {
+        guard let backend else { return }
+        countKernelDrops(backend.collectKernelDrops())
+    }
+
+    private func countKernelDrops(_ drops: Int) {
+        if drops > 0 { runtime.stats.increment(.droppedKernelBackend, by: drops) }
     }
 
     /// Moves the session to another backend of its pool when its own is in a
@@ -253,7 +271,7 @@ final class Session {
         let next = route.pool.choose(for: peer, now: now)
         guard next != member, !route.pool.isDown(next, now: now) else { return }
         let from = backendDescription
-        backend?.close()
+        closeBackend()
         member = next
         openBackend()
         runtime.stats.increment(.sessionsMoved)
