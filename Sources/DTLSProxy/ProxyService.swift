@@ -115,6 +115,8 @@ public struct ProxyService: Service {
     }
 
     private func logStats(_ server: ProxyServer) async {
+        // The kernel's drops are read from the sockets now, so the lines are exact.
+        try? await server.flushTraffic(on: server.loops[0]).get()
         let counts = await server.sessionCounts()
         for runtime in server.runtimes {
             logger.info("\(runtime.stats.logLine)")

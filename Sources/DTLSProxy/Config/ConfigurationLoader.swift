@@ -309,7 +309,7 @@ extension ConfigurationLoader {
     static let admissionKeys = [
         "max_handshakes_in_progress", "handshake_rate_per_source",
         "max_handshakes_per_source", "max_handshakes_per_prefix", "source_prefix_ipv4", "source_prefix_ipv6",
-        "socket_receive_buffer", "socket_send_buffer", "max_undecryptable_datagrams",
+        "socket_receive_buffer", "socket_send_buffer", "backend_receive_buffer", "max_undecryptable_datagrams",
     ]
 
     /// The keys that bound what a listener spends on clients before they finish a handshake.
@@ -326,6 +326,7 @@ extension ConfigurationLoader {
         }
         listener.socketReceiveBuffer = try table.int("socket_receive_buffer", in: 0...(1 << 30)) ?? listener.socketReceiveBuffer
         listener.socketSendBuffer = try table.int("socket_send_buffer", in: 0...(1 << 30)) ?? listener.socketSendBuffer
+        listener.backendReceiveBuffer = try table.int("backend_receive_buffer", in: 0...(1 << 30)) ?? listener.backendReceiveBuffer
         listener.maxUndecryptableDatagrams = try table.int("max_undecryptable_datagrams", in: 0...1_000_000) ?? listener.maxUndecryptableDatagrams
     }
 }

@@ -115,6 +115,12 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var socketReceiveBuffer: Int = 4 << 20
     /// `socket_send_buffer`: SO_SNDBUF of the listener sockets in bytes; 0 = the system default.
     public var socketSendBuffer: Int = 1 << 20
+    /// `backend_receive_buffer`: SO_RCVBUF of each session's backend socket in bytes;
+    /// 0 = the system default (net.core.rmem_default). It bounds how large a burst of
+    /// replies one session's socket holds while the loop is busy; the kernel drops the
+    /// rest (counted as `dropped_kernel_backend`). A limit, not an allocation: memory
+    /// is taken only while datagrams wait, so it may be large even with many sessions.
+    public var backendReceiveBuffer: Int = 0
     /// `max_undecryptable_datagrams`: close a session after this many datagrams in a row
     /// that OpenSSL discarded (failed authentication or replays); 0 = never. Off by default:
     /// anyone who can spoof the client's address could otherwise end its session.

@@ -114,8 +114,10 @@ final class ClientSession {
         }
         timers.cancelAll()
         pending.removeAll()
-        server?.close()
-        server = nil
+        if let server {
+            self.server = nil
+            countKernelDrops(server.close())
+        }
         if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
         router.sessionClosed(self, reason: reason, established: wasEstablished)
         var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
@@ -269,5 +271,18 @@ extension ClientSession: ConnectedSocketOwner {
     func socketFailed(_ error: Error) { serverFailed(error) }
     func socketOpenFailed(_ detail: String) {
         close(.error, notifyServer: false, detail: "cannot open server socket: \(detail)")
+    }
+}
+
+extension ClientSession {
+    /// Adds the kernel's new drops on the server socket to the connector's
+    /// count (before a scrape or a stats line, see ``ConnectorRouter/collectKernelDrops()``).
+    func collectKernelDrops() {
+        guard let server else { return }
+        countKernelDrops(server.collectKernelDrops())
+    }
+
+    fileprivate func countKernelDrops(_ drops: Int) {
+        if drops > 0 { runtime.stats.increment(.droppedKernelServer, by: drops) }
     }
 }

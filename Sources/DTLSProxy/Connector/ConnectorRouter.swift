@@ -24,6 +24,8 @@ final class ConnectorRouter: ChannelInboundHandler {
     private var stopping = false
     private var lastServerErrorLog = NIODeadline.distantPast
     private var backoff = HandshakeBackoff()
+    /// The kernel's drops on the local socket already counted.
+    private var localSocketDrops = KernelDropCursor()
 
     init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
         self.runtime = runtime
@@ -138,6 +140,23 @@ final class ConnectorRouter: ChannelInboundHandler {
     func flushTraffic() {
         guard !traffic.isEmpty else { return }
         traffic.flush(into: runtime.stats.metrics)
+    }
+
+    /// Counts what the kernel dropped on the local socket since the last call
+    /// (once a second, as ``ListenerRouter/collectListenerSocketDrops()``).
+    func collectLocalSocketDrops() {
+        guard let channel = context?.channel else { return }
+        KernelDrops.count(channel: channel) { count in
+            let drops = self.localSocketDrops.advance(to: count)
+            if drops > 0 { self.runtime.stats.increment(.droppedKernelLocal, by: drops) }
+        }
+    }
+
+    /// Counts the kernel's drops on the local socket and every session's
+    /// server socket; before a scrape or a stats line.
+    func collectKernelDrops() {
+        collectLocalSocketDrops()
+        for session in sessions.values { session.collectKernelDrops() }
     }
 
     /// Once a second, as the listener's routers do (``ListenerRouter/sweepIdleSessions()``).

@@ -53,6 +53,7 @@ final class ConnectorSocket: Sendable {
         }
         let flushTask = loop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
             router.value.flushTraffic()
+            router.value.collectLocalSocketDrops()
             router.value.sweepIdleSessions()
         }
         return ConnectorSocket(address: address, runtime: runtime, channel: channel, router: router, flushTask: flushTask)
@@ -73,12 +74,19 @@ final class ConnectorSocket: Sendable {
     /// Stops the flush timer and closes the local socket; call after ``closeSessions(reason:)``.
     func close() async {
         flushTask.cancel()
-        try? await router.eventLoop.submit { self.router.value.flushTraffic() }.get()
+        try? await router.eventLoop.submit {
+            self.router.value.flushTraffic()
+            self.router.value.collectLocalSocketDrops()
+        }.get()
         try? await channel.close()
     }
 
+    /// Adds the traffic tally and the kernel's drops to the counters (before a scrape or a stats line).
     func flushTraffic() -> EventLoopFuture<Void> {
-        router.eventLoop.submit { self.router.value.flushTraffic() }
+        router.eventLoop.submit {
+            self.router.value.flushTraffic()
+            self.router.value.collectKernelDrops()
+        }
     }
 
     func sessionCount() async -> Int {

@@ -23,6 +23,11 @@ public final class ConnectorStats: SessionStats, Sendable {
         /// Local datagrams that would have started a session while the server's
         /// refusals paused new handshakes (``HandshakeBackoff``).
         case droppedBackoff = "dropped_backoff"
+        /// Datagrams from local peers the kernel dropped on the connector's
+        /// local socket, its receive queue full (``KernelDrops``).
+        case droppedKernelLocal = "dropped_kernel_local"
+        /// Datagrams from the server the kernel dropped on a session's server socket.
+        case droppedKernelServer = "dropped_kernel_server"
         /// Errors on a session's server socket, chiefly ICMP port unreachable.
         case serverErrors = "server_errors"
     }

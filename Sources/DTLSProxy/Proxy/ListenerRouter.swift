@@ -41,6 +41,8 @@ final class ListenerRouter: ChannelInboundHandler {
     private var closedSinceSweep = 0
     /// Sessions closed in the sweeps since the last one that saw none.
     private var closedInBurst = 0
+    /// The kernel's drops on this router's listener socket already counted.
+    private var listenerSocketDrops = KernelDropCursor()
     /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
     static let plaintextScratchSize = 16384
     /// Where sessions of this loop decrypt records before copying them out
@@ -71,6 +73,24 @@ final class ListenerRouter: ChannelInboundHandler {
     func flushTraffic() {
         guard !traffic.isEmpty else { return }
         traffic.flush(into: runtime.stats.metrics)
+    }
+
+    /// Counts what the kernel dropped on the listener socket since the last
+    /// call: one getsockopt, cheap enough for every second.
+    func collectListenerSocketDrops() {
+        guard let channel = context?.channel else { return }
+        KernelDrops.count(channel: channel) { count in
+            let drops = self.listenerSocketDrops.advance(to: count)
+            if drops > 0 { self.runtime.stats.increment(.droppedKernelListener, by: drops) }
+        }
+    }
+
+    /// Counts what the kernel dropped on the listener socket and on every
+    /// session's backend socket, parked ones included. One getsockopt per
+    /// session, so this runs before a scrape or a stats line, not on a timer.
+    func collectKernelDrops() {
+        collectListenerSocketDrops()
+        table.forEach { $0.collectKernelDrops() }
     }
 
     /// Once a second (``IdleSweep/period``): lets every quiet session give

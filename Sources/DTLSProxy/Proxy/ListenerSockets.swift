@@ -28,7 +28,8 @@ final class ListenerSockets: Sendable {
     let key: SocketKey
     let channels: [Channel]
     let routers: [NIOLoopBound<ListenerRouter>]
-    /// Once a second each router adds its traffic tally to the metrics and frees idle sessions' record buffers.
+    /// Once a second each router adds its traffic tally and the kernel's drops
+    /// on its socket to the metrics and frees idle sessions' record buffers.
     private let flushTasks: [RepeatedTask]
     private let current: NIOLockedValueBox<ListenerRuntime>
 
@@ -95,6 +96,7 @@ final class ListenerSockets: Sendable {
         let flushTasks = routers.map { router in
             router.eventLoop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
                 router.value.flushTraffic()
+                router.value.collectListenerSocketDrops()
                 router.value.sweepIdleSessions()
             }
         }
@@ -170,16 +172,25 @@ final class ListenerSockets: Sendable {
     func closeSockets() async {
         for task in flushTasks { task.cancel() }
         for router in routers {
-            try? await router.eventLoop.submit { router.value.flushTraffic() }.get()
+            try? await router.eventLoop.submit {
+                router.value.flushTraffic()
+                router.value.collectListenerSocketDrops()
+            }.get()
         }
         for channel in channels {
             try? await channel.close()
         }
     }
 
-    /// Adds every router's traffic tally to the metrics now (before a scrape).
+    /// Adds every router's traffic tally and the kernel's drops on the
+    /// listener and backend sockets to the counters now (before a scrape or a stats line).
     func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
-        let futures = routers.map { router in router.eventLoop.submit { router.value.flushTraffic() } }
+        let futures = routers.map { router in
+            router.eventLoop.submit {
+                router.value.flushTraffic()
+                router.value.collectKernelDrops()
+            }
+        }
         return EventLoopFuture.andAllComplete(futures, on: loop)
     }
 

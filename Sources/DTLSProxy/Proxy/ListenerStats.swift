@@ -24,8 +24,18 @@ public final class ListenerStats: SessionStats, Sendable {
         /// The source address or its prefix already holds its share of the handshakes in progress.
         case droppedHandshakeShare = "dropped_handshake_share"
         case droppedOversize = "dropped_oversize"
+        /// Empty backend datagrams: a record cannot carry zero bytes (SSL_write refuses them).
+        case droppedEmpty = "dropped_empty"
         case droppedUndecryptable = "dropped_undecryptable"
         case droppedStopping = "dropped_stopping"
+        /// Datagrams from clients the kernel dropped on a listener socket, its
+        /// receive queue full (``KernelDrops``); collected once a second and
+        /// before every scrape and stats line.
+        case droppedKernelListener = "dropped_kernel_listener"
+        /// Datagrams from backends the kernel dropped on a session's backend
+        /// socket, its receive queue full; collected before every scrape and
+        /// stats line, and when the socket closes.
+        case droppedKernelBackend = "dropped_kernel_backend"
         case backendErrors = "backend_errors"
         /// A backend of a pool drew ICMP port unreachable and was marked down.
         case backendsMarkedDown = "backends_marked_down"

@@ -37,6 +37,8 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     /// Counts parks, so that a wake-up from an earlier park is ignored.
     private var parkGeneration = 0
     private var pending: [ByteBuffer] = []
+    /// The kernel's drops on this socket already handed to the owner's counter.
+    private var kernelDrops = KernelDropCursor()
     private var needsFlush = false
     private weak var owner: Owner?
     private let remote: SocketAddress
@@ -55,16 +57,22 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     }
 
     /// Opens a socket for `owner`, connected to `remote`, reading datagrams of
-    /// up to `readSize` bytes. Nil when no socket could be created (the
-    /// error's text in `failure`); a later failure to register it reaches
-    /// the owner through ``ConnectedSocketOwner/socketOpenFailed(_:)``.
+    /// up to `readSize` bytes, with a kernel receive queue of `receiveBuffer`
+    /// bytes (0 = the system default). Nil when no socket could be created
+    /// (the error's text in `failure`); a later failure to register it
+    /// reaches the owner through ``ConnectedSocketOwner/socketOpenFailed(_:)``.
     static func open(
-        for owner: Owner, to remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop
+        for owner: Owner, to remote: SocketAddress, readSize: Int, receiveBuffer: Int = 0,
+        parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop
     ) -> Result<ParkableSocket, OpenError> {
         let family = remote.isIPv6 ? AF_INET6 : AF_INET
         let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
             return .failure(OpenError(description: "socket(): \(String(cString: strerror(errno)))"))
+        }
+        if let failure = SocketBuffers.applyReceive(receiveBuffer, toDescriptor: descriptor) {
+            Glibc.close(descriptor)
+            return .failure(OpenError(description: failure))
         }
         let link = ParkableSocket(descriptor: descriptor, owner: owner, remote: remote, readSize: readSize, parkedCount: parkedCount, eventLoop: eventLoop)
         link.attachChannel()
@@ -193,8 +201,18 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         attachChannel()
     }
 
-    /// Closes the socket; idempotent.
-    func close() {
+    /// The datagrams the kernel dropped on this socket (its receive queue
+    /// full) since the last call; 0 once closed. Works parked too: the
+    /// kernel counts on the socket, whoever holds the descriptor.
+    func collectKernelDrops() -> Int {
+        if case .closed = state { return 0 }
+        return kernelDrops.advance(to: KernelDrops.count(descriptor: descriptor))
+    }
+
+    /// Closes the socket; idempotent. Returns the kernel's drops on it not
+    /// collected yet, so that they stay counted after the socket is gone.
+    func close() -> Int {
+        let uncollectedDrops = collectKernelDrops()
         switch state {
         case .open(let channel):
             // What the last datagrams queued goes out before the socket closes
@@ -208,10 +226,11 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         case .opening:
             break  // `attached` closes the channel when NIO hands it over
         case .closed:
-            return
+            return 0
         }
         state = .closed
         pending.removeAll()
+        return uncollectedDrops
     }
 }
 

@@ -83,8 +83,15 @@ final class Session {
     }
 
     /// Encrypts one backend datagram and sends it to the peer.
+    ///
+    /// An empty datagram is dropped and counted: SSL_write refuses zero bytes,
+    /// so it cannot become a record, and it is no reason to end the session.
     func forwardToPeer(_ datagram: ByteBuffer) {
         guard state == .established else { return }
+        guard datagram.readableBytes > 0 else {
+            runtime.stats.increment(.droppedEmpty)
+            return
+        }
         guard datagram.readableBytes <= maximumPlaintext else {
             runtime.stats.increment(.droppedOversize)
             return
@@ -142,8 +149,7 @@ final class Session {
             router.flushIfNeeded()
         }
         timers.cancelAll()
-        backend?.close()
-        backend = nil
+        closeBackend()
         if !wasEstablished {
             runtime.stats.increment(.handshakesFailed)
             runtime.stats.releaseHandshake()
@@ -236,6 +242,7 @@ final class Session {
         // Replies larger than a record can carry are dropped, so reading one
         // byte more than the MTU is enough to tell they were too large.
         let opened = BackendLink.open(for: self, to: route.pool.addresses[member], readSize: runtime.configuration.mtu + 1,
+                                      receiveBuffer: runtime.configuration.backendReceiveBuffer,
                                       parkedCount: runtime.stats.parkedBackendSockets, eventLoop: eventLoop)
         switch opened {
         case .success(let link):
@@ -243,6 +250,24 @@ final class Session {
         case .failure(let error):
             socketOpenFailed(error.description)
         }
+    }
+
+    /// Closes the backend socket, keeping the kernel's last drops on it counted.
+    private func closeBackend() {
+        guard let backend else { return }
+        self.backend = nil
+        countKernelDrops(backend.close())
+    }
+
+    /// Adds the kernel's new drops on the backend socket to the listener's
+    /// count (before a scrape or a stats line, see ``ListenerRouter/collectKernelDrops()``).
+    func collectKernelDrops() {
+        guard let backend else { return }
+        countKernelDrops(backend.collectKernelDrops())
+    }
+
+    private func countKernelDrops(_ drops: Int) {
+        if drops > 0 { runtime.stats.increment(.droppedKernelBackend, by: drops) }
     }
 
     /// Moves the session to another backend of its pool when its own is in a
@@ -254,7 +279,7 @@ final class Session {
         let next = route.pool.choose(for: peer, now: now)
         guard next != member, !route.pool.isDown(next, now: now) else { return }
         let from = backendDescription
-        backend?.close()
+        closeBackend()
         member = next
         openBackend()
         runtime.stats.increment(.sessionsMoved)
