@@ -143,7 +143,7 @@ check-config: build cert
 install: release install-files
 
 ## install-files: $(INSTALL_BIN) to BINDIR, the units to UNITDIR (paths rewritten
-## for BINDIR and SYSCONFDIR), the README and example configuration to DOCDIR, and
+## for BINDIR and SYSCONFDIR), the README, docs/ and example configuration to DOCDIR, and
 ## SYSCONFDIR/dtls-proxy/dtls-proxy.toml unless one exists (the private key read
 ## as credential:server.key, as the unit's LoadCredential= passes it). The unit
 ## uses DynamicUser=, so no sysusers.d or tmpfiles.d file is needed.
@@ -156,6 +156,8 @@ install-files:
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.tmp && mv $(DESTDIR)$(UNITDIR)/$$unit.tmp $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
 	done
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	install -m 0644 config/dtls-proxy.toml $(DESTDIR)$(DOCDIR)/dtls-proxy.toml.example
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml ]; then \
 	  echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/dtls-proxy/dtls-proxy.toml"; \
@@ -171,7 +173,7 @@ clean:
 	rm -rf $(FUZZ_SCRATCH) $(ASAN_SCRATCH) $(TSAN_SCRATCH)
 	rm -rf .pytest_cache Tests/IntegrationTests/__pycache__ Tests/IntegrationTests/.pytest_cache
 
-# --- Fuzzing and sanitizers (not part of `make test`; see README.md)
+# --- Fuzzing and sanitizers (not part of `make test`; see docs/testing.md)
 
 # The fuzz targets exist only when DTLS_PROXYD_FUZZ is set (see Package.swift);
 # they and every module they use are built with libFuzzer's coverage and
@@ -238,7 +240,7 @@ sanitize-thread:
 ## sanitize-integration: the integration tests against an AddressSanitizer daemon;
 ##   any sanitizer report the daemon writes (in $(FUZZ_RESULTS)/asan-daemon/) fails the run.
 ##   Leak checking at exit is off here (the unit tests and test_leaks.py cover leaks;
-##   a daemon that fails to start leaves SwiftNIO objects in a cycle, see README.md),
+##   a daemon that fails to start leaves SwiftNIO objects in a cycle, see docs/testing.md),
 ##   and the flood test, which times a handshake and measures RSS, is left out: under
 ##   AddressSanitizer neither number means anything.
 SANITIZE_PYTEST_ARGS ?= -k "not cookie_flood_spends_nothing"

@@ -190,8 +190,8 @@ def test_units_verify_clean_and_rate_at_most_1_5(tmp_path):
     assert m, s.stdout + s.stderr
     report(f"systemd-analyze security --offline=yes systemd/dtls-proxyd.service: {m.group(1)}")
     assert float(m.group(1)) <= 1.5, s.stdout
-    readme = (REPO / "README.md").read_text()
-    assert f"rates the unit at {m.group(1)}" in readme, "the README states the current figure"
+    guide = (REPO / "docs" / "systemd.md").read_text()
+    assert f"rates the unit at {m.group(1)}" in guide, "docs/systemd.md states the current figure"
 
     unit = (REPO / "systemd" / "dtls-proxyd.service").read_text()
     for directive in ("Type=notify", "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID",
@@ -208,7 +208,7 @@ def test_make_install_honours_destdir_and_the_installed_config_reads_the_key_as_
     r = _install(tmp_path, DESTDIR=str(dest), PREFIX="/usr")
     assert r.returncode == 0, r.stderr
     for path in ("usr/bin/dtls-proxyd", "usr/lib/systemd/system/dtls-proxyd.service",
-                 "usr/lib/systemd/system/dtls-proxyd.socket", "usr/share/doc/dtls-proxyd/README.md",
+                 "usr/lib/systemd/system/dtls-proxyd.socket", "usr/share/doc/dtls-proxyd/README.md", "usr/share/doc/dtls-proxyd/docs/systemd.md",
                  "usr/share/doc/dtls-proxyd/dtls-proxy.toml.example", "etc/dtls-proxy/dtls-proxy.toml"):
         assert (dest / path).is_file(), path
     assert os.access(dest / "usr/bin/dtls-proxyd", os.X_OK)
