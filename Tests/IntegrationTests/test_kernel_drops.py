@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import threading
 import time
 
 from harness import (
     S_CLIENT_DONE,
+    _DatagramReceiver,
     echo_roundtrip,
     free_tcp_port,
     free_udp_port,
@@ -28,40 +28,25 @@ BURST = 10_000
 REPLY_SIZE = 300
 
 
-class BurstBackend:
+class BurstBackend(_DatagramReceiver):
     """A UDP backend that answers ``burst`` with BURST replies of REPLY_SIZE bytes,
     sent as fast as the socket takes them, and echoes anything else."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.bursts_sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start_receiving()
 
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if data.startswith(b"burst"):
-                for i in range(BURST):
-                    head = b"reply-%05d " % i
-                    self.sock.sendto(head + b"x" * (REPLY_SIZE - len(head) - 1) + b"\n", addr)
-                self.bursts_sent += 1
-            else:
-                self.sock.sendto(data, addr)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
+    def _received(self, data: bytes, addr):
+        if data.startswith(b"burst"):
+            for i in range(BURST):
+                head = b"reply-%05d " % i
+                self.sock.sendto(head + b"x" * (REPLY_SIZE - len(head) - 1) + b"\n", addr)
+            self.bursts_sent += 1
+        else:
+            self.sock.sendto(data, addr)
 
 
 def _wait_until(condition, timeout: float):
