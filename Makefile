@@ -37,7 +37,7 @@ DOCDIR      ?= $(PREFIX)/share/doc/dtls-proxyd
 SYSCONFDIR  ?= /etc
 INSTALL_BIN ?= $(RELEASE_BIN)/dtls-proxyd
 
-.PHONY: all help deps build release cert run test unit-test integration-test check-config bench install install-files clean \
+.PHONY: all help lint format deps build release cert run test unit-test integration-test check-config bench install install-files clean \
         fuzz fuzz-build sanitize sanitize-address sanitize-thread sanitize-integration
 
 all: build
@@ -109,9 +109,18 @@ run: deps release cert
 	echo; \
 	$(RELEASE_BIN)/dtls-proxyd --config $(CONFIG)
 
-## test: unit tests, then integration tests; fails if either fails
+## lint: swift-format's check of every Swift file (.swift-format: 4 spaces, 120 columns)
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift
+
+## format: rewrite every Swift file as swift-format lays it out
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Fuzz Package.swift
+
+## test: lint, unit tests, then integration tests; fails if any fails
 test: deps build
 	@rc=0; \
+	$(MAKE) --no-print-directory lint || rc=1; \
 	$(SWIFT) test || rc=1; \
 	$(PYTHON) -m pytest -q -ra Tests/IntegrationTests || rc=1; \
 	exit $$rc

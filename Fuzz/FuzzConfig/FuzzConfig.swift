@@ -12,10 +12,11 @@
 // a force-unwrap) or a broken invariant of the result.
 
 import DTLSProxy
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -35,30 +36,61 @@ private func require(_ condition: Bool, _ message: @autoclosure () -> String) {
 private func checkConfiguration(_ text: String, sourcePath: String) {
     do {
         let configuration = try ConfigurationLoader.parse(toml: text, sourcePath: sourcePath)
-        if Fixture.shared.verbose { print("configuration: accepted, \(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s)") }
+        if Fixture.shared.verbose {
+            print(
+                "configuration: accepted, \(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s)"
+            )
+        }
         require(configuration.sourcePath == sourcePath, "source path \(configuration.sourcePath)")
-        require(!configuration.listeners.isEmpty || !configuration.connectors.isEmpty, "a configuration without listeners or connectors was accepted")
-        require(Set(configuration.listeners.map(\.name)).count == configuration.listeners.count, "duplicate listener names accepted")
-        require(Set(configuration.listeners.map(\.listen)).count == configuration.listeners.count, "duplicate listen addresses accepted")
+        require(
+            !configuration.listeners.isEmpty || !configuration.connectors.isEmpty,
+            "a configuration without listeners or connectors was accepted")
+        require(
+            Set(configuration.listeners.map(\.name)).count == configuration.listeners.count,
+            "duplicate listener names accepted")
+        require(
+            Set(configuration.listeners.map(\.listen)).count == configuration.listeners.count,
+            "duplicate listen addresses accepted")
         for (index, listener) in configuration.listeners.enumerated() {
             require(listener.index == index, "listener \(index) numbered \(listener.index)")
-            require(listener.certificate != nil || listener.pskFile != nil, "listener \(index) has neither certificate nor psk_file")
-            require((listener.certificate == nil) == (listener.privateKey == nil), "listener \(index) has half a certificate")
-            require((listener.pskFile == nil) == (listener.pskTable == nil), "listener \(index) has a psk_file without its table")
+            require(
+                listener.certificate != nil || listener.pskFile != nil,
+                "listener \(index) has neither certificate nor psk_file")
+            require(
+                (listener.certificate == nil) == (listener.privateKey == nil),
+                "listener \(index) has half a certificate")
+            require(
+                (listener.pskFile == nil) == (listener.pskTable == nil),
+                "listener \(index) has a psk_file without its table")
             require((256...65507).contains(listener.mtu), "listener \(index) mtu \(listener.mtu)")
-            require(listener.maxSessions >= 1 && listener.maxHandshakesInProgress >= 1, "listener \(index) has a zero limit")
-            require(listener.minVersion <= listener.security.maxVersion, "listener \(index) min_version above max_version")
-            for path in [listener.certificate, listener.privateKey, listener.clientCA, listener.pskFile].compactMap({ $0 }) {
+            require(
+                listener.maxSessions >= 1 && listener.maxHandshakesInProgress >= 1, "listener \(index) has a zero limit"
+            )
+            require(
+                listener.minVersion <= listener.security.maxVersion, "listener \(index) min_version above max_version")
+            for path in [listener.certificate, listener.privateKey, listener.clientCA, listener.pskFile].compactMap({
+                $0
+            }) {
                 require(path.hasPrefix("/"), "listener \(index) keeps a relative path \(path)")
             }
-            require(listener.defaultTarget != nil || !listener.routes.isEmpty, "listener \(index) has nowhere to send clients")
+            require(
+                listener.defaultTarget != nil || !listener.routes.isEmpty,
+                "listener \(index) has nowhere to send clients")
             for target in [listener.defaultTarget].compactMap({ $0 }) + listener.routes.map(\.target) {
-                require(!target.backends.isEmpty && Set(target.backends).count == target.backends.count, "listener \(index) has an empty or repeated pool")
+                require(
+                    !target.backends.isEmpty && Set(target.backends).count == target.backends.count,
+                    "listener \(index) has an empty or repeated pool")
             }
             for route in listener.routes {
-                require(!route.serverNames.isEmpty || !route.pskIdentities.isEmpty || !route.clientIdentities.isEmpty, "listener \(index) route \(route.index) matches everyone")
-                require((route.certificate == nil) == (route.privateKey == nil), "listener \(index) route \(route.index) has half a certificate")
-                require(route.certificate == nil || !route.serverNames.isEmpty, "listener \(index) route \(route.index) has a certificate without server_name")
+                require(
+                    !route.serverNames.isEmpty || !route.pskIdentities.isEmpty || !route.clientIdentities.isEmpty,
+                    "listener \(index) route \(route.index) matches everyone")
+                require(
+                    (route.certificate == nil) == (route.privateKey == nil),
+                    "listener \(index) route \(route.index) has half a certificate")
+                require(
+                    route.certificate == nil || !route.serverNames.isEmpty,
+                    "listener \(index) route \(route.index) has a certificate without server_name")
             }
         }
     } catch {
@@ -75,7 +107,9 @@ private func checkPSKTable(_ text: String) {
         if Fixture.shared.verbose { print("PSK file: accepted, \(table)") }
         require(table.count >= 1, "an empty PSK table was accepted")
         for (identity, key) in table.entries {
-            require(!identity.isEmpty && identity.utf8.count <= PSKTable.maximumIdentityLength, "identity of \(identity.utf8.count) bytes")
+            require(
+                !identity.isEmpty && identity.utf8.count <= PSKTable.maximumIdentityLength,
+                "identity of \(identity.utf8.count) bytes")
             require((1...PSKTable.maximumKeyLength).contains(key.count), "key of \(key.count) bytes")
         }
     } catch {
@@ -108,7 +142,11 @@ private struct Fixture: Sendable {
 
     private init() {
         var template = Array("/tmp/dtls-proxyd-fuzz-config.XXXXXX".utf8CString)
-        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+        guard
+            let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({
+                String(cString: $0)
+            })
+        else {
             fatalError("cannot create a temporary folder: \(String(cString: strerror(errno)))")
         }
         for file in Self.files {

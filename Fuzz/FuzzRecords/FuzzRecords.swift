@@ -30,13 +30,17 @@ private func require(_ condition: Bool, _ message: @autoclosure () -> String) {
 /// Parses `datagram` the way the router does, checking what each step promises.
 private func checkDatagram(_ datagram: UnsafeRawBufferPointer) {
     if let header = DTLSRecordHeader(datagram) {
-        require(DTLSRecordHeader.ContentType(rawValue: header.contentType) != nil, "unknown content type \(header.contentType) accepted")
+        require(
+            DTLSRecordHeader.ContentType(rawValue: header.contentType) != nil,
+            "unknown content type \(header.contentType) accepted")
         require(header.version >> 8 == 0xFE, "non-DTLS version \(header.version) accepted")
         require(header.sequenceNumber < 1 << 48, "sequence number wider than 48 bits")
-        require(header.fragmentLength >= 0 && DTLSRecordHeader.length + header.fragmentLength <= datagram.count,
-                "fragment length \(header.fragmentLength) past a \(datagram.count)-byte datagram")
+        require(
+            header.fragmentLength >= 0 && DTLSRecordHeader.length + header.fragmentLength <= datagram.count,
+            "fragment length \(header.fragmentLength) past a \(datagram.count)-byte datagram")
     } else if datagram.count >= DTLSRecordHeader.length, datagram[1] == 0xFE,
-              DTLSRecordHeader.ContentType(rawValue: datagram[0]) != nil {
+        DTLSRecordHeader.ContentType(rawValue: datagram[0]) != nil
+    {
         let claimed = Int(datagram[11]) << 8 | Int(datagram[12])
         require(claimed > datagram.count - DTLSRecordHeader.length, "a plausible header was refused")
     }
@@ -49,9 +53,12 @@ private func checkDatagram(_ datagram: UnsafeRawBufferPointer) {
     case .success(let parsed):
         fragment = parsed
     }
-    require(fragment.messageLength <= ClientHelloParser.maximumMessageLength, "message length \(fragment.messageLength) over the maximum")
-    require(fragment.fragmentOffset >= 0 && fragment.fragmentOffset + fragment.bytes.count <= fragment.messageLength,
-            "fragment \(fragment.fragmentOffset)+\(fragment.bytes.count) outside a \(fragment.messageLength)-byte message")
+    require(
+        fragment.messageLength <= ClientHelloParser.maximumMessageLength,
+        "message length \(fragment.messageLength) over the maximum")
+    require(
+        fragment.fragmentOffset >= 0 && fragment.fragmentOffset + fragment.bytes.count <= fragment.messageLength,
+        "fragment \(fragment.fragmentOffset)+\(fragment.bytes.count) outside a \(fragment.messageLength)-byte message")
     require(DTLSRecordHeader.length + 12 + fragment.bytes.count <= datagram.count, "fragment longer than the datagram")
 
     let summary = ClientHelloParser.summary(of: fragment)
@@ -75,17 +82,28 @@ private func checkHelloVerifyRequest(answering hello: ClientHelloSummary) {
     let reply = HelloVerifyRequest.datagram(
         cookie: hello.cookie, recordSequenceNumber: hello.recordSequenceNumber, messageSequence: hello.messageSequence)
     reply.withUnsafeBytes { bytes in
-        guard let header = DTLSRecordHeader(bytes) else { return require(false, "HelloVerifyRequest header does not parse") }
-        require(header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue && header.epoch == 0,
-                "HelloVerifyRequest is not an epoch-0 handshake record")
+        guard let header = DTLSRecordHeader(bytes) else {
+            return require(false, "HelloVerifyRequest header does not parse")
+        }
+        require(
+            header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue && header.epoch == 0,
+            "HelloVerifyRequest is not an epoch-0 handshake record")
         require(header.version == HelloVerifyRequest.version, "HelloVerifyRequest record version \(header.version)")
-        require(header.sequenceNumber == hello.recordSequenceNumber, "HelloVerifyRequest does not echo the record sequence number")
-        require(DTLSRecordHeader.length + header.fragmentLength == bytes.count, "HelloVerifyRequest is not exactly one record")
-        require(ClientHelloParser.fragment(bytes) == .failure(.notClientHello), "HelloVerifyRequest taken for a ClientHello")
+        require(
+            header.sequenceNumber == hello.recordSequenceNumber,
+            "HelloVerifyRequest does not echo the record sequence number")
+        require(
+            DTLSRecordHeader.length + header.fragmentLength == bytes.count,
+            "HelloVerifyRequest is not exactly one record")
+        require(
+            ClientHelloParser.fragment(bytes) == .failure(.notClientHello), "HelloVerifyRequest taken for a ClientHello"
+        )
     }
     let body = Array(reply.dropFirst(DTLSRecordHeader.length + 12))
-    require(body.count == 3 + hello.cookie.count && Int(body[2]) == hello.cookie.count && Array(body.dropFirst(3)) == hello.cookie,
-            "HelloVerifyRequest does not carry the cookie")
+    require(
+        body.count == 3 + hello.cookie.count && Int(body[2]) == hello.cookie.count
+            && Array(body.dropFirst(3)) == hello.cookie,
+        "HelloVerifyRequest does not carry the cookie")
 }
 
 // MARK: - Reassembly
@@ -103,7 +121,10 @@ private func checkReassembly(of input: UnsafeRawBufferPointer) {
         guard let header = DTLSRecordHeader(rest) else { return }
         let recordLength = DTLSRecordHeader.length + header.fragmentLength
         defer { offset += recordLength }
-        guard case .success(let fragment) = ClientHelloParser.fragment(UnsafeRawBufferPointer(rebasing: rest[..<recordLength])) else {
+        guard
+            case .success(let fragment) = ClientHelloParser.fragment(
+                UnsafeRawBufferPointer(rebasing: rest[..<recordLength]))
+        else {
             continue
         }
         if fragment.fragmentOffset == 0 {
@@ -127,7 +148,9 @@ private func checkReassembly(of input: UnsafeRawBufferPointer) {
         guard belongs else { continue }
         write(fragment, into: &model)
         let complete = !model.contains(nil)
-        require(pending.isComplete == complete, "isComplete is \(pending.isComplete) with \(model.filter { $0 == nil }.count) bytes missing")
+        require(
+            pending.isComplete == complete,
+            "isComplete is \(pending.isComplete) with \(model.filter { $0 == nil }.count) bytes missing")
         guard complete else {
             reassembly = pending
             continue
@@ -143,22 +166,32 @@ private func write(_ fragment: ClientHelloFragment, into model: inout [UInt8?]) 
 }
 
 /// A reassembled record is one epoch-0 record holding the whole message, and re-parses as such.
-private func checkReassembled(_ record: [UInt8], first: ClientHelloFragment, message: [UInt8], summary: ClientHelloSummary) {
+private func checkReassembled(
+    _ record: [UInt8], first: ClientHelloFragment, message: [UInt8], summary: ClientHelloSummary
+) {
     require(record.count == DTLSRecordHeader.length + 12 + message.count, "reassembled record of \(record.count) bytes")
     require(Array(record.suffix(message.count)) == message, "reassembled message differs from its fragments")
     record.withUnsafeBytes { bytes in
-        guard let header = DTLSRecordHeader(bytes) else { return require(false, "reassembled record header does not parse") }
-        require(header.version == first.recordVersion && header.sequenceNumber == first.recordSequenceNumber && header.epoch == 0,
-                "reassembled record header does not match the first fragment's")
+        guard let header = DTLSRecordHeader(bytes) else {
+            return require(false, "reassembled record header does not parse")
+        }
+        require(
+            header.version == first.recordVersion && header.sequenceNumber == first.recordSequenceNumber
+                && header.epoch == 0,
+            "reassembled record header does not match the first fragment's")
         guard case .success(let whole) = ClientHelloParser.fragment(bytes) else {
             return require(false, "reassembled record does not parse as a ClientHello")
         }
-        require(whole.isWholeMessage && whole.messageLength == first.messageLength && whole.messageSequence == first.messageSequence,
-                "reassembled record is not the whole message")
+        require(
+            whole.isWholeMessage && whole.messageLength == first.messageLength
+                && whole.messageSequence == first.messageSequence,
+            "reassembled record is not the whole message")
         // The summary was read from the first fragment; when no later fragment
         // rewrote those bytes, the reassembled hello must read the same.
         if Array(message.prefix(first.bytes.count)) == first.bytes {
-            require(ClientHelloParser.parse(bytes) == .success(summary), "reassembled ClientHello reads differently from its first fragment")
+            require(
+                ClientHelloParser.parse(bytes) == .success(summary),
+                "reassembled ClientHello reads differently from its first fragment")
         }
     }
 }

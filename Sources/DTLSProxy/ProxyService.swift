@@ -18,7 +18,10 @@ public struct ProxyService: Service {
     /// How often `STATUS=` is refreshed.
     static let statusInterval: Duration = .seconds(2)
 
-    public init(configuration: ProxyConfiguration, logger: Logger, logLevel: LogLevelControl, activation: SocketActivation = .none) {
+    public init(
+        configuration: ProxyConfiguration, logger: Logger, logLevel: LogLevelControl,
+        activation: SocketActivation = .none
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.logLevel = logLevel
@@ -43,7 +46,9 @@ public struct ProxyService: Service {
             throw error
         }
         let status = StatusReporter(server: server, notifier: notifier)
-        let reloader = ReloadCoordinator(server: server, metricsEndpoint: metricsEndpoint, logLevel: logLevel, notifier: notifier, status: status, logger: logger)
+        let reloader = ReloadCoordinator(
+            server: server, metricsEndpoint: metricsEndpoint, logLevel: logLevel, notifier: notifier, status: status,
+            logger: logger)
         let watchdog = Watchdog.requestedMicroseconds().map { usec in
             Watchdog(watchdogMicroseconds: usec, loops: server.loops, logger: logger) { [notifier] in
                 notifier.notify("WATCHDOG=1")

@@ -43,14 +43,17 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard seconds > 0, seconds <= 30 else { throw ValidationError("--seconds must be in (0, 30]") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1...64") }
-        guard memorySessions.allSatisfy({ (1...15000).contains($0) }) else { throw ValidationError("--memory-sessions: 1...15000 each") }
+        guard memorySessions.allSatisfy({ (1...15000).contains($0) }) else {
+            throw ValidationError("--memory-sessions: 1...15000 each")
+        }
     }
 
     func run() throws {
         let work = URL(fileURLWithPath: "\(output)/work").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let paths = BenchPaths(binaries: binaries, work: work, socat: socat)
-        for binary in ["dtls-proxyd", "udp-echo"] where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
+        for binary in ["dtls-proxyd", "udp-echo"]
+        where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
             throw BenchError("\(binaries)/\(binary) is missing: build with `swift build -c release` first")
         }
         try paths.makeCertificate()
@@ -68,7 +71,8 @@ struct Run: ParsableCommand {
 
 /// `dtls-proxy-bench relay`: the lean plaintext relay used as the floor.
 struct Relay: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve as the plaintext relay (the benchmark starts this itself).")
+    static let configuration = CommandConfiguration(
+        abstract: "Serve as the plaintext relay (the benchmark starts this itself).")
 
     @Option(help: "Address to receive on, 127.0.0.1:PORT.")
     var listen: String
@@ -110,7 +114,10 @@ struct Load: ParsableCommand {
     @Option(help: "Measured seconds.")
     var seconds: Double = 10
 
-    @Option(help: "Seconds to stay idle between the handshakes and the load (the daemon frees idle sessions' buffers after 1-2 s).")
+    @Option(
+        help:
+            "Seconds to stay idle between the handshakes and the load (the daemon frees idle sessions' buffers after 1-2 s)."
+    )
     var idle: Double = 0
 
     func run() throws {
@@ -118,18 +125,25 @@ struct Load: ParsableCommand {
         let clients: [EchoClient]
         if dtls {
             let context = try ClientContext()
-            clients = HandshakeDriver(context: context, target: endpoint).establish(count: sessions, concurrency: min(sessions, 64), seconds: 30).clients
+            clients =
+                HandshakeDriver(context: context, target: endpoint).establish(
+                    count: sessions, concurrency: min(sessions, 64), seconds: 30
+                ).clients
         } else {
             clients = try (0..<sessions).map { _ in try PlainClient(target: endpoint) }
         }
         defer { clients.forEach { $0.close() } }
         guard !clients.isEmpty else { throw BenchError("no session established with \(endpoint)") }
         if idle > 0 { usleep(UInt32(min(idle, 60) * 1e6)) }
-        let result = LoadGenerator.throughput(clients: clients, window: window, payload: payload, warmup: 0.5, seconds: seconds)
+        let result = LoadGenerator.throughput(
+            clients: clients, window: window, payload: payload, warmup: 0.5, seconds: seconds)
         let latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 20_000, seconds: 3)
-        print(String(format: "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",
-                     clients.count, window, payload, result.echoesPerSecond, result.megabitsPerSecond, result.stalls,
-                     latency.p50, latency.p99, latency.p999))
+        print(
+            String(
+                format:
+                    "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",
+                clients.count, window, payload, result.echoesPerSecond, result.megabitsPerSecond, result.stalls,
+                latency.p50, latency.p99, latency.p999))
     }
 }
 
@@ -139,7 +153,8 @@ struct Load: ParsableCommand {
 /// `--no-echo`, as in the memory figure of `run`; the server is never told the
 /// sessions end (no close_notify), their source ports stay taken until exit.
 struct Idle: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Open idle DTLS sessions on a running target and hold them (for memory profiling).")
+    static let configuration = CommandConfiguration(
+        abstract: "Open idle DTLS sessions on a running target and hold them (for memory profiling).")
 
     @Option(help: "Target address, 127.0.0.1:PORT.")
     var target: String
@@ -158,7 +173,8 @@ struct Idle: ParsableCommand {
         let driver = HandshakeDriver(context: try ClientContext(), target: endpoint)
         let (sockets, outcome) = driver.openIdle(count: sessions, echo: echo, seconds: 600)
         defer { sockets.forEach { _ = close($0) } }
-        FileHandle.standardOutput.write(Data("\(sockets.count) sessions open (\(outcome.failed) failed); holding \(hold) s\n".utf8))
+        FileHandle.standardOutput.write(
+            Data("\(sockets.count) sessions open (\(outcome.failed) failed); holding \(hold) s\n".utf8))
         usleep(UInt32(min(hold, 3600) * 1e6))
     }
 }

@@ -2,9 +2,9 @@ import COpenSSL
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Starts each target in front of one echo backend, measures it, stops it.
@@ -28,8 +28,9 @@ final class BenchRunner {
         let machine = MachineInfo.current(openssl: String(cString: OpenSSL_version(OPENSSL_VERSION)))
         let started = monotonicNanoseconds()
         let backendEndpoint = Endpoint(port: Endpoint.freePort())
-        let echo = try Child(name: "udp-echo", executable: "\(paths.binaries)/udp-echo",
-                             arguments: ["--listen", "\(backendEndpoint)", "--vector-reads", "32"], logDirectory: paths.work)
+        let echo = try Child(
+            name: "udp-echo", executable: "\(paths.binaries)/udp-echo",
+            arguments: ["--listen", "\(backendEndpoint)", "--vector-reads", "32"], logDirectory: paths.work)
         defer { echo.stop() }
         try echo.waitForLog("listening", seconds: 10)
 
@@ -39,12 +40,15 @@ final class BenchRunner {
 
         progress("plaintext relay (the floor)")
         let relayEndpoint = Endpoint(port: Endpoint.freePort())
-        let relay = try Child(name: "relay", executable: "/proc/self/exe",
-                              arguments: ["relay", "--listen", "\(relayEndpoint)", "--backend", "\(backendEndpoint)"], logDirectory: paths.work)
+        let relay = try Child(
+            name: "relay", executable: "/proc/self/exe",
+            arguments: ["relay", "--listen", "\(relayEndpoint)", "--backend", "\(backendEndpoint)"],
+            logDirectory: paths.work)
         do {
             defer { relay.stop() }
             try relay.waitForLog("listening", seconds: 10)
-            targets.append(try measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay))
+            targets.append(
+                try measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay))
         }
 
         progress("dtls-proxyd, workers=\(workers)")
@@ -56,13 +60,16 @@ final class BenchRunner {
         if FileManager.default.isExecutableFile(atPath: paths.socat) {
             progress("socat OPENSSL-DTLS-SERVER,fork")
             let socatEndpoint = Endpoint(port: Endpoint.freePort())
-            let socat = try Child(name: "socat", executable: paths.socat, arguments: [
-                "OPENSSL-DTLS-SERVER:\(socatEndpoint.port),bind=127.0.0.1,reuseaddr,cert=\(paths.certificate),key=\(paths.key),verify=0,fork",
-                "UDP:\(backendEndpoint)",
-            ], logDirectory: paths.work)
+            let socat = try Child(
+                name: "socat", executable: paths.socat,
+                arguments: [
+                    "OPENSSL-DTLS-SERVER:\(socatEndpoint.port),bind=127.0.0.1,reuseaddr,cert=\(paths.certificate),key=\(paths.key),verify=0,fork",
+                    "UDP:\(backendEndpoint)",
+                ], logDirectory: paths.work)
             defer { socat.stop() }
-            usleep(300_000) // socat logs nothing when it is ready: give it time to bind
-            var result = try measureDTLS(name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
+            usleep(300_000)  // socat logs nothing when it is ready: give it time to bind
+            var result = try measureDTLS(
+                name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
             result.note = "socat forks one process per client; CPU includes its live children"
             targets.append(result)
         } else {
@@ -72,16 +79,20 @@ final class BenchRunner {
         var workerRuns: [WorkersResult] = []
         for count in [1, 2] {
             progress("workers comparison: workers=\(count)")
-            workerRuns.append(try withDaemon(workers: count, backend: backendEndpoint) { daemon, endpoint in
-                let (clients, _) = HandshakeDriver(context: context, target: endpoint).establish(count: 16, concurrency: 16, seconds: 10)
-                defer { clients.forEach { $0.close() } }
-                let (bulk, cpu) = daemon.measuringCPU {
-                    LoadGenerator.throughput(clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
-                }
-                let perLoop = try sessionsPerLoop(daemon)
-                return WorkersResult(workers: count, bulk: bulk, perLoop: perLoop,
-                                     cpuSecondsPerMillionDatagrams: bulk.cpuSecondsPerMillionDatagrams(cpuSeconds: cpu))
-            })
+            workerRuns.append(
+                try withDaemon(workers: count, backend: backendEndpoint) { daemon, endpoint in
+                    let (clients, _) = HandshakeDriver(context: context, target: endpoint).establish(
+                        count: 16, concurrency: 16, seconds: 10)
+                    defer { clients.forEach { $0.close() } }
+                    let (bulk, cpu) = daemon.measuringCPU {
+                        LoadGenerator.throughput(
+                            clients: clients, window: 8, payload: payload, warmup: 0.5, seconds: seconds)
+                    }
+                    let perLoop = try sessionsPerLoop(daemon)
+                    return WorkersResult(
+                        workers: count, bulk: bulk, perLoop: perLoop,
+                        cpuSecondsPerMillionDatagrams: bulk.cpuSecondsPerMillionDatagrams(cpuSeconds: cpu))
+                })
         }
 
         var memory: MemoryResult?
@@ -92,10 +103,13 @@ final class BenchRunner {
             }
         }
         if ProcessInfo.processInfo.activeProcessorCount <= 2 {
-            notes.append("the load generator (one thread) shares the \(ProcessInfo.processInfo.activeProcessorCount) cores with the target and the echo backend")
+            notes.append(
+                "the load generator (one thread) shares the \(ProcessInfo.processInfo.activeProcessorCount) cores with the target and the echo backend"
+            )
         }
-        return BenchReport(machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
-                           targets: targets, memory: memory, workers: workerRuns, notes: notes)
+        return BenchReport(
+            machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
+            targets: targets, memory: memory, workers: workerRuns, notes: notes)
     }
 
     // MARK: - Targets
@@ -108,18 +122,24 @@ final class BenchRunner {
         return result
     }
 
-    private func measureDTLS(name: String, kind: String, target: Endpoint, child: Child, admitSeconds: Double) throws -> TargetResult {
+    private func measureDTLS(
+        name: String, kind: String, target: Endpoint, child: Child, admitSeconds: Double
+    ) throws -> TargetResult {
         var result = TargetResult(name: name, kind: kind)
         let driver = HandshakeDriver(context: context, target: target)
         var cipher: String?
         var perLoop: String?
-        try runMatrix(into: &result, child: child, open: { count in
-            let (clients, outcome) = driver.establish(count: count, concurrency: min(count, 64), seconds: admitSeconds)
-            if cipher == nil, !clients.isEmpty { cipher = outcome.cipher }
-            return clients
-        }, atSixteen: {
-            if kind == "daemon" { perLoop = try sessionsPerLoop(child) }
-        })
+        try runMatrix(
+            into: &result, child: child,
+            open: { count in
+                let (clients, outcome) = driver.establish(
+                    count: count, concurrency: min(count, 64), seconds: admitSeconds)
+                if cipher == nil, !clients.isEmpty { cipher = outcome.cipher }
+                return clients
+            },
+            atSixteen: {
+                if kind == "daemon" { perLoop = try sessionsPerLoop(child) }
+            })
         result.cipher = cipher
         result.perLoop = perLoop
         let threads = ProcessInfo.processInfo.activeProcessorCount
@@ -132,17 +152,25 @@ final class BenchRunner {
         if at8.completed > 0 { result.handshakeCPUMicroseconds = cpu8 / Double(at8.completed) * 1e6 }
         // Resumption: 8 in flight, each from a fresh source port (cookie exchange
         // included), offering the SSL_SESSION of one earlier full handshake.
-        let (resumed, cpu) = child.measuringCPU { driver.rate(concurrency: 8, seconds: seconds, threads: threads, resuming: true) }
+        let (resumed, cpu) = child.measuringCPU {
+            driver.rate(concurrency: 8, seconds: seconds, threads: threads, resuming: true)
+        }
         result.resumedHandshakes8 = resumed.rate
         result.resumedRefused = resumed.notResumed
         result.resumedFailures = resumed.failed
         result.ticketIssued = resumed.ticketIssued
         // Per handshake the run made (resumed or refused: both cost the target a
         // handshake), reported only when at least one resumption succeeded.
-        if resumed.completed > 0 { result.resumedCPUMicroseconds = cpu / Double(resumed.completed + resumed.notResumed) * 1e6 }
+        if resumed.completed > 0 {
+            result.resumedCPUMicroseconds = cpu / Double(resumed.completed + resumed.notResumed) * 1e6
+        }
         if resumed.notResumed > 0 || resumed.completed == 0 {
-            let ticket = resumed.ticketIssued.map { $0 ? "a session ticket was issued" : "no session ticket was issued" } ?? "no first handshake"
-            notes.append("\(name): resumption: \(resumed.completed) resumed, \(resumed.notResumed) offered a session but got a full handshake, \(resumed.failed) failed; \(ticket)")
+            let ticket =
+                resumed.ticketIssued.map { $0 ? "a session ticket was issued" : "no session ticket was issued" }
+                ?? "no first handshake"
+            notes.append(
+                "\(name): resumption: \(resumed.completed) resumed, \(resumed.notResumed) offered a session but got a full handshake, \(resumed.failed) failed; \(ticket)"
+            )
         }
         return result
     }
@@ -152,8 +180,9 @@ final class BenchRunner {
     private func withDaemon<T>(workers: Int, backend: Endpoint, _ body: (Child, Endpoint) throws -> T) throws -> T {
         let endpoint = Endpoint(port: Endpoint.freePort())
         let config = try paths.writeDaemonConfig(workers: workers, listen: endpoint, backend: backend)
-        let daemon = try Child(name: "dtls-proxyd-w\(workers)", executable: "\(paths.binaries)/dtls-proxyd",
-                               arguments: ["--config", config], logDirectory: paths.work)
+        let daemon = try Child(
+            name: "dtls-proxyd-w\(workers)", executable: "\(paths.binaries)/dtls-proxyd",
+            arguments: ["--config", config], logDirectory: paths.work)
         defer { daemon.stop(grace: 8) }
         try daemon.waitForLog("ready:", seconds: 15)
         return try body(daemon, endpoint)
@@ -186,16 +215,21 @@ final class BenchRunner {
             // record buffers only once its peer has sent application data.
             let (opened, run) = driver.openIdle(count: count - sockets.count, echo: true, seconds: 120)
             sockets += opened
-            if run.failed > 0 { notes.append("memory: \(run.failed) handshakes failed while opening \(count) sessions") }
+            if run.failed > 0 {
+                notes.append("memory: \(run.failed) handshakes failed while opening \(count) sessions")
+            }
             // Long enough for the daemon's idle-buffer sweep to pass every session once.
             usleep(3_000_000)
             resident.append(daemon.residentKiB)
         }
         let perLoop = try sessionsPerLoop(daemon)
         let held = perLoop.split(separator: ",").compactMap { Int($0) }.reduce(0, +)
-        if held != sockets.count { notes.append("memory: the daemon holds \(held) sessions, \(sockets.count) were opened") }
-        return MemoryResult(workers: workers, baselineKiB: baseline, sessions: counts, residentKiB: resident,
-                            perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
+        if held != sockets.count {
+            notes.append("memory: the daemon holds \(held) sessions, \(sockets.count) were opened")
+        }
+        return MemoryResult(
+            workers: workers, baselineKiB: baseline, sessions: counts, residentKiB: resident,
+            perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
     }
 
     private func progress(_ text: String) {

@@ -2,9 +2,9 @@ import COpenSSL
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs DTLS handshakes, `concurrency` at a time, from one thread: each slot

@@ -1,9 +1,9 @@
 import Histogram
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Throughput of a closed loop: every session keeps `window` datagrams in
@@ -45,7 +45,9 @@ enum LoadGenerator {
     static let stallNanoseconds: UInt64 = 50_000_000
 
     /// Runs `warmup` seconds unmeasured, then `seconds` measured.
-    static func throughput(clients: [EchoClient], window: Int, payload: Int, warmup: Double, seconds: Double) -> ThroughputResult {
+    static func throughput(
+        clients: [EchoClient], window: Int, payload: Int, warmup: Double, seconds: Double
+    ) -> ThroughputResult {
         let message = [UInt8](repeating: 0x5A, count: payload)
         var scratch = [UInt8](repeating: 0, count: 65_536)
         var outstanding = [Int](repeating: 0, count: clients.count)
@@ -97,8 +99,9 @@ enum LoadGenerator {
                 }
             }
         }
-        return ThroughputResult(sessions: clients.count, window: window, payload: payload, echoes: echoes - (warmupEchoes ?? 0),
-                                seconds: measured, stalls: stalls, allEchoes: echoes)
+        return ThroughputResult(
+            sessions: clients.count, window: window, payload: payload, echoes: echoes - (warmupEchoes ?? 0),
+            seconds: measured, stalls: stalls, allEchoes: echoes)
     }
 
     /// One datagram at a time on `client`: `count` round trips or `seconds`, whichever ends first.
@@ -140,6 +143,7 @@ enum LoadGenerator {
             histogram.record(received - sent)
         }
         func micro(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
-        return LatencyResult(samples: Int(histogram.totalCount), p50: micro(50), p99: micro(99), p999: micro(99.9), lost: lost)
+        return LatencyResult(
+            samples: Int(histogram.totalCount), p50: micro(50), p99: micro(99), p999: micro(99.9), lost: lost)
     }
 }

@@ -27,14 +27,18 @@ extension BenchRunner {
     /// and the CPU per datagram of the bulk run. `open` establishes up to the
     /// count it is given and may return fewer (socat); `atSixteen` runs with the
     /// 16 sessions still open, after the bulk run (the daemon's per-loop counts).
-    func runMatrix(into result: inout TargetResult, child: Child?,
-                   open: (Int) throws -> [EchoClient], atSixteen: () throws -> Void = {}) throws {
+    func runMatrix(
+        into result: inout TargetResult, child: Child?,
+        open: (Int) throws -> [EchoClient], atSixteen: () throws -> Void = {}
+    ) throws {
         var cells: [MatrixCell] = []
         for count in Self.matrixSessions {
             let clients = try open(count)
             defer { clients.forEach { $0.close() } }
             if clients.count < count {
-                notes.append("\(result.name): \(clients.count) of \(count) sessions admitted; the \(count)-session cells use those")
+                notes.append(
+                    "\(result.name): \(clients.count) of \(count) sessions admitted; the \(count)-session cells use those"
+                )
             }
             // 1200 B first on the 16-session set: the headline figure and the
             // latency run come right after the handshakes, as in earlier runs.
@@ -45,14 +49,16 @@ extension BenchRunner {
                 }
                 // `payload` here is the cell's; the runner's (1200 B) marks the headline cell.
                 let headline = count == 16 && payload == self.payload
-                let cell = measureCell(clients, asked: count, payload: payload, child: child, warmup: headline ? 0.5 : 0.3)
+                let cell = measureCell(
+                    clients, asked: count, payload: payload, child: child, warmup: headline ? 0.5 : 0.3)
                 cells.append(cell)
                 if headline {
                     result.admitted = clients.count
                     result.bulk = cell.run
                     result.cpuSecondsPerMillionDatagrams = cell.cpuSecondsPerMillionDatagrams
                     try atSixteen()
-                    result.latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 50_000, seconds: seconds)
+                    result.latency = LoadGenerator.latency(
+                        client: clients[0], payload: payload, count: 50_000, seconds: seconds)
                 }
             }
             if count == 16, clients.isEmpty { result.admitted = 0 }
@@ -60,11 +66,15 @@ extension BenchRunner {
         result.matrix = cells.sorted { ($0.sessions, $0.payload) < ($1.sessions, $1.payload) }
     }
 
-    private func measureCell(_ clients: [EchoClient], asked: Int, payload: Int, child: Child?, warmup: Double) -> MatrixCell {
+    private func measureCell(
+        _ clients: [EchoClient], asked: Int, payload: Int, child: Child?, warmup: Double
+    ) -> MatrixCell {
         let cpuBefore = child?.cpuSeconds ?? 0
-        let run = LoadGenerator.throughput(clients: clients, window: Self.window, payload: payload, warmup: warmup, seconds: seconds)
+        let run = LoadGenerator.throughput(
+            clients: clients, window: Self.window, payload: payload, warmup: warmup, seconds: seconds)
         let cpu = child.map { run.cpuSecondsPerMillionDatagrams(cpuSeconds: $0.cpuSeconds - cpuBefore) }
-        return MatrixCell(sessions: asked, payload: payload, window: Self.window, admitted: clients.count,
-                          run: run, cpuSecondsPerMillionDatagrams: cpu)
+        return MatrixCell(
+            sessions: asked, payload: payload, window: Self.window, admitted: clients.count,
+            run: run, cpuSecondsPerMillionDatagrams: cpu)
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A process the benchmark started: its output goes to a log file, and
@@ -50,7 +50,9 @@ final class Child {
     /// (cutime + cstime: socat's finished per-client processes) and of its live
     /// descendants, so a reading never drops when a child exits.
     var cpuSeconds: Double {
-        Self.descendants(of: pid).reduce(Self.cpuSeconds(of: pid, reapedChildren: true)) { $0 + Self.cpuSeconds(of: $1) }
+        Self.descendants(of: pid).reduce(Self.cpuSeconds(of: pid, reapedChildren: true)) {
+            $0 + Self.cpuSeconds(of: $1)
+        }
     }
 
     /// Runs `body` and returns its result with the `cpuSeconds` the process
@@ -84,12 +86,14 @@ final class Child {
 
     static func cpuSeconds(of pid: Int32, reapedChildren: Bool = false) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
         // Fields after the command name: state is field 3; utime and stime are 14 and 15,
         // cutime and cstime (reaped children) 16 and 17.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 15, let user = Double(fields[11]), let system = Double(fields[12]),
-              let childUser = Double(fields[13]), let childSystem = Double(fields[14]) else { return 0 }
+            let childUser = Double(fields[13]), let childSystem = Double(fields[14])
+        else { return 0 }
         let ticks = user + system + (reapedChildren ? childUser + childSystem : 0)
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
@@ -99,7 +103,9 @@ final class Child {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [] }
         var found: [Int32] = []
         for task in tasks {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8) else { continue }
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8) else {
+                continue
+            }
             for child in text.split(separator: " ").compactMap({ Int32($0) }) {
                 found.append(child)
                 found += descendants(of: child)
@@ -122,8 +128,10 @@ struct BenchPaths {
     func makeCertificate() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                             "-keyout", key, "-out", certificate, "-days", "30", "-subj", "/CN=localhost"]
+        process.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", certificate, "-days", "30", "-subj", "/CN=localhost",
+        ]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -137,23 +145,23 @@ struct BenchPaths {
     func writeDaemonConfig(workers: Int, listen: Endpoint, backend: Endpoint) throws -> String {
         let path = "\(work)/dtls-proxy-w\(workers).toml"
         let text = """
-        [daemon]
-        log_level = "info"
-        workers = \(workers)
+            [daemon]
+            log_level = "info"
+            workers = \(workers)
 
-        [[listener]]
-        name = "bench"
-        listen = "\(listen)"
-        backend = "\(backend)"
-        certificate = "\(certificate)"
-        private_key = "\(key)"
-        idle_timeout = "600s"
-        handshake_timeout = "15s"
-        max_sessions = 100000
-        max_handshakes_in_progress = 10000
-        handshake_rate_per_source = 0
+            [[listener]]
+            name = "bench"
+            listen = "\(listen)"
+            backend = "\(backend)"
+            certificate = "\(certificate)"
+            private_key = "\(key)"
+            idle_timeout = "600s"
+            handshake_timeout = "15s"
+            max_sessions = 100000
+            max_handshakes_in_progress = 10000
+            handshake_rate_per_source = 0
 
-        """
+            """
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -64,13 +64,19 @@ struct MachineInfo: Codable {
 
     static func current(openssl: String) -> MachineInfo {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown"
-        let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+            ?? "unknown"
+        let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(
+            3
+        ).joined(separator: " ")
         let formatter = ISO8601DateFormatter()
-        return MachineInfo(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel,
-                           openssl: openssl, loadAverageAtStart: load, date: formatter.string(from: Date()))
+        return MachineInfo(
+            cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel,
+            openssl: openssl, loadAverageAtStart: load, date: formatter.string(from: Date()))
     }
 }
 
@@ -91,16 +97,20 @@ struct BenchReport: Codable {
             return String(format: "%.\(digits)f", value)
         }
         let direct = targets.first { $0.kind == "direct" }?.bulk?.echoesPerSecond
-        var lines = ["target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | hs/s @8 | hs/s @64 | resumed hs/s @8 | CPU µs / hs | CPU s / M dgram"]
+        var lines = [
+            "target | admitted | echoes/s 16×8 1200 B | × direct | Mbit/s each way | p50 µs | p99 µs | p99.9 µs | hs/s @8 | hs/s @64 | resumed hs/s @8 | CPU µs / hs | CPU s / M dgram"
+        ]
         lines.append(String(repeating: "-", count: lines[0].count))
         for target in targets {
             let ratio = direct.flatMap { d in target.bulk.map { $0.echoesPerSecond / d } }
-            lines.append([
-                target.name, target.admitted.map(String.init) ?? "–", f(target.bulk?.echoesPerSecond), f(ratio, 2),
-                f(target.bulk?.megabitsPerSecond), f(target.latency?.p50, 1), f(target.latency?.p99, 1), f(target.latency?.p999, 1),
-                f(target.handshakes8), f(target.handshakes64), f(target.resumedHandshakes8),
-                f(target.handshakeCPUMicroseconds), f(target.cpuSecondsPerMillionDatagrams, 2),
-            ].joined(separator: " | "))
+            lines.append(
+                [
+                    target.name, target.admitted.map(String.init) ?? "–", f(target.bulk?.echoesPerSecond), f(ratio, 2),
+                    f(target.bulk?.megabitsPerSecond), f(target.latency?.p50, 1), f(target.latency?.p99, 1),
+                    f(target.latency?.p999, 1),
+                    f(target.handshakes8), f(target.handshakes64), f(target.resumedHandshakes8),
+                    f(target.handshakeCPUMicroseconds), f(target.cpuSecondsPerMillionDatagrams, 2),
+                ].joined(separator: " | "))
         }
         lines += ["", "echoes/s (Mbit/s each way), window 8; [admitted of asked] where the target refused some"]
         let shapes = targets.compactMap(\.matrix).first?.map { ($0.sessions, $0.payload) } ?? []
@@ -116,12 +126,16 @@ struct BenchReport: Codable {
         if let memory {
             lines.append("")
             for (index, count) in memory.sessions.enumerated() {
-                lines.append("memory: \(count) idle sessions, workers=\(memory.workers): RSS \(memory.residentKiB[index]) KiB (baseline \(memory.baselineKiB) KiB) = \(f(memory.perSessionKiB[index], 1)) KiB per session")
+                lines.append(
+                    "memory: \(count) idle sessions, workers=\(memory.workers): RSS \(memory.residentKiB[index]) KiB (baseline \(memory.baselineKiB) KiB) = \(f(memory.perSessionKiB[index], 1)) KiB per session"
+                )
             }
             lines.append("memory: sessions per event loop at \(memory.sessions.last ?? 0): \(memory.perLoop)")
         }
         for run in workers {
-            lines.append("workers=\(run.workers): \(f(run.bulk.echoesPerSecond)) echoes/s 16×8 1200 B, sessions per loop \(run.perLoop), \(f(run.cpuSecondsPerMillionDatagrams, 2)) CPU s / M datagrams")
+            lines.append(
+                "workers=\(run.workers): \(f(run.bulk.echoesPerSecond)) echoes/s 16×8 1200 B, sessions per loop \(run.perLoop), \(f(run.cpuSecondsPerMillionDatagrams, 2)) CPU s / M datagrams"
+            )
         }
         for target in targets where target.perLoop != nil {
             lines.append("\(target.name): sessions per event loop in the 16-session run: \(target.perLoop ?? "")")

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// An IPv4 loopback endpoint: the benchmark only ever talks to 127.0.0.1.
@@ -34,7 +34,9 @@ struct Endpoint: CustomStringConvertible, Sendable {
 
     /// "127.0.0.1:PORT" or "HOST:PORT" → port; the host must be loopback IPv4.
     static func parse(_ text: String) -> Endpoint? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
         let host = text[..<colon]
         guard host == "127.0.0.1" || host == "localhost" else { return nil }
         return Endpoint(port: port)
@@ -45,7 +47,9 @@ struct Endpoint: CustomStringConvertible, Sendable {
 enum UDP {
     /// A non-blocking UDP socket connected to `endpoint` (so `send`/`recv` need no address).
     static func connected(to endpoint: Endpoint, buffer: Int32 = 1 << 20) throws -> Int32 {
-        try makeSocket(at: endpoint, buffer: buffer, verb: "connect") { fd, address, length in connect(fd, address, length) }
+        try makeSocket(at: endpoint, buffer: buffer, verb: "connect") { fd, address, length in
+            connect(fd, address, length)
+        }
     }
 
     /// A non-blocking UDP socket bound to `endpoint`.
@@ -54,9 +58,12 @@ enum UDP {
     }
 
     /// A non-blocking IPv4 UDP socket on which `attach` (connect or bind) was called with `endpoint`.
-    private static func makeSocket(at endpoint: Endpoint, buffer: Int32, verb: String,
-                               attach: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    private static func makeSocket(
+        at endpoint: Endpoint, buffer: Int32, verb: String,
+        attach: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) throws -> Int32 {
+        let fd = socket(
+            AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw BenchError("socket: \(errnoText())") }
         setBuffers(fd, size: buffer)
         var address = endpoint.address

@@ -49,7 +49,9 @@ struct DTLSProxyCommand: AsyncParsableCommand {
             Self.fail(error.description, code: Self.configurationExitCode)
         }
         if checkConfig {
-            print("configuration OK: \(configuration.sourcePath) (\(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s))")
+            print(
+                "configuration OK: \(configuration.sourcePath) (\(configuration.listeners.count) listener(s), \(configuration.connectors.count) connector(s))"
+            )
             return
         }
 
@@ -68,12 +70,14 @@ struct DTLSProxyCommand: AsyncParsableCommand {
         // The lifecycle library's own debug lines print whole configurations; keep them out.
         var lifecycleLogger = Logger(label: "dtls-proxyd.lifecycle")
         lifecycleLogger.logLevel = .notice
-        let service = ProxyService(configuration: configuration, logger: logger, logLevel: level, activation: activation)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: lifecycleLogger
-        ))
+        let service = ProxyService(
+            configuration: configuration, logger: logger, logLevel: level, activation: activation)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: lifecycleLogger
+            ))
         do {
             try await group.run()
         } catch let error as ConfigurationError {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DTLSProxy
 
 /// Splits a whole ClientHello datagram into fragment records of at most `size` body bytes.
@@ -10,7 +11,9 @@ private func fragments(of whole: [UInt8], firstSize: Int = 70, size: Int) -> [[U
     var sequence: UInt8 = 0
     while offset < length {
         let part = Array(body[offset..<min(length, offset + (offset == 0 ? firstSize : size))])
-        var handshake: [UInt8] = [1, UInt8(length >> 16), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), whole[17], whole[18]]
+        var handshake: [UInt8] = [
+            1, UInt8(length >> 16), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), whole[17], whole[18],
+        ]
         handshake += [UInt8(offset >> 16), UInt8((offset >> 8) & 0xFF), UInt8(offset & 0xFF)]
         handshake += [UInt8(part.count >> 16), UInt8((part.count >> 8) & 0xFF), UInt8(part.count & 0xFF)]
         handshake += part
@@ -61,7 +64,8 @@ struct ClientHelloReassemblyTests {
         let first = try fragment(parts[0])
         var reassembly = ClientHelloReassembly(first: first, summary: try ClientHelloParser.summary(of: first).get())
         // A forged fragment at offset 0 carrying another cookie, then the real rest.
-        let forged = fragments(of: makeClientHello(cookie: Array(repeating: 0x66, count: 32), messageSequence: 1), size: 3)[0]
+        let forged = fragments(
+            of: makeClientHello(cookie: Array(repeating: 0x66, count: 32), messageSequence: 1), size: 3)[0]
         #expect(reassembly.add(try fragment(forged)))
         for part in parts.dropFirst() { #expect(reassembly.add(try fragment(part))) }
         #expect(reassembly.isComplete)
@@ -82,7 +86,7 @@ struct ClientHelloReassemblyTests {
         let parts = fragments(of: makeClientHello(), firstSize: 40, size: 40)
         #expect(parts[0].withUnsafeBytes { ClientHelloParser.parse($0) } == .failure(.fragmented))
         var huge = parts[1]
-        huge[14] = 0x01   // message length 65 536 + …: beyond what is reassembled
+        huge[14] = 0x01  // message length 65 536 + …: beyond what is reassembled
         #expect(huge.withUnsafeBytes { ClientHelloParser.fragment($0) } == .failure(.fragmented))
         #expect(ClientHelloParser.summary(of: try fragment(parts[1])) == .failure(.fragmented))
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DTLSProxy
 
 private func summary(_ bytes: [UInt8]) throws -> ClientHelloSummary {
@@ -28,12 +29,15 @@ struct ClientHelloRenumberingTests {
 
     @Test(arguments: [UInt16(0), 1])
     func hellosThatDTLSv1ListenServesAreLeftAlone(sequence: UInt16) {
-        #expect(ClientHelloRenumbering.precedingCopies(of: makeClientHello(cookie: cookie, messageSequence: sequence)) == nil)
+        #expect(
+            ClientHelloRenumbering.precedingCopies(of: makeClientHello(cookie: cookie, messageSequence: sequence))
+                == nil)
     }
 
     @Test func boundsTheWorkOneHelloCauses() {
-        let tooFar = makeClientHello(cookie: cookie, messageSequence: ClientHelloRenumbering.maximumMessageSequence + 1,
-                                     recordSequence: 100)
+        let tooFar = makeClientHello(
+            cookie: cookie, messageSequence: ClientHelloRenumbering.maximumMessageSequence + 1,
+            recordSequence: 100)
         #expect(ClientHelloRenumbering.precedingCopies(of: tooFar) == nil)
         let noRoomBelow = makeClientHello(cookie: cookie, messageSequence: 2, recordSequence: 1)
         #expect(ClientHelloRenumbering.precedingCopies(of: noRoomBelow) == nil)

@@ -1,10 +1,12 @@
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Allow-lists: allow_cn, allow_dns, allow_uri")
 struct ClientIdentityPolicyTests {
     let dev1 = CertificateIdentity(commonName: "dev1")
-    let sensor = CertificateIdentity(commonName: "sensor 7", dnsNames: ["s7.Example.org"], uris: ["spiffe://example.org/sensor/7"])
+    let sensor = CertificateIdentity(
+        commonName: "sensor 7", dnsNames: ["s7.Example.org"], uris: ["spiffe://example.org/sensor/7"])
 
     @Test func emptyListsAdmitEveryVerifiedClient() {
         let policy = ClientIdentityPolicy()
@@ -36,12 +38,18 @@ struct ClientIdentityPolicyTests {
     }
 
     @Test func urisMatchExactlyOrUnderAPath() {
-        #expect(ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/7", matches: "spiffe://example.org/sensor/7"))
-        #expect(!ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/7", matches: "spiffe://example.org/sensor/70"))
-        #expect(ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/7"))
-        #expect(ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/a/b"))
-        #expect(!ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/"))
-        #expect(!ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensors/1"))
+        #expect(
+            ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/7", matches: "spiffe://example.org/sensor/7"))
+        #expect(
+            !ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/7", matches: "spiffe://example.org/sensor/70"))
+        #expect(
+            ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/7"))
+        #expect(
+            ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/a/b"))
+        #expect(
+            !ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensor/"))
+        #expect(
+            !ClientIdentityPolicy.uriEntry("spiffe://example.org/sensor/*", matches: "spiffe://example.org/sensors/1"))
     }
 
     @Test func anyListMayAdmitAndARefusalNamesEveryList() {
@@ -49,8 +57,9 @@ struct ClientIdentityPolicyTests {
         #expect(policy.activeRules == ["allow_cn", "allow_uri"])
         #expect(policy.evaluate(dev1) == .admitted(rule: "allow_cn \"dev1\""))
         #expect(policy.evaluate(sensor) == .admitted(rule: "allow_uri \"spiffe://example.org/sensor/7\""))
-        #expect(policy.evaluate(CertificateIdentity(commonName: "dev9", uris: ["spiffe://example.org/other"]))
-            == .refused(rules: ["allow_cn", "allow_uri"]))
+        #expect(
+            policy.evaluate(CertificateIdentity(commonName: "dev9", uris: ["spiffe://example.org/other"]))
+                == .refused(rules: ["allow_cn", "allow_uri"]))
     }
 
     @Test func entriesAreValidated() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import DTLSProxy
 
 /// The loader gives back what the TOML parser allocated: a daemon reloaded in a

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import DTLSProxy
 
 /// A fresh folder under the temporary folder, removed when the value goes away.
@@ -97,7 +98,8 @@ struct ConfigurationLoaderTests {
     @Test func everyKeyIsRead() throws {
         let folder = try ConfigTestFolder.withCredentials()
         let secret = try folder.write("secrets/cookie.bin", String(repeating: "k", count: 32))
-        let config = try folder.parse("""
+        let config = try folder.parse(
+            """
             [daemon]
             log_level = "debug"
             workers = 4
@@ -148,7 +150,8 @@ struct ConfigurationLoaderTests {
 
     @Test func emptyStringsMeanUnset() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let config = try folder.parse("""
+        let config = try folder.parse(
+            """
             [daemon]
             cookie_secret_file = ""
             metrics_listen = ""
@@ -161,15 +164,20 @@ struct ConfigurationLoaderTests {
         #expect(config.listeners[0].certificate == nil && config.listeners[0].clientCA == nil)
     }
 
-    @Test("unknown keys are errors, with a suggestion when one is close", arguments: [
-        ("listeners = 1\n", "listeners", "unknown key; did you mean `listener`?"),
-        ("colour = 1\n", "colour", "unknown key"),
-        ("[daemon]\nfoo = 1\n", "daemon.foo", "unknown key"),
-        ("[daemon]\nworker = 1\n", "daemon.worker", "unknown key; did you mean `workers`?"),
-        ("[daemon.log]\nlevel = 1\n", "daemon.log", "unknown key"),
-        ("[[listener]]\nlisen = \"x\"\n", "listener[0].lisen", "unknown key; did you mean `listen`?"),
-        ("[[listener]]\nidle-timeout = \"1s\"\n", "listener[0].idle-timeout", "unknown key; did you mean `idle_timeout`?"),
-    ])
+    @Test(
+        "unknown keys are errors, with a suggestion when one is close",
+        arguments: [
+            ("listeners = 1\n", "listeners", "unknown key; did you mean `listener`?"),
+            ("colour = 1\n", "colour", "unknown key"),
+            ("[daemon]\nfoo = 1\n", "daemon.foo", "unknown key"),
+            ("[daemon]\nworker = 1\n", "daemon.worker", "unknown key; did you mean `workers`?"),
+            ("[daemon.log]\nlevel = 1\n", "daemon.log", "unknown key"),
+            ("[[listener]]\nlisen = \"x\"\n", "listener[0].lisen", "unknown key; did you mean `listen`?"),
+            (
+                "[[listener]]\nidle-timeout = \"1s\"\n", "listener[0].idle-timeout",
+                "unknown key; did you mean `idle_timeout`?"
+            ),
+        ])
     func unknownKey(toml: String, key: String, cause: String) throws {
         let folder = try ConfigTestFolder.withCredentials()
         #expect(folder.error(toml) == ConfigurationError(file: folder.configPath, key: key, cause: cause))
@@ -181,49 +189,95 @@ struct ConfigurationLoaderTests {
         #expect(error?.key == "listener[1].foo" && error?.cause == "unknown key")
     }
 
-    @Test("wrong TOML types name the expected and found types", arguments: [
-        ("daemon = 1\n" + minimalListener, "daemon", "expected a table, found integer"),
-        ("[daemon]\nworkers = \"4\"\n" + minimalListener, "daemon.workers", "expected an integer, found string"),
-        ("[daemon]\nlog_level = true\n" + minimalListener, "daemon.log_level", "expected a string, found boolean"),
-        ("[listener]\nlisten = \"0.0.0.0:1\"\n", "listener", "expected an array of tables ([[listener]]), found table"),
-        ("listener = [1]\n", "listener[0]", "expected a table, found integer"),
-        (minimalListener + "\nmtu = 1400.0\n", "listener[0].mtu", "expected an integer, found floating-point number"),
-        (minimalListener + "\nname = 5\n", "listener[0].name", "expected a string, found integer"),
-        (minimalListener + "\ncertificate = [\"a\"]\n", "listener[0].certificate", "expected a string, found array"),
-        (minimalListener + "\nidle_timeout = 30\n", "listener[0].idle_timeout",
-         "expected a string, found integer (write a duration with a unit, e.g. \"30s\")"),
-        (minimalListener + "\nmin_version = 1.2\n", "listener[0].min_version",
-         "expected a string, found floating-point number (write \"1.0\" or \"1.2\" in quotes)"),
-    ])
+    @Test(
+        "wrong TOML types name the expected and found types",
+        arguments: [
+            ("daemon = 1\n" + minimalListener, "daemon", "expected a table, found integer"),
+            ("[daemon]\nworkers = \"4\"\n" + minimalListener, "daemon.workers", "expected an integer, found string"),
+            ("[daemon]\nlog_level = true\n" + minimalListener, "daemon.log_level", "expected a string, found boolean"),
+            (
+                "[listener]\nlisten = \"0.0.0.0:1\"\n", "listener",
+                "expected an array of tables ([[listener]]), found table"
+            ),
+            ("listener = [1]\n", "listener[0]", "expected a table, found integer"),
+            (
+                minimalListener + "\nmtu = 1400.0\n", "listener[0].mtu",
+                "expected an integer, found floating-point number"
+            ),
+            (minimalListener + "\nname = 5\n", "listener[0].name", "expected a string, found integer"),
+            (
+                minimalListener + "\ncertificate = [\"a\"]\n", "listener[0].certificate",
+                "expected a string, found array"
+            ),
+            (
+                minimalListener + "\nidle_timeout = 30\n", "listener[0].idle_timeout",
+                "expected a string, found integer (write a duration with a unit, e.g. \"30s\")"
+            ),
+            (
+                minimalListener + "\nmin_version = 1.2\n", "listener[0].min_version",
+                "expected a string, found floating-point number (write \"1.0\" or \"1.2\" in quotes)"
+            ),
+        ])
     func wrongType(toml: String, key: String, cause: String) throws {
         let folder = try ConfigTestFolder.withCredentials()
         #expect(folder.error(toml) == ConfigurationError(file: folder.configPath, key: key, cause: cause))
     }
 
-    @Test("values out of range or not in the allowed set", arguments: [
-        ("[daemon]\nworkers = 1025\n" + minimalListener, "daemon.workers", "must be between 0 and 1024, found 1025"),
-        ("[daemon]\nworkers = -1\n" + minimalListener, "daemon.workers", "must be between 0 and 1024, found -1"),
-        ("[daemon]\nlog_level = \"verbose\"\n" + minimalListener, "daemon.log_level",
-         "unknown level \"verbose\" (use trace, debug, info, notice, warning or error)"),
-        ("[daemon]\nmetrics_listen = \"9464\"\n" + minimalListener, "daemon.metrics_listen",
-         "invalid address \"9464\": missing port (expected host:port)"),
-        ("[daemon]\nshutdown_timeout = \"5\"\n" + minimalListener, "daemon.shutdown_timeout",
-         "invalid duration \"5\": missing unit (use ms, s, m or h)"),
-        (minimalListener + "\nmtu = 255\n", "listener[0].mtu", "must be between 256 and 65507, found 255"),
-        (minimalListener + "\nmtu = 65508\n", "listener[0].mtu", "must be between 256 and 65507, found 65508"),
-        (minimalListener + "\nmax_sessions = 0\n", "listener[0].max_sessions", "must be between 1 and 10000000, found 0"),
-        (minimalListener + "\nmax_sessions = 10000001\n", "listener[0].max_sessions", "must be between 1 and 10000000, found 10000001"),
-        (minimalListener + "\nmin_version = \"1.1\"\n", "listener[0].min_version", "unknown version \"1.1\" (use \"1.0\" or \"1.2\")"),
-        (minimalListener + "\nidle_timeout = \"0s\"\n", "listener[0].idle_timeout", "invalid duration \"0s\": must be greater than zero"),
-        (minimalListener + "\nhandshake_timeout = \"10 s\"\n", "listener[0].handshake_timeout",
-         "invalid duration \"10 s\": unexpected character \" \""),
-        (minimalListener + "\nname = \"\"\n", "listener[0].name",
-         "invalid name \"\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"),
-        (minimalListener + "\nname = \"co aps\"\n", "listener[0].name",
-         "invalid name \"co aps\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"),
-        (minimalListener + "\nname = \"\(String(repeating: "n", count: 65))\"\n", "listener[0].name",
-         "invalid name \"\(String(repeating: "n", count: 65))\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"),
-    ])
+    @Test(
+        "values out of range or not in the allowed set",
+        arguments: [
+            (
+                "[daemon]\nworkers = 1025\n" + minimalListener, "daemon.workers",
+                "must be between 0 and 1024, found 1025"
+            ),
+            ("[daemon]\nworkers = -1\n" + minimalListener, "daemon.workers", "must be between 0 and 1024, found -1"),
+            (
+                "[daemon]\nlog_level = \"verbose\"\n" + minimalListener, "daemon.log_level",
+                "unknown level \"verbose\" (use trace, debug, info, notice, warning or error)"
+            ),
+            (
+                "[daemon]\nmetrics_listen = \"9464\"\n" + minimalListener, "daemon.metrics_listen",
+                "invalid address \"9464\": missing port (expected host:port)"
+            ),
+            (
+                "[daemon]\nshutdown_timeout = \"5\"\n" + minimalListener, "daemon.shutdown_timeout",
+                "invalid duration \"5\": missing unit (use ms, s, m or h)"
+            ),
+            (minimalListener + "\nmtu = 255\n", "listener[0].mtu", "must be between 256 and 65507, found 255"),
+            (minimalListener + "\nmtu = 65508\n", "listener[0].mtu", "must be between 256 and 65507, found 65508"),
+            (
+                minimalListener + "\nmax_sessions = 0\n", "listener[0].max_sessions",
+                "must be between 1 and 10000000, found 0"
+            ),
+            (
+                minimalListener + "\nmax_sessions = 10000001\n", "listener[0].max_sessions",
+                "must be between 1 and 10000000, found 10000001"
+            ),
+            (
+                minimalListener + "\nmin_version = \"1.1\"\n", "listener[0].min_version",
+                "unknown version \"1.1\" (use \"1.0\" or \"1.2\")"
+            ),
+            (
+                minimalListener + "\nidle_timeout = \"0s\"\n", "listener[0].idle_timeout",
+                "invalid duration \"0s\": must be greater than zero"
+            ),
+            (
+                minimalListener + "\nhandshake_timeout = \"10 s\"\n", "listener[0].handshake_timeout",
+                "invalid duration \"10 s\": unexpected character \" \""
+            ),
+            (
+                minimalListener + "\nname = \"\"\n", "listener[0].name",
+                "invalid name \"\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"
+            ),
+            (
+                minimalListener + "\nname = \"co aps\"\n", "listener[0].name",
+                "invalid name \"co aps\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"
+            ),
+            (
+                minimalListener + "\nname = \"\(String(repeating: "n", count: 65))\"\n", "listener[0].name",
+                "invalid name \"\(String(repeating: "n", count: 65))\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"
+            ),
+        ])
     func badValue(toml: String, key: String, cause: String) throws {
         let folder = try ConfigTestFolder.withCredentials()
         #expect(folder.error(toml) == ConfigurationError(file: folder.configPath, key: key, cause: cause))
@@ -232,12 +286,16 @@ struct ConfigurationLoaderTests {
     @Test func durationErrorReadsAsDocumented() throws {
         let folder = try ConfigTestFolder.withCredentials()
         let error = try #require(folder.error(minimalListener + "\nidle_timeout = \"30\"\n"))
-        #expect(error.description == "\(folder.configPath): listener[0].idle_timeout: invalid duration \"30\": missing unit (use ms, s, m or h)")
+        #expect(
+            error.description
+                == "\(folder.configPath): listener[0].idle_timeout: invalid duration \"30\": missing unit (use ms, s, m or h)"
+        )
     }
 
     @Test func shutdownTimeoutMayBeZero() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        #expect(try folder.parse("[daemon]\nshutdown_timeout = \"0s\"\n" + minimalListener).daemon.shutdownTimeout == .zero)
+        #expect(
+            try folder.parse("[daemon]\nshutdown_timeout = \"0s\"\n" + minimalListener).daemon.shutdownTimeout == .zero)
     }
 
     @Test func nameMayBeExactly64Characters() throws {
@@ -254,11 +312,15 @@ struct ConfigurationLoaderTests {
         let noBackend = folder.error("[[listener]]\nlisten = \"0.0.0.0:5684\"\npsk_file = \"psk.txt\"\n")
         #expect(noBackend?.key == "listener[0].backend")
         #expect(noBackend?.cause.hasPrefix("missing:") == true)
-        let unbracketed = folder.error("[[listener]]\nlisten = \"::1:5684\"\nbackend = \"127.0.0.1:5683\"\npsk_file = \"psk.txt\"\n")
-        #expect(unbracketed == ConfigurationError(
-            file: folder.configPath, key: "listener[0].listen",
-            cause: "invalid address \"::1:5684\": an IPv6 address must be in brackets, e.g. \"[::1]:5684\""))
-        let badPort = folder.error("[[listener]]\nlisten = \"0.0.0.0:5684\"\nbackend = \"127.0.0.1:99999\"\npsk_file = \"psk.txt\"\n")
+        let unbracketed = folder.error(
+            "[[listener]]\nlisten = \"::1:5684\"\nbackend = \"127.0.0.1:5683\"\npsk_file = \"psk.txt\"\n")
+        #expect(
+            unbracketed
+                == ConfigurationError(
+                    file: folder.configPath, key: "listener[0].listen",
+                    cause: "invalid address \"::1:5684\": an IPv6 address must be in brackets, e.g. \"[::1]:5684\""))
+        let badPort = folder.error(
+            "[[listener]]\nlisten = \"0.0.0.0:5684\"\nbackend = \"127.0.0.1:99999\"\npsk_file = \"psk.txt\"\n")
         #expect(badPort?.key == "listener[0].backend")
         #expect(badPort?.cause == "invalid address \"127.0.0.1:99999\": invalid port \"99999\" (must be 1 to 65535)")
     }
@@ -274,17 +336,20 @@ struct ConfigurationLoaderTests {
 
     @Test func namesAndListenAddressesAreUnique() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let duplicateName = folder.error(minimalListener + "\nname = \"a\"\n" + """
-            [[listener]]
-            name = "a"
-            listen = "0.0.0.0:5685"
-            backend = "127.0.0.1:5683"
-            psk_file = "psk.txt"
-            """)
+        let duplicateName = folder.error(
+            minimalListener + "\nname = \"a\"\n" + """
+                [[listener]]
+                name = "a"
+                listen = "0.0.0.0:5685"
+                backend = "127.0.0.1:5683"
+                psk_file = "psk.txt"
+                """)
         #expect(duplicateName?.key == "listener[1].name")
         #expect(duplicateName?.cause == "duplicate name \"a\" (also listener[0])")
         // An explicit name may collide with another listener's default name.
-        let withDefault = folder.error(minimalListener + "\n" + minimalListener.replacingOccurrences(of: "5684", with: "5685") + "\nname = \"listener0\"\n")
+        let withDefault = folder.error(
+            minimalListener + "\n" + minimalListener.replacingOccurrences(of: "5684", with: "5685")
+                + "\nname = \"listener0\"\n")
         #expect(withDefault?.key == "listener[1].name")
         let sameAddress = folder.error(minimalListener + "\n" + minimalListener)
         #expect(sameAddress?.key == "listener[1].listen")
@@ -317,13 +382,20 @@ struct ConfigurationLoaderTests {
         for (toml, line, column) in cases {
             let error = try #require(folder.error(toml), "\(toml.debugDescription)")
             #expect(error.key == "")
-            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a key (a bare key or a quoted one) in the table header",
-                    "\(toml.debugDescription)")
+            #expect(
+                error.cause
+                    == "TOML syntax error at line \(line), column \(column): expected a key (a bare key or a quoted one) in the table header",
+                "\(toml.debugDescription)")
         }
         // Headers the parser itself reports, and keys it accepts, are left to it.
-        for toml in ["[", "[[", "[ [daemon]]", "[]", "[ \"daemon\" ]\nworkers = 1\n", "[ 'daemon']\n", "a = [\n  [ \"x\" ],\n]\n"] {
+        for toml in [
+            "[", "[[", "[ [daemon]]", "[]", "[ \"daemon\" ]\nworkers = 1\n", "[ 'daemon']\n",
+            "a = [\n  [ \"x\" ],\n]\n",
+        ] {
             let error = folder.error(toml)
-            #expect(error?.cause.contains("expected a key (a bare key or a quoted one)") != true, "\(toml.debugDescription)")
+            #expect(
+                error?.cause.contains("expected a key (a bare key or a quoted one)") != true, "\(toml.debugDescription)"
+            )
         }
         #expect(TOMLPreflight.problem(in: "[daemon]\n[[listener]]\nname = \"a\"\n") == nil)
     }
@@ -340,8 +412,10 @@ struct ConfigurationLoaderTests {
         ]
         for (toml, line, column) in cases {
             let error = try #require(folder.error(toml), "\(toml.debugDescription)")
-            #expect(error.cause == "TOML syntax error at line \(line), column \(column): expected a value or ']' in the array, saw '}'",
-                    "\(toml.debugDescription)")
+            #expect(
+                error.cause
+                    == "TOML syntax error at line \(line), column \(column): expected a value or ']' in the array, saw '}'",
+                "\(toml.debugDescription)")
         }
         // Braces and brackets inside strings and comments, and inline tables in arrays, are fine.
         let fine = [
@@ -357,9 +431,14 @@ struct ConfigurationLoaderTests {
     }
 
     @Test func configurationErrorIsOneLine() {
-        #expect(ConfigurationError(file: "/c.toml", key: "daemon.workers", cause: "bad").description == "/c.toml: daemon.workers: bad")
-        #expect(ConfigurationError(file: "/c.toml", key: "", cause: "cannot read: x").description == "/c.toml: cannot read: x")
-        #expect(ConfigurationError(file: "/c.toml", key: "k", cause: "two\nlines").description == "/c.toml: k: two lines")
+        #expect(
+            ConfigurationError(file: "/c.toml", key: "daemon.workers", cause: "bad").description
+                == "/c.toml: daemon.workers: bad")
+        #expect(
+            ConfigurationError(file: "/c.toml", key: "", cause: "cannot read: x").description
+                == "/c.toml: cannot read: x")
+        #expect(
+            ConfigurationError(file: "/c.toml", key: "k", cause: "two\nlines").description == "/c.toml: k: two lines")
     }
 
     @Test func editDistanceForSuggestions() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DTLSProxy
 
 /// A connector that passes validation, to which a test adds the key it is about.
@@ -30,36 +31,40 @@ struct ConnectorConfigTests {
 
     @Test func everyKeyIsRead() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let config = try folder.parse(minimalListener + "\n" + """
-            [[connector]]
-            name = "tunnel"
-            listen = "[::1]:5140"
-            server = "10.0.0.7:6514"
-            server_ca = "ca.pem"
-            server_name = "syslog.example.org"
-            verify_depth = 2
-            certificate = "server.pem"
-            private_key = "server.key"
-            psk_identity = "dev1"
-            psk_file = "psk.txt"
-            min_version = "1.0"
-            max_version = "1.2"
-            ciphers = "PSK-AES128-GCM-SHA256"
-            groups = "P-256"
-            idle_timeout = "30s"
-            handshake_timeout = "3s"
-            mtu = 1200
-            max_sessions = 10
-            allow_world_readable_keys = true
-            session_tickets = false
-            """)
+        let config = try folder.parse(
+            minimalListener + "\n" + """
+                [[connector]]
+                name = "tunnel"
+                listen = "[::1]:5140"
+                server = "10.0.0.7:6514"
+                server_ca = "ca.pem"
+                server_name = "syslog.example.org"
+                verify_depth = 2
+                certificate = "server.pem"
+                private_key = "server.key"
+                psk_identity = "dev1"
+                psk_file = "psk.txt"
+                min_version = "1.0"
+                max_version = "1.2"
+                ciphers = "PSK-AES128-GCM-SHA256"
+                groups = "P-256"
+                idle_timeout = "30s"
+                handshake_timeout = "3s"
+                mtu = 1200
+                max_sessions = 10
+                allow_world_readable_keys = true
+                session_tickets = false
+                """)
         #expect(config.listeners.count == 1)
         let connector = try #require(config.connectors.first)
         #expect(connector.name == "tunnel" && connector.listen == EndpointAddress(host: "::1", port: 5140))
         #expect(connector.serverName == "syslog.example.org" && connector.serverIP == nil)
         #expect(connector.verifyDepth == 2 && connector.minVersion == .dtls1_0)
-        #expect(connector.certificate == folder.path + "/server.pem" && connector.privateKey == folder.path + "/server.key")
-        #expect(connector.pskIdentity == "dev1" && connector.pskKey == Array(0x00...0xFF).filter { $0 % 0x11 == 0 }.map { UInt8($0) })
+        #expect(
+            connector.certificate == folder.path + "/server.pem" && connector.privateKey == folder.path + "/server.key")
+        #expect(
+            connector.pskIdentity == "dev1"
+                && connector.pskKey == Array(0x00...0xFF).filter { $0 % 0x11 == 0 }.map { UInt8($0) })
         #expect(connector.ciphers == "PSK-AES128-GCM-SHA256" && connector.groups == "P-256")
         #expect(connector.idleTimeout == .seconds(30) && connector.handshakeTimeout == .seconds(3))
         #expect(connector.mtu == 1200 && connector.maxSessions == 10 && connector.allowWorldReadableKeys)
@@ -71,9 +76,12 @@ struct ConnectorConfigTests {
         let folder = try ConfigTestFolder.withCredentials()
         let ipv4 = try folder.parse(minimalConnector.replacingOccurrences(of: "proxy.example.org", with: "192.0.2.1"))
         #expect(ipv4.connectors[0].serverName == nil && ipv4.connectors[0].serverIP == "192.0.2.1")
-        let ipv6 = try folder.parse(minimalConnector.replacingOccurrences(of: "proxy.example.org", with: "[2001:db8::1]"))
+        let ipv6 = try folder.parse(
+            minimalConnector.replacingOccurrences(of: "proxy.example.org", with: "[2001:db8::1]"))
         #expect(ipv6.connectors[0].serverIP == "2001:db8::1")
-        let named = try folder.parse(minimalConnector.replacingOccurrences(of: "proxy.example.org", with: "192.0.2.1") + "\nserver_name = \"a.test\"\n")
+        let named = try folder.parse(
+            minimalConnector.replacingOccurrences(of: "proxy.example.org", with: "192.0.2.1")
+                + "\nserver_name = \"a.test\"\n")
         #expect(named.connectors[0].serverName == "a.test" && named.connectors[0].serverIP == nil)
     }
 
@@ -84,37 +92,81 @@ struct ConnectorConfigTests {
         #expect(none?.key == "listener")
         #expect(none?.cause == "no [[listener]] or [[connector]] defined; at least one is required")
         let notArray = folder.error("connector = 3\n")
-        #expect(notArray?.key == "connector" && notArray?.cause == "expected an array of tables ([[connector]]), found integer")
+        #expect(
+            notArray?.key == "connector"
+                && notArray?.cause == "expected an array of tables ([[connector]]), found integer")
     }
 
     @Test func errorsNameTheConnectorKey() throws {
         let folder = try ConfigTestFolder.withCredentials()
         let cases: [(String, String, String)] = [
-            ("[[connector]]\nserver = \"a.test:1\"\nserver_ca = \"ca.pem\"\n", "connector[0].listen", "missing: every connector needs a local listen address, e.g. \"127.0.0.1:5683\""),
-            ("[[connector]]\nlisten = \"127.0.0.1:1\"\nserver_ca = \"ca.pem\"\n", "connector[0].server", "missing: every connector needs the DTLS server's address, e.g. \"proxy.example.org:5684\""),
-            ("[[connector]]\nlisten = \"127.0.0.1:1\"\nserver = \"a.test:1\"\n", "connector[0].server_ca",
-             "missing: a connector needs server_ca (to verify the server's certificate) or psk_identity + psk_file; there is no unauthenticated mode"),
-            (minimalConnector + "\nserver_nmae = \"x\"\n", "connector[0].server_nmae", "unknown key; did you mean `server_name`?"),
-            (minimalConnector + "\nserver_name = \"bad name\"\n", "connector[0].server_name",
-             "invalid host name \"bad name\" (only letters, digits, \"-\", \"_\" and \".\")"),
-            (minimalConnector + "\nserver_name = \"\"\n", "connector[0].server_name", "empty; leave the key out to check the host of server"),
-            (minimalConnector + "\npsk_identity = \"dev1\"\n", "connector[0].psk_file", "missing: psk_identity needs a psk_file that holds its key"),
-            (minimalConnector + "\npsk_file = \"psk.txt\"\n", "connector[0].psk_identity", "missing: psk_file needs psk_identity (which of its identities this connector uses)"),
-            (minimalConnector + "\npsk_file = \"psk.txt\"\npsk_identity = \"dev9\"\n", "connector[0].psk_identity", "\"dev9\" is not an identity of PSKFILE"),
-            (minimalConnector + "\ncertificate = \"server.pem\"\n", "connector[0].private_key", "missing: a client certificate needs its private_key"),
-            (minimalConnector + "\nprivate_key = \"server.key\"\n", "connector[0].certificate", "missing: a private_key needs its certificate"),
-            (minimalConnector + "\nmin_version = \"1.2\"\nmax_version = \"1.0\"\n", "connector[0].min_version", "\"1.2\" is above max_version \"1.0\""),
+            (
+                "[[connector]]\nserver = \"a.test:1\"\nserver_ca = \"ca.pem\"\n", "connector[0].listen",
+                "missing: every connector needs a local listen address, e.g. \"127.0.0.1:5683\""
+            ),
+            (
+                "[[connector]]\nlisten = \"127.0.0.1:1\"\nserver_ca = \"ca.pem\"\n", "connector[0].server",
+                "missing: every connector needs the DTLS server's address, e.g. \"proxy.example.org:5684\""
+            ),
+            (
+                "[[connector]]\nlisten = \"127.0.0.1:1\"\nserver = \"a.test:1\"\n", "connector[0].server_ca",
+                "missing: a connector needs server_ca (to verify the server's certificate) or psk_identity + psk_file; there is no unauthenticated mode"
+            ),
+            (
+                minimalConnector + "\nserver_nmae = \"x\"\n", "connector[0].server_nmae",
+                "unknown key; did you mean `server_name`?"
+            ),
+            (
+                minimalConnector + "\nserver_name = \"bad name\"\n", "connector[0].server_name",
+                "invalid host name \"bad name\" (only letters, digits, \"-\", \"_\" and \".\")"
+            ),
+            (
+                minimalConnector + "\nserver_name = \"\"\n", "connector[0].server_name",
+                "empty; leave the key out to check the host of server"
+            ),
+            (
+                minimalConnector + "\npsk_identity = \"dev1\"\n", "connector[0].psk_file",
+                "missing: psk_identity needs a psk_file that holds its key"
+            ),
+            (
+                minimalConnector + "\npsk_file = \"psk.txt\"\n", "connector[0].psk_identity",
+                "missing: psk_file needs psk_identity (which of its identities this connector uses)"
+            ),
+            (
+                minimalConnector + "\npsk_file = \"psk.txt\"\npsk_identity = \"dev9\"\n", "connector[0].psk_identity",
+                "\"dev9\" is not an identity of PSKFILE"
+            ),
+            (
+                minimalConnector + "\ncertificate = \"server.pem\"\n", "connector[0].private_key",
+                "missing: a client certificate needs its private_key"
+            ),
+            (
+                minimalConnector + "\nprivate_key = \"server.key\"\n", "connector[0].certificate",
+                "missing: a private_key needs its certificate"
+            ),
+            (
+                minimalConnector + "\nmin_version = \"1.2\"\nmax_version = \"1.0\"\n", "connector[0].min_version",
+                "\"1.2\" is above max_version \"1.0\""
+            ),
             (minimalConnector + "\nmtu = 100\n", "connector[0].mtu", "must be between 256 and 65507, found 100"),
             (minimalConnector + "\nidle_timeout = \"0s\"\n", "connector[0].idle_timeout", ""),
-            (minimalConnector + "\nname = \"a b\"\n", "connector[0].name", "invalid name \"a b\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"),
-            (minimalConnector + "\nciphers = \"  \"\n", "connector[0].ciphers", "blank; write \"\" (or leave the key out) for the built-in list"),
+            (
+                minimalConnector + "\nname = \"a b\"\n", "connector[0].name",
+                "invalid name \"a b\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"
+            ),
+            (
+                minimalConnector + "\nciphers = \"  \"\n", "connector[0].ciphers",
+                "blank; write \"\" (or leave the key out) for the built-in list"
+            ),
         ]
         for (toml, key, cause) in cases {
             let error = folder.error(toml)
             #expect(error?.file == folder.configPath)
             #expect(error?.key == key, "\(toml)")
             if !cause.isEmpty {
-                #expect(error?.cause == cause.replacingOccurrences(of: "PSKFILE", with: folder.path + "/psk.txt"), "\(toml)")
+                #expect(
+                    error?.cause == cause.replacingOccurrences(of: "PSKFILE", with: folder.path + "/psk.txt"), "\(toml)"
+                )
             }
         }
     }
@@ -135,7 +187,11 @@ struct ConnectorConfigTests {
         let loose = folder.error(minimalConnector + "\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\n")
         #expect(loose?.key == "connector[0].private_key")
         #expect(loose?.cause.contains("is readable by group or others (mode 0644)") == true)
-        #expect(folder.error(minimalConnector + "\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\nallow_world_readable_keys = true\n") == nil)
+        #expect(
+            folder.error(
+                minimalConnector
+                    + "\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\nallow_world_readable_keys = true\n"
+            ) == nil)
         try folder.write("bad-psk.txt", "dev1:xyz\n")
         try folder.setMode("bad-psk.txt", 0o600)
         let badPSK = folder.error(minimalConnector + "\npsk_identity = \"dev1\"\npsk_file = \"bad-psk.txt\"\n")
@@ -145,18 +201,25 @@ struct ConnectorConfigTests {
 
     @Test func namesAndAddressesAreUnique() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let twice = minimalConnector + "\nname = \"a\"\n" + minimalConnector.replacingOccurrences(of: "5683", with: "5699") + "\nname = \"a\"\n"
+        let twice =
+            minimalConnector + "\nname = \"a\"\n" + minimalConnector.replacingOccurrences(of: "5683", with: "5699")
+            + "\nname = \"a\"\n"
         let name = folder.error(twice)
         #expect(name?.key == "connector[1].name" && name?.cause == "duplicate name \"a\" (also connector[0])")
         let address = folder.error(minimalConnector + "\n" + minimalConnector)
-        #expect(address?.key == "connector[1].listen" && address?.cause == "127.0.0.1:5683 is also the address of connector[0]")
-        let clash = folder.error(minimalListener + "\n" + minimalConnector.replacingOccurrences(of: "127.0.0.1:5683", with: "0.0.0.0:5684"))
-        #expect(clash?.key == "connector[0].listen" && clash?.cause == "0.0.0.0:5684 is also the address of listener[0]")
+        #expect(
+            address?.key == "connector[1].listen"
+                && address?.cause == "127.0.0.1:5683 is also the address of connector[0]")
+        let clash = folder.error(
+            minimalListener + "\n" + minimalConnector.replacingOccurrences(of: "127.0.0.1:5683", with: "0.0.0.0:5684"))
+        #expect(
+            clash?.key == "connector[0].listen" && clash?.cause == "0.0.0.0:5684 is also the address of listener[0]")
     }
 
     @Test func pskOnlyConnectorsOfferNoCertificateSuites() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let config = try folder.parse("""
+        let config = try folder.parse(
+            """
             [[connector]]
             listen = "127.0.0.1:5683"
             server = "127.0.0.1:5684"
@@ -171,7 +234,8 @@ struct ConnectorConfigTests {
 
     @Test func theContextRefusesCiphersTheCredentialsCannotUse() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let config = try folder.parse("""
+        let config = try folder.parse(
+            """
             [[connector]]
             listen = "127.0.0.1:5683"
             server = "127.0.0.1:5684"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import DTLSProxy
 
 /// A clock the test moves by hand.

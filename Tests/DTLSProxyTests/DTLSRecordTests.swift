@@ -1,15 +1,18 @@
 import Testing
+
 @testable import DTLSProxy
 
 /// Builds a DTLS 1.2 ClientHello datagram the way a client library lays it out.
-func makeClientHello(cookie: [UInt8] = [], random: [UInt8] = Array(repeating: 0xAB, count: 32),
-                     messageSequence: UInt16 = 0, recordSequence: UInt64 = 7,
-                     fragmentOffset: Int = 0, truncateFragment: Bool = false) -> [UInt8] {
+func makeClientHello(
+    cookie: [UInt8] = [], random: [UInt8] = Array(repeating: 0xAB, count: 32),
+    messageSequence: UInt16 = 0, recordSequence: UInt64 = 7,
+    fragmentOffset: Int = 0, truncateFragment: Bool = false
+) -> [UInt8] {
     var body: [UInt8] = [0xFE, 0xFD] + random
-    body += [0]                                   // session_id
+    body += [0]  // session_id
     body += [UInt8(cookie.count)] + cookie
-    body += [0x00, 0x02, 0xC0, 0x2B]              // one cipher suite
-    body += [0x01, 0x00]                          // null compression
+    body += [0x00, 0x02, 0xC0, 0x2B]  // one cipher suite
+    body += [0x01, 0x00]  // null compression
     let length = body.count
     var handshake: [UInt8] = [1, UInt8(length >> 16), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
     handshake += [UInt8(messageSequence >> 8), UInt8(messageSequence & 0xFF)]
@@ -40,11 +43,11 @@ struct DTLSRecordTests {
     }
 
     @Test(arguments: [
-        [UInt8](),                                                   // empty
-        [22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0],                 // 12 bytes: short header
-        [99, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],              // unknown content type
-        [22, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],              // TLS, not DTLS
-        [22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2],        // fragment longer than datagram
+        [UInt8](),  // empty
+        [22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // 12 bytes: short header
+        [99, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // unknown content type
+        [22, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // TLS, not DTLS
+        [22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2],  // fragment longer than datagram
     ])
     func rejectsMalformedHeaders(_ bytes: [UInt8]) {
         #expect(bytes.withUnsafeBytes { DTLSRecordHeader($0) } == nil)
@@ -98,16 +101,17 @@ struct DTLSRecordTests {
 
     @Test func helloVerifyRequestEchoesSequenceAndCarriesCookie() throws {
         let cookie = Array(repeating: UInt8(0x5A), count: 32)
-        let datagram = HelloVerifyRequest.datagram(cookie: cookie, recordSequenceNumber: 0x0000_0102_0304, messageSequence: 0)
+        let datagram = HelloVerifyRequest.datagram(
+            cookie: cookie, recordSequenceNumber: 0x0000_0102_0304, messageSequence: 0)
         let header = try #require(datagram.withUnsafeBytes { DTLSRecordHeader($0) })
         #expect(header.contentType == 22)
         #expect(header.epoch == 0)
         #expect(header.version == 0xFEFF)
         #expect(header.sequenceNumber == 0x0102_0304)
         #expect(header.fragmentLength == datagram.count - 13)
-        #expect(datagram[13] == 3)                           // hello_verify_request
-        #expect(Array(datagram[17..<19]) == [0, 0])          // message_seq 0
-        #expect(Array(datagram[25..<27]) == [0xFE, 0xFF])    // server_version
+        #expect(datagram[13] == 3)  // hello_verify_request
+        #expect(Array(datagram[17..<19]) == [0, 0])  // message_seq 0
+        #expect(Array(datagram[25..<27]) == [0xFE, 0xFF])  // server_version
         #expect(Int(datagram[27]) == cookie.count)
         #expect(Array(datagram[28...]) == cookie)
     }

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Packing records into datagrams")
@@ -12,7 +13,9 @@ struct DatagramPackerTests {
         let packed = DatagramPacker.pack(buffers([14, 61, 100, 300]), mtu: 200)
         #expect(packed.map(\.readableBytes) == [175, 300])
         // Order and content survive: 14 zeros, 61 ones, 100 twos.
-        #expect(Array(packed[0].readableBytesView) == [UInt8](repeating: 0, count: 14) + [UInt8](repeating: 1, count: 61) + [UInt8](repeating: 2, count: 100))
+        #expect(
+            Array(packed[0].readableBytesView) == [UInt8](repeating: 0, count: 14) + [UInt8](repeating: 1, count: 61)
+                + [UInt8](repeating: 2, count: 100))
     }
 
     @Test func nothingIsSplitAndNothingExceedsTheMTUThatFits() {

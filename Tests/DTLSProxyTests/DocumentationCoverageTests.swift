@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import DTLSProxy
 
 /// Every key the loader accepts is documented where operators look: a row or
@@ -23,7 +24,8 @@ struct DocumentationCoverageTests {
     @Test func everyKeyIsInTheGuidesAndTheExampleConfiguration() throws {
         let readme = try Self.guides.map(Self.text).joined(separator: "\n")
         let example = try Self.text("config/dtls-proxy.toml")
-        let keys = ConfigurationLoader.daemonKeys + ConfigurationLoader.listenerKeys + ConfigurationLoader.routeKeys
+        let keys =
+            ConfigurationLoader.daemonKeys + ConfigurationLoader.listenerKeys + ConfigurationLoader.routeKeys
             + ConfigurationLoader.connectorKeys
         for key in Set(keys) {
             if Self.tableKeys.contains(key) {

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Connector handshake back-off")

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Handshake shares per source and prefix")
@@ -23,7 +24,7 @@ struct HandshakeSharesTests {
         // Another address of the same /24 still has room.
         #expect(throws: Never.self) { _ = try shares.reserve(try address("192.0.2.2"), limits: limits).get() }
         slots[0].release()
-        slots[0].release()   // releasing twice gives back one slot, not two
+        slots[0].release()  // releasing twice gives back one slot, not two
         #expect(shares.held(by: try address("192.0.2.1")) == 1)
     }
 
@@ -37,8 +38,8 @@ struct HandshakeSharesTests {
         guard case .failure(.prefix) = shares.reserve(try address("10.1.2.9"), limits: limits) else {
             Issue.record("the /24 went past its share"); return
         }
-        slots.append(try shares.reserve(try address("10.1.3.9"), limits: limits).get())   // another /24
-        slots.removeAll()   // every slot released when its session goes
+        slots.append(try shares.reserve(try address("10.1.3.9"), limits: limits).get())  // another /24
+        slots.removeAll()  // every slot released when its session goes
         #expect(shares.trackedKeys == 0)
     }
 
@@ -58,18 +59,23 @@ struct HandshakeSharesTests {
 
     @Test func configurationKeysAreReadAndChecked() throws {
         let folder = try ConfigTestFolder.withCredentials()
-        let config = try folder.parse(minimalListener + """
+        let config = try folder.parse(
+            minimalListener + """
 
-            max_handshakes_per_source = 8
-            max_handshakes_per_prefix = 32
-            source_prefix_ipv4 = 16
-            source_prefix_ipv6 = 48
-            """)
+                max_handshakes_per_source = 8
+                max_handshakes_per_prefix = 32
+                source_prefix_ipv4 = 16
+                source_prefix_ipv6 = 48
+                """)
         let listener = try #require(config.listeners.first)
         #expect([listener.maxHandshakesPerSource, listener.maxHandshakesPerPrefix] == [8, 32])
         #expect([listener.sourcePrefixIPv4, listener.sourcePrefixIPv6] == [16, 48])
         let defaults = try #require(try folder.parse(minimalListener).listeners.first)
-        #expect([defaults.maxHandshakesPerSource, defaults.maxHandshakesPerPrefix, defaults.sourcePrefixIPv4, defaults.sourcePrefixIPv6]
+        #expect(
+            [
+                defaults.maxHandshakesPerSource, defaults.maxHandshakesPerPrefix, defaults.sourcePrefixIPv4,
+                defaults.sourcePrefixIPv6,
+            ]
                 == [64, 256, 24, 56])
         let tooWide = folder.error(minimalListener + "\nsource_prefix_ipv4 = 33\n")
         #expect(tooWide?.key == "listener[0].source_prefix_ipv4")

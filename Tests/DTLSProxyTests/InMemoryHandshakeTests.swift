@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import DTLSProxy
 
 /// The DTLS core in process: a connector's client connection and a listener's
@@ -22,9 +23,11 @@ struct InMemoryHandshakeTests {
         if certificate {
             let openssl = Process()
             openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                 "-keyout", folder.path + "/server.key", "-out", folder.path + "/server.pem", "-days", "2",
-                                 "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]
+            openssl.arguments = [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", folder.path + "/server.key", "-out", folder.path + "/server.pem", "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+            ]
             openssl.standardError = FileHandle.nullDevice
             try openssl.run()
             openssl.waitUntilExit()
@@ -58,16 +61,18 @@ struct InMemoryHandshakeTests {
         let first = try #require(datagrams(of: client).first)
         let hello = try first.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
         #expect(hello.cookie.isEmpty)
-        let verify = HelloVerifyRequest.datagram(cookie: cookies.cookie(for: peerMaterial),
-                                                 recordSequenceNumber: hello.recordSequenceNumber,
-                                                 messageSequence: hello.messageSequence)
+        let verify = HelloVerifyRequest.datagram(
+            cookie: cookies.cookie(for: peerMaterial),
+            recordSequenceNumber: hello.recordSequenceNumber,
+            messageSequence: hello.messageSequence)
         client.receive(ByteBuffer(bytes: verify))
         #expect(client.handshake() == .inProgress)
         let second = try #require(datagrams(of: client).first)
         let withCookie = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
         #expect(cookies.verify(withCookie.cookie, for: peerMaterial))
 
-        let server = try DTLSConnection(context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
+        let server = try DTLSConnection(
+            context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
         #expect(server.start(clientHello: second))
         var serverDone = false, clientDone = false
         for _ in 0..<10 where !(serverDone && clientDone) {

@@ -1,6 +1,7 @@
 import Atomics
 import Glibc
 import Testing
+
 @testable import DTLSProxy
 
 /// The watcher behind parked backend sockets, on a real pair of datagram sockets.

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Per-source handshake rate")
@@ -45,7 +46,7 @@ struct SourceRateLimiterTests {
         for index in 0..<100 {
             let peer = try SocketAddress(ipAddress: "10.0.\(index / 250).\(index % 250)", port: 1)
             let admitted8 = limiter.admit(peer, now: start)
-        #expect(admitted8)
+            #expect(admitted8)
         }
         #expect(limiter.trackedSources == 100)
         // A second later every bucket has refilled: they are forgotten to make room.

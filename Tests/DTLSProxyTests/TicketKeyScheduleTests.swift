@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Session-ticket keys: derivation, rotation, ticket_key_file")
@@ -47,15 +48,20 @@ struct TicketKeyScheduleTests {
 
     @Test func ticketKeyFileContentsAreChecked() {
         #expect(TicketKeySchedule.problem(withFileContents: Array(repeating: 1, count: 32), path: "/k") == nil)
-        #expect(TicketKeySchedule.problem(withFileContents: Array(repeating: 1, count: 31), path: "/k")
-            == "/k holds 31 bytes; a ticket key secret needs at least 32 (create one with `openssl rand 48 > /k`)")
-        #expect(TicketKeySchedule.problem(withFileContents: Array(repeating: 1, count: 4097), path: "/k")?.contains("larger than 4096") == true)
+        #expect(
+            TicketKeySchedule.problem(withFileContents: Array(repeating: 1, count: 31), path: "/k")
+                == "/k holds 31 bytes; a ticket key secret needs at least 32 (create one with `openssl rand 48 > /k`)")
+        #expect(
+            TicketKeySchedule.problem(withFileContents: Array(repeating: 1, count: 4097), path: "/k")?.contains(
+                "larger than 4096") == true)
     }
 }
 
 @Suite("access_denied in place of the server's last flight")
 struct AccessDeniedAlertTests {
-    func record(type: UInt8, epoch: UInt16, sequence: UInt64, body: [UInt8], version: [UInt8] = [0xFE, 0xFD]) -> [UInt8] {
+    func record(
+        type: UInt8, epoch: UInt16, sequence: UInt64, body: [UInt8], version: [UInt8] = [0xFE, 0xFD]
+    ) -> [UInt8] {
         var bytes = [type] + version + [UInt8(epoch >> 8), UInt8(epoch & 0xFF)]
         for shift in stride(from: 40, through: 0, by: -8) { bytes.append(UInt8((sequence >> UInt64(shift)) & 0xFF)) }
         return bytes + [UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+
 @testable import DTLSProxy
 
 @Suite("Watchdog")
@@ -22,7 +23,9 @@ struct WatchdogTests {
         let heartbeat = Task { await watchdog.run() }
 
         // Polled rather than slept: on a loaded machine a loop's check-in may come late.
-        #expect(await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) >= 2 }, "healthy loops keep the heartbeat going")
+        #expect(
+            await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) >= 2 },
+            "healthy loops keep the heartbeat going")
 
         loops[1].execute { usleep(2_000_000) }  // wedge loop 1 for 2 s
         try await Task.sleep(for: .milliseconds(500))
@@ -32,8 +35,13 @@ struct WatchdogTests {
         #expect(beats.load(ordering: .relaxed) == whileWedged, "no WATCHDOG=1 while loop 1 is wedged")
 
         // The loop runs again 2 s after it was wedged, 0.5 s from now.
-        #expect(await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) > whileWedged }, "the heartbeat resumes with the loop")
-        #expect(await Self.eventually(within: .seconds(2)) { watchdog.staleLoops(now: Int64(NIODeadline.now().uptimeNanoseconds)).isEmpty })
+        #expect(
+            await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) > whileWedged },
+            "the heartbeat resumes with the loop")
+        #expect(
+            await Self.eventually(within: .seconds(2)) {
+                watchdog.staleLoops(now: Int64(NIODeadline.now().uptimeNanoseconds)).isEmpty
+            })
 
         heartbeat.cancel()
         await heartbeat.value
@@ -54,32 +62,46 @@ struct WatchdogTests {
 
 @Suite("Credential paths")
 struct CredentialPathTests {
-    @Test("credential forms resolve in CREDENTIALS_DIRECTORY", arguments: [
-        "credential:server.key", "$CREDENTIALS_DIRECTORY/server.key", "${CREDENTIALS_DIRECTORY}/server.key",
-    ])
+    @Test(
+        "credential forms resolve in CREDENTIALS_DIRECTORY",
+        arguments: [
+            "credential:server.key", "$CREDENTIALS_DIRECTORY/server.key", "${CREDENTIALS_DIRECTORY}/server.key",
+        ])
     func credentialForms(text: String) throws {
-        let path = try CredentialPath.resolve(text, relativeTo: "/etc/dtls-proxy", credentialsDirectory: "/run/credentials/dtls-proxyd.service").get()
+        let path = try CredentialPath.resolve(
+            text, relativeTo: "/etc/dtls-proxy", credentialsDirectory: "/run/credentials/dtls-proxyd.service"
+        ).get()
         #expect(path == "/run/credentials/dtls-proxyd.service/server.key")
         #expect(CredentialPath.isCredential(text))
     }
 
     @Test("other paths are relative to the configuration's folder")
     func plainPaths() throws {
-        #expect(try CredentialPath.resolve("server.key", relativeTo: "/etc/dtls-proxy", credentialsDirectory: "/run/c").get() == "/etc/dtls-proxy/server.key")
-        #expect(try CredentialPath.resolve("/k/server.key", relativeTo: "/etc/dtls-proxy", credentialsDirectory: nil).get() == "/k/server.key")
+        #expect(
+            try CredentialPath.resolve("server.key", relativeTo: "/etc/dtls-proxy", credentialsDirectory: "/run/c")
+                .get() == "/etc/dtls-proxy/server.key")
+        #expect(
+            try CredentialPath.resolve("/k/server.key", relativeTo: "/etc/dtls-proxy", credentialsDirectory: nil).get()
+                == "/k/server.key")
         #expect(!CredentialPath.isCredential("server.key"))
     }
 
     @Test("a credential without CREDENTIALS_DIRECTORY, or a bad name, is an error that says why")
     func failures() {
-        guard case .failure(let unset) = CredentialPath.resolve("credential:server.key", relativeTo: "/etc", credentialsDirectory: nil) else {
+        guard
+            case .failure(let unset) = CredentialPath.resolve(
+                "credential:server.key", relativeTo: "/etc", credentialsDirectory: nil)
+        else {
             Issue.record("resolved without CREDENTIALS_DIRECTORY")
             return
         }
         #expect(unset.description.contains("CREDENTIALS_DIRECTORY is not set"))
         #expect(unset.description.contains("LoadCredential=server.key:"))
         for bad in ["credential:", "credential:a/b", "credential:..", "$CREDENTIALS_DIRECTORY/"] {
-            guard case .failure(let error) = CredentialPath.resolve(bad, relativeTo: "/etc", credentialsDirectory: "/run/c") else {
+            guard
+                case .failure(let error) = CredentialPath.resolve(
+                    bad, relativeTo: "/etc", credentialsDirectory: "/run/c")
+            else {
                 Issue.record("\(bad) resolved")
                 continue
             }
@@ -151,7 +173,9 @@ struct FileLimitTests {
     func needed() {
         var configuration = ProxyConfiguration(sourcePath: "/etc/d.toml", daemon: DaemonConfiguration(), listeners: [])
         for (index, sessions) in [1000, 250].enumerated() {
-            var listener = ListenerConfiguration(index: index, name: "l\(index)", listen: EndpointAddress(host: "127.0.0.1", port: 5684 + index), backend: EndpointAddress(host: "127.0.0.1", port: 5683))
+            var listener = ListenerConfiguration(
+                index: index, name: "l\(index)", listen: EndpointAddress(host: "127.0.0.1", port: 5684 + index),
+                backend: EndpointAddress(host: "127.0.0.1", port: 5683))
             listener.maxSessions = sessions
             configuration.listeners.append(listener)
         }

@@ -9,7 +9,8 @@ public struct BackendTarget: Sendable, Equatable {
     /// `proxy_protocol`: prefix every datagram to the backend with a PROXY v2 header.
     public var proxyProtocol: ProxyProtocolSetting
 
-    public init(backends: [EndpointAddress], balance: BalanceMode = .hash, proxyProtocol: ProxyProtocolSetting = .none) {
+    public init(backends: [EndpointAddress], balance: BalanceMode = .hash, proxyProtocol: ProxyProtocolSetting = .none)
+    {
         self.backends = backends
         self.balance = balance
         self.proxyProtocol = proxyProtocol

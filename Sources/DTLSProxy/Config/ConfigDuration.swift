@@ -125,7 +125,9 @@ public struct ConfigDuration: Sendable, Equatable, Hashable, Comparable, CustomS
             rest %= UInt64(unit.nanoseconds)
         }
         guard rest > 0 else { return text }
-        let unit: Unit = rest >= UInt64(Unit.second.nanoseconds) ? .second
+        let unit: Unit =
+            rest >= UInt64(Unit.second.nanoseconds)
+            ? .second
             : rest >= UInt64(Unit.millisecond.nanoseconds) ? .millisecond : .microsecond
         let scale = UInt64(unit.nanoseconds)
         text += "\(rest / scale)"

@@ -1,8 +1,9 @@
 import TOMLKit
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The listener keys of ``ListenerSecurity``: client certificates and their
@@ -25,12 +26,16 @@ extension ConfigurationLoader {
             return .failure(ConfigValueProblem("unknown version \"\(text)\" (use \"1.0\"\(also))"))
         }
         if setting == .dtls1_3, !dtls13Supported {
-            return .failure(ConfigValueProblem("DTLS 1.3 is not supported by the linked OpenSSL (\(OpenSSLLibrary.versionText)); use \"1.2\""))
+            return .failure(
+                ConfigValueProblem(
+                    "DTLS 1.3 is not supported by the linked OpenSSL (\(OpenSSLLibrary.versionText)); use \"1.2\""))
         }
         return .success(setting)
     }
 
-    static func parseSecurity(_ table: Table, listener: ListenerConfiguration) throws(ConfigurationError) -> ListenerSecurity {
+    static func parseSecurity(
+        _ table: Table, listener: ListenerConfiguration
+    ) throws(ConfigurationError) -> ListenerSecurity {
         var security = ListenerSecurity()
         let hasCA = listener.clientCA != nil
 
@@ -39,7 +44,8 @@ extension ConfigurationLoader {
                 throw table.error("client_auth", "unknown mode \"\(text)\" (use \"require\", \"optional\" or \"none\")")
             }
             if mode != .none, !hasCA {
-                throw table.error("client_auth", "client_auth = \"\(text)\" needs client_ca (the CAs that issue client certificates)")
+                throw table.error(
+                    "client_auth", "client_auth = \"\(text)\" needs client_ca (the CAs that issue client certificates)")
             }
             security.clientAuth = mode
         } else {
@@ -53,14 +59,21 @@ extension ConfigurationLoader {
         let dns = try table.entries("allow_dns", problem: ClientIdentityPolicy.problem(dns:))
         let uri = try table.entries("allow_uri", problem: ClientIdentityPolicy.problem(uri:))
         for (key, list) in [("allow_cn", cn), ("allow_dns", dns), ("allow_uri", uri)] where !list.isEmpty {
-            guard hasCA else { throw table.error(key, "allow-lists need client_ca: they choose among clients whose certificates it verified") }
-            guard security.clientAuth != .none else { throw table.error(key, "has no effect with client_auth = \"none\"") }
+            guard hasCA else {
+                throw table.error(
+                    key, "allow-lists need client_ca: they choose among clients whose certificates it verified")
+            }
+            guard security.clientAuth != .none else {
+                throw table.error(key, "has no effect with client_auth = \"none\"")
+            }
         }
         security.identityPolicy = ClientIdentityPolicy(allowCN: cn, allowDNS: dns, allowURI: uri)
 
         if let hint = try table.string("psk_identity_hint"), !hint.isEmpty {
             guard listener.pskFile != nil else { throw table.error("psk_identity_hint", "needs psk_file") }
-            guard hint.utf8.count <= 128, !hint.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard hint.utf8.count <= 128,
+                !hint.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
                 throw table.error("psk_identity_hint", "at most 128 bytes without control characters")
             }
             security.pskIdentityHint = hint
@@ -68,7 +81,9 @@ extension ConfigurationLoader {
 
         security.maxVersion = try table.version("max_version") ?? security.maxVersion
         if listener.minVersion > security.maxVersion {
-            throw table.error("min_version", "\"\(listener.minVersion.rawValue)\" is above max_version \"\(security.maxVersion.rawValue)\"")
+            throw table.error(
+                "min_version",
+                "\"\(listener.minVersion.rawValue)\" is above max_version \"\(security.maxVersion.rawValue)\"")
         }
         for key in ["ciphers", "groups"] {
             // "" means the built-in list, as "" means "none" for the file keys.
@@ -80,12 +95,15 @@ extension ConfigurationLoader {
         }
 
         security.sessionTickets = try table.bool("session_tickets") ?? security.sessionTickets
-        security.ticketKeyRotation = try table.duration("ticket_key_rotation", allowZero: false) ?? security.ticketKeyRotation
+        security.ticketKeyRotation =
+            try table.duration("ticket_key_rotation", allowZero: false) ?? security.ticketKeyRotation
         guard security.ticketKeyRotation >= .seconds(1), security.ticketKeyRotation <= .hours(24 * 7) else {
             throw table.error("ticket_key_rotation", "must be between 1s and 168h, found \(security.ticketKeyRotation)")
         }
         if let path = try table.path("ticket_key_file") {
-            guard security.sessionTickets else { throw table.error("ticket_key_file", "has no effect with session_tickets = false") }
+            guard security.sessionTickets else {
+                throw table.error("ticket_key_file", "has no effect with session_tickets = false")
+            }
             switch ConfigFileAccess.read(path, limit: TicketKeySchedule.maximumSecretLength + 1) {
             case .failure(let failure): throw table.error("ticket_key_file", failure.cause(path: path))
             case .success(let bytes):
@@ -99,7 +117,10 @@ extension ConfigurationLoader {
 
         security.allowWorldReadableKeys = try table.bool("allow_world_readable_keys") ?? false
         if !security.allowWorldReadableKeys {
-            for (key, path) in [("private_key", listener.privateKey), ("psk_file", listener.pskFile), ("ticket_key_file", security.ticketKeyFile)] {
+            for (key, path) in [
+                ("private_key", listener.privateKey), ("psk_file", listener.pskFile),
+                ("ticket_key_file", security.ticketKeyFile),
+            ] {
                 if let path, let mode = permissionBits(path), mode & 0o044 != 0 {
                     throw table.error(key, ListenerSecurity.looseKeyCause(path: path, mode: mode))
                 }
@@ -125,7 +146,9 @@ struct ConfigValueProblem: Error, Equatable {
 extension ConfigurationLoader.Table {
     func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         guard let value = table[key] else { return nil }
-        guard let bool = value.bool else { throw typeError(key, expected: .bool, found: value, hint: "write true or false, without quotes") }
+        guard let bool = value.bool else {
+            throw typeError(key, expected: .bool, found: value, hint: "write true or false, without quotes")
+        }
         return bool
     }
 

@@ -54,7 +54,8 @@ public enum ConfigurationLoader {
         var array: TOMLArray?
         if let listenerValue = root["listener"] {
             guard let listenerArray = listenerValue.array else {
-                throw context.error("listener", "expected an array of tables ([[listener]]), found \(found(listenerValue))")
+                throw context.error(
+                    "listener", "expected an array of tables ([[listener]]), found \(found(listenerValue))")
             }
             array = listenerArray
         }
@@ -64,12 +65,15 @@ public enum ConfigurationLoader {
             guard let table = element.table else {
                 throw context.error("listener[\(index)]", "expected a table, found \(found(element))")
             }
-            let listener = try parseListener(Table(table, prefix: "listener[\(index)].", context: context), index: index)
+            let listener = try parseListener(
+                Table(table, prefix: "listener[\(index)].", context: context), index: index)
             if let other = listeners.first(where: { $0.name == listener.name }) {
-                throw context.error(listener.keyPath("name"), "duplicate name \"\(listener.name)\" (also listener[\(other.index)])")
+                throw context.error(
+                    listener.keyPath("name"), "duplicate name \"\(listener.name)\" (also listener[\(other.index)])")
             }
             if let other = listeners.first(where: { $0.listen == listener.listen }) {
-                throw context.error(listener.keyPath("listen"), "\(listener.listen) is also the address of listener[\(other.index)]")
+                throw context.error(
+                    listener.keyPath("listen"), "\(listener.listen) is also the address of listener[\(other.index)]")
             }
             listeners.append(listener)
         }
@@ -86,7 +90,9 @@ public enum ConfigurationLoader {
         if let level = try table.string("log_level") {
             guard let setting = LogLevelSetting(rawValue: level) else {
                 let names = LogLevelSetting.allCases.map(\.rawValue)
-                throw table.error("log_level", "unknown level \"\(level)\" (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))")
+                throw table.error(
+                    "log_level",
+                    "unknown level \"\(level)\" (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))")
             }
             daemon.logLevel = setting
         }
@@ -95,7 +101,8 @@ public enum ConfigurationLoader {
             switch ConfigFileAccess.read(path, limit: 16) {
             case .failure(let failure): throw table.error("cookie_secret_file", failure.cause(path: path))
             case .success(let bytes) where bytes.count < 16:
-                throw table.error("cookie_secret_file", "\(path) holds \(bytes.count) bytes; a cookie secret needs at least 16")
+                throw table.error(
+                    "cookie_secret_file", "\(path) holds \(bytes.count) bytes; a cookie secret needs at least 16")
             case .success: daemon.cookieSecretFile = path
             }
         }
@@ -108,31 +115,37 @@ public enum ConfigurationLoader {
 
     static let daemonKeys = ["log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout"]
 
-    static let listenerKeys = [
-        "name", "listen", "certificate", "private_key", "client_ca", "psk_file",
-        "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
-    ] + admissionKeys + securityKeys + routingKeys
+    static let listenerKeys =
+        [
+            "name", "listen", "certificate", "private_key", "client_ca", "psk_file",
+            "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
+        ] + admissionKeys + securityKeys + routingKeys
 
     private static func parseListener(_ table: Table, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         try table.rejectUnknownKeys(known: listenerKeys)
         let name = try table.string("name") ?? "listener\(index)"
         let nameCharacters = name.unicodeScalars.allSatisfy {
-            $0.isASCII && (("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
+            $0.isASCII
+                && (("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0)
+                    || "._-".unicodeScalars.contains($0))
         }
         guard (1...64).contains(name.unicodeScalars.count), nameCharacters else {
-            throw table.error("name", "invalid name \"\(name)\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")")
+            throw table.error(
+                "name", "invalid name \"\(name)\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")")
         }
         guard let listenText = try table.string("listen"), !listenText.isEmpty else {
             throw table.error("listen", "missing: every listener needs a listen address, e.g. \"0.0.0.0:5684\"")
         }
-        var listener = ListenerConfiguration(index: index, name: name, listen: try table.address("listen", listenText), backend: nil)
+        var listener = ListenerConfiguration(
+            index: index, name: name, listen: try table.address("listen", listenText), backend: nil)
         listener.certificate = try table.path("certificate")
         listener.privateKey = try table.path("private_key")
         listener.clientCA = try table.path("client_ca")
         listener.pskFile = try table.path("psk_file")
         listener.minVersion = try table.version("min_version") ?? listener.minVersion
         listener.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? listener.idleTimeout
-        listener.handshakeTimeout = try table.duration("handshake_timeout", allowZero: false) ?? listener.handshakeTimeout
+        listener.handshakeTimeout =
+            try table.duration("handshake_timeout", allowZero: false) ?? listener.handshakeTimeout
         listener.mtu = try table.int("mtu", in: 256...65507) ?? listener.mtu
         listener.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? listener.maxSessions
         try parseAdmissionLimits(table, into: &listener)
@@ -143,13 +156,17 @@ public enum ConfigurationLoader {
         case (nil, .some, _):
             throw table.error("certificate", "missing: a listener with a private_key needs a certificate")
         case (nil, nil, nil):
-            throw table.error("certificate", "missing: a listener needs certificate + private_key, or psk_file (or both)")
+            throw table.error(
+                "certificate", "missing: a listener needs certificate + private_key, or psk_file (or both)")
         default: break
         }
         if listener.clientCA != nil, listener.certificate == nil {
             throw table.error("client_ca", "client certificates need the listener's own certificate + private_key")
         }
-        for (key, path) in [("certificate", listener.certificate), ("private_key", listener.privateKey), ("client_ca", listener.clientCA)] {
+        for (key, path) in [
+            ("certificate", listener.certificate), ("private_key", listener.privateKey),
+            ("client_ca", listener.clientCA),
+        ] {
             if let path, let failure = ConfigFileAccess.checkReadable(path) {
                 throw table.error(key, failure.cause(path: path))
             }
@@ -193,7 +210,8 @@ public enum ConfigurationLoader {
                 return try TOMLTable(string: toml)
             } catch let parseError as TOMLParseError {
                 let begin = parseError.source.begin
-                throw error("", "TOML syntax error at line \(begin.line), column \(begin.column): \(parseError.description)")
+                throw error(
+                    "", "TOML syntax error at line \(begin.line), column \(begin.column): \(parseError.description)")
             } catch {
                 throw self.error("", "TOML syntax error: \(error)")
             }
@@ -216,9 +234,12 @@ public enum ConfigurationLoader {
             context.error(prefix + key, cause)
         }
 
-        func typeError(_ key: String, expected: TOMLType, found value: TOMLValueConvertible, hint: String? = nil) -> ConfigurationError {
+        func typeError(
+            _ key: String, expected: TOMLType, found value: TOMLValueConvertible, hint: String? = nil
+        ) -> ConfigurationError {
             let article = expected == .int || expected == .array ? "an" : "a"
-            let cause = "expected \(article) \(ConfigurationLoader.name(of: expected)), found \(ConfigurationLoader.found(value))"
+            let cause =
+                "expected \(article) \(ConfigurationLoader.name(of: expected)), found \(ConfigurationLoader.found(value))"
             return error(key, hint.map { "\(cause) (\($0))" } ?? cause)
         }
 
@@ -227,14 +248,18 @@ public enum ConfigurationLoader {
         func rejectUnknownKeys(known: [String]) throws(ConfigurationError) {
             guard known.filter({ table.contains(key: $0) }).count != table.count else { return }
             for key in table.keys.sorted() where !known.contains(key) {
-                let closest = known.map { ($0, ConfigurationLoader.editDistance($0, key)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
+                let closest = known.map { ($0, ConfigurationLoader.editDistance($0, key)) }.filter { $0.1 <= 2 }.min {
+                    $0.1 < $1.1
+                }
                 throw error(key, closest.map { "unknown key; did you mean `\($0.0)`?" } ?? "unknown key")
             }
         }
 
         func string(_ key: String, hint: String? = nil) throws(ConfigurationError) -> String? {
             guard let value = table[key] else { return nil }
-            guard let string = TOMLText.string(value) else { throw typeError(key, expected: .string, found: value, hint: hint) }
+            guard let string = TOMLText.string(value) else {
+                throw typeError(key, expected: .string, found: value, hint: hint)
+            }
             return string
         }
 
@@ -313,20 +338,31 @@ extension ConfigurationLoader {
     ]
 
     /// The keys that bound what a listener spends on clients before they finish a handshake.
-    fileprivate static func parseAdmissionLimits(_ table: Table, into listener: inout ListenerConfiguration) throws(ConfigurationError) {
-        listener.maxHandshakesInProgress = try table.int("max_handshakes_in_progress", in: 1...10_000_000) ?? listener.maxHandshakesInProgress
-        listener.handshakeRatePerSource = try table.int("handshake_rate_per_source", in: 0...1_000_000) ?? listener.handshakeRatePerSource
-        listener.maxHandshakesPerSource = try table.int("max_handshakes_per_source", in: 1...10_000_000) ?? listener.maxHandshakesPerSource
-        listener.maxHandshakesPerPrefix = try table.int("max_handshakes_per_prefix", in: 1...10_000_000) ?? listener.maxHandshakesPerPrefix
+    fileprivate static func parseAdmissionLimits(
+        _ table: Table, into listener: inout ListenerConfiguration
+    ) throws(ConfigurationError) {
+        listener.maxHandshakesInProgress =
+            try table.int("max_handshakes_in_progress", in: 1...10_000_000) ?? listener.maxHandshakesInProgress
+        listener.handshakeRatePerSource =
+            try table.int("handshake_rate_per_source", in: 0...1_000_000) ?? listener.handshakeRatePerSource
+        listener.maxHandshakesPerSource =
+            try table.int("max_handshakes_per_source", in: 1...10_000_000) ?? listener.maxHandshakesPerSource
+        listener.maxHandshakesPerPrefix =
+            try table.int("max_handshakes_per_prefix", in: 1...10_000_000) ?? listener.maxHandshakesPerPrefix
         listener.sourcePrefixIPv4 = try table.int("source_prefix_ipv4", in: 8...32) ?? listener.sourcePrefixIPv4
         listener.sourcePrefixIPv6 = try table.int("source_prefix_ipv6", in: 16...128) ?? listener.sourcePrefixIPv6
         if listener.maxHandshakesPerSource > listener.maxHandshakesPerPrefix {
-            throw table.error("max_handshakes_per_source",
-                              "\(listener.maxHandshakesPerSource) is more than max_handshakes_per_prefix (\(listener.maxHandshakesPerPrefix)), which also counts the source")
+            throw table.error(
+                "max_handshakes_per_source",
+                "\(listener.maxHandshakesPerSource) is more than max_handshakes_per_prefix (\(listener.maxHandshakesPerPrefix)), which also counts the source"
+            )
         }
-        listener.socketReceiveBuffer = try table.int("socket_receive_buffer", in: 0...(1 << 30)) ?? listener.socketReceiveBuffer
+        listener.socketReceiveBuffer =
+            try table.int("socket_receive_buffer", in: 0...(1 << 30)) ?? listener.socketReceiveBuffer
         listener.socketSendBuffer = try table.int("socket_send_buffer", in: 0...(1 << 30)) ?? listener.socketSendBuffer
-        listener.backendReceiveBuffer = try table.int("backend_receive_buffer", in: 0...(1 << 30)) ?? listener.backendReceiveBuffer
-        listener.maxUndecryptableDatagrams = try table.int("max_undecryptable_datagrams", in: 0...1_000_000) ?? listener.maxUndecryptableDatagrams
+        listener.backendReceiveBuffer =
+            try table.int("backend_receive_buffer", in: 0...(1 << 30)) ?? listener.backendReceiveBuffer
+        listener.maxUndecryptableDatagrams =
+            try table.int("max_undecryptable_datagrams", in: 0...1_000_000) ?? listener.maxUndecryptableDatagrams
     }
 }

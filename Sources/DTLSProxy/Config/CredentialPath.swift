@@ -35,10 +35,18 @@ public enum CredentialPath {
             return .success(ConfigFileAccess.absolute(text, relativeTo: folder))
         }
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-            return .failure(CredentialPathError(description: "\"\(text)\" does not name a credential (write credential:NAME, as in LoadCredential=NAME:/path)"))
+            return .failure(
+                CredentialPathError(
+                    description:
+                        "\"\(text)\" does not name a credential (write credential:NAME, as in LoadCredential=NAME:/path)"
+                ))
         }
         guard let directory = credentialsDirectory, !directory.isEmpty else {
-            return .failure(CredentialPathError(description: "\"\(text)\" names a systemd credential but CREDENTIALS_DIRECTORY is not set (add LoadCredential=\(name):/path to the unit)"))
+            return .failure(
+                CredentialPathError(
+                    description:
+                        "\"\(text)\" names a systemd credential but CREDENTIALS_DIRECTORY is not set (add LoadCredential=\(name):/path to the unit)"
+                ))
         }
         return .success(ConfigFileAccess.absolute(String(name), relativeTo: directory))
     }

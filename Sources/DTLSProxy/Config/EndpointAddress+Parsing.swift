@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension EndpointAddress {
@@ -25,7 +25,9 @@ extension EndpointAddress {
             }
             host = String(text[text.index(after: text.startIndex)..<close])
             let after = text[text.index(after: close)...]
-            guard after.hasPrefix(":") else { throw EndpointParseError("missing port after \"]\" (expected [address]:port)") }
+            guard after.hasPrefix(":") else {
+                throw EndpointParseError("missing port after \"]\" (expected [address]:port)")
+            }
             portText = after.dropFirst()
             guard !host.isEmpty else { throw EndpointParseError("missing address between \"[\" and \"]\"") }
             guard Self.isIPv6(host) else {
@@ -53,7 +55,7 @@ extension EndpointAddress {
         }
         guard !portText.isEmpty else { throw EndpointParseError("missing port (expected host:port)") }
         guard portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let port = Int(portText), (1...65535).contains(port)
+            let port = Int(portText), (1...65535).contains(port)
         else {
             throw EndpointParseError("invalid port \"\(portText)\" (must be 1 to 65535)")
         }
@@ -79,7 +81,9 @@ extension EndpointAddress {
         let name = host.hasSuffix(".") ? String(host.dropLast()) : host
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard !label.isEmpty else { return "invalid host name \"\(host)\" (empty label)" }
-            guard label.utf8.count <= 63 else { return "invalid host name \"\(host)\" (label longer than 63 characters)" }
+            guard label.utf8.count <= 63 else {
+                return "invalid host name \"\(host)\" (label longer than 63 characters)"
+            }
             guard label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 return "invalid host name \"\(host)\" (only letters, digits, \"-\", \"_\" and \".\")"
             }

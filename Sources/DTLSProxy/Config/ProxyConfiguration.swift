@@ -15,7 +15,10 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// The `[[connector]]` blocks (client mode); see `Connector/ConnectorConfiguration.swift`.
     public var connectors: [ConnectorConfiguration]
 
-    public init(sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration], connectors: [ConnectorConfiguration] = []) {
+    public init(
+        sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration],
+        connectors: [ConnectorConfiguration] = []
+    ) {
         self.sourcePath = sourcePath
         self.daemon = daemon
         self.listeners = listeners

@@ -83,7 +83,10 @@ enum TOMLPreflight {
             }
             guard index < bytes.count else { return nil }  // the parser reports the end of the text
             let byte = bytes[index]
-            guard Self.isBareKey(byte) || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "]") else {
+            guard
+                Self.isBareKey(byte) || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'")
+                    || byte == UInt8(ascii: "]")
+            else {
                 return problem(at: index, "expected a key (a bare key or a quoted one) in the table header")
             }
             // The key, dotted and quoted parts included, up to the first bracket outside quotes.
@@ -114,7 +117,9 @@ enum TOMLPreflight {
                         index += 2
                         continue
                     }
-                    if bytes[index] == quote, index + 2 < bytes.count, bytes[index + 1] == quote, bytes[index + 2] == quote {
+                    if bytes[index] == quote, index + 2 < bytes.count, bytes[index + 1] == quote,
+                        bytes[index + 2] == quote
+                    {
                         index += 3
                         // Up to two more quotes belong to the string's text.
                         var extra = 0
@@ -146,7 +151,9 @@ enum TOMLPreflight {
         @discardableResult
         mutating func skipBlanks() -> Bool {
             let start = index
-            while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
+            while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") {
+                index += 1
+            }
             return index > start
         }
 
@@ -167,8 +174,10 @@ enum TOMLPreflight {
         }
 
         static func isBareKey(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-")
         }
     }
 }

@@ -48,11 +48,14 @@ final class ClientSession {
     func start() {
         timers.startHandshakeDeadline(on: eventLoop, in: runtime.handshakeTimeout) { [weak self] in
             guard let self else { return }
-            self.close(.handshakeTimeout, notifyServer: false, detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
+            self.close(
+                .handshakeTimeout, notifyServer: false,
+                detail: "no completed handshake within \(self.runtime.configuration.handshakeTimeout)")
         }
         // A record from the server may be as large as the server's MTU, not ours.
-        let opened = ServerLink.open(for: self, to: runtime.serverAddress, readSize: ListenerSockets.datagramSlot,
-                                     parkedCount: runtime.stats.parkedServerSockets, eventLoop: eventLoop)
+        let opened = ServerLink.open(
+            for: self, to: runtime.serverAddress, readSize: ListenerSockets.datagramSlot,
+            parkedCount: runtime.stats.parkedServerSockets, eventLoop: eventLoop)
         switch opened {
         case .success(let link):
             server = link
@@ -120,7 +123,8 @@ final class ClientSession {
         }
         if !wasEstablished { runtime.stats.increment(.handshakesFailed) }
         router.sessionClosed(self, reason: reason, established: wasEstablished)
-        var line = "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
+        var line =
+            "session close peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.configuration.server) cipher=\(cipher)"
         line += timers.durationField + traffic.logFields + " reason=\(reason.rawValue)"
         if let detail { line += " detail=\(LogValue.quoted(detail))" }
         if wasEstablished { runtime.logger.info("\(line)") } else { runtime.logger.notice("\(line)") }
@@ -139,8 +143,13 @@ final class ClientSession {
             established()
         case .failed(let reason, let verification):
             if verification {
-                let expected = runtime.configuration.serverName.map { "server_name \($0)" } ?? runtime.configuration.serverIP.map { "IP \($0)" } ?? "server_ca"
-                runtime.logger.warning("connector \(runtime.name): server \(runtime.serverDescription) failed verification (\(expected)): \(reason)")
+                let expected =
+                    runtime.configuration.serverName.map { "server_name \($0)" } ?? runtime.configuration.serverIP.map {
+                        "IP \($0)"
+                    } ?? "server_ca"
+                runtime.logger.warning(
+                    "connector \(runtime.name): server \(runtime.serverDescription) failed verification (\(expected)): \(reason)"
+                )
             }
             close(connection.receivedFatalAlert ? .alert : .handshakeFailed, notifyServer: false, detail: reason)
         }
@@ -155,7 +164,9 @@ final class ClientSession {
         runtime.stats.increment(.handshakesCompleted)
         runtime.sessionCache?.keep(from: connection.ssl)
         router.handshakeCompleted()
-        runtime.logger.info("session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)\(connection.resumptionLogField)")
+        runtime.logger.info(
+            "session open peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription) cipher=\(cipher) version=\(connection.protocolVersion)\(connection.identityLogFields)\(connection.resumptionLogField)"
+        )
         armIdleTimer(after: runtime.idleTimeout)
         let queued = pending
         pending.removeAll()
@@ -243,8 +254,9 @@ final class ClientSession {
     /// here is the server, whose application data counts as `datagramsOut`.
     func sweepIfIdle(now: NIODeadline) -> Int {
         guard state == .established else { return 0 }
-        return IdleSweep.sweep(endpoint: connection, socket: server, lastActivity: timers.lastActivity,
-                               establishedAt: establishedAt, peerSentData: traffic.datagramsOut > 0, now: now)
+        return IdleSweep.sweep(
+            endpoint: connection, socket: server, lastActivity: timers.lastActivity,
+            establishedAt: establishedAt, peerSentData: traffic.datagramsOut > 0, now: now)
     }
 
     private func armIdleTimer(after delay: TimeAmount) {

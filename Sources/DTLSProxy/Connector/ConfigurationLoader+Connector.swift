@@ -18,7 +18,9 @@ extension ConfigurationLoader {
 
     /// Parses every `[[connector]]` table; an absent key gives none.
     /// `listeners` are checked so that no connector binds a listener's address.
-    static func parseConnectors(_ root: TOMLTable, context: Context, listeners: [ListenerConfiguration]) throws(ConfigurationError) -> [ConnectorConfiguration] {
+    static func parseConnectors(
+        _ root: TOMLTable, context: Context, listeners: [ListenerConfiguration]
+    ) throws(ConfigurationError) -> [ConnectorConfiguration] {
         guard let value = root["connector"] else { return [] }
         guard let array = value.array else {
             throw context.error("connector", "expected an array of tables ([[connector]]), found \(found(value))")
@@ -28,34 +30,44 @@ extension ConfigurationLoader {
             guard let table = element.table else {
                 throw context.error("connector[\(index)]", "expected a table, found \(found(element))")
             }
-            let connector = try parseConnector(Table(table, prefix: "connector[\(index)].", context: context), index: index)
+            let connector = try parseConnector(
+                Table(table, prefix: "connector[\(index)].", context: context), index: index)
             if let other = connectors.first(where: { $0.name == connector.name }) {
-                throw context.error(connector.keyPath("name"), "duplicate name \"\(connector.name)\" (also connector[\(other.index)])")
+                throw context.error(
+                    connector.keyPath("name"), "duplicate name \"\(connector.name)\" (also connector[\(other.index)])")
             }
             if let other = connectors.first(where: { $0.listen == connector.listen }) {
-                throw context.error(connector.keyPath("listen"), "\(connector.listen) is also the address of connector[\(other.index)]")
+                throw context.error(
+                    connector.keyPath("listen"), "\(connector.listen) is also the address of connector[\(other.index)]")
             }
             if let other = listeners.first(where: { $0.listen == connector.listen }) {
-                throw context.error(connector.keyPath("listen"), "\(connector.listen) is also the address of listener[\(other.index)]")
+                throw context.error(
+                    connector.keyPath("listen"), "\(connector.listen) is also the address of listener[\(other.index)]")
             }
             connectors.append(connector)
         }
         return connectors
     }
 
-    private static func parseConnector(_ table: Table, index: Int) throws(ConfigurationError) -> ConnectorConfiguration {
+    private static func parseConnector(_ table: Table, index: Int) throws(ConfigurationError) -> ConnectorConfiguration
+    {
         if table.table["psk"] != nil {
             // The configuration file is usually readable by everyone; a key belongs in a 0600 file.
-            throw table.error("psk", "inline keys are not accepted (the configuration file is usually world-readable); put \"identity:hexkey\" in a psk_file (mode 0600) and name the identity with psk_identity")
+            throw table.error(
+                "psk",
+                "inline keys are not accepted (the configuration file is usually world-readable); put \"identity:hexkey\" in a psk_file (mode 0600) and name the identity with psk_identity"
+            )
         }
         try table.rejectUnknownKeys(known: connectorKeys)
         let name = try table.string("name") ?? "connector\(index)"
         if let problem = nameProblem(name) { throw table.error("name", problem) }
         guard let listenText = try table.string("listen"), !listenText.isEmpty else {
-            throw table.error("listen", "missing: every connector needs a local listen address, e.g. \"127.0.0.1:5683\"")
+            throw table.error(
+                "listen", "missing: every connector needs a local listen address, e.g. \"127.0.0.1:5683\"")
         }
         guard let serverText = try table.string("server"), !serverText.isEmpty else {
-            throw table.error("server", "missing: every connector needs the DTLS server's address, e.g. \"proxy.example.org:5684\"")
+            throw table.error(
+                "server", "missing: every connector needs the DTLS server's address, e.g. \"proxy.example.org:5684\"")
         }
         var connector = ConnectorConfiguration(
             index: index, name: name,
@@ -70,7 +82,9 @@ extension ConfigurationLoader {
         connector.minVersion = try table.version("min_version") ?? connector.minVersion
         connector.maxVersion = try table.version("max_version") ?? connector.maxVersion
         if connector.minVersion > connector.maxVersion {
-            throw table.error("min_version", "\"\(connector.minVersion.rawValue)\" is above max_version \"\(connector.maxVersion.rawValue)\"")
+            throw table.error(
+                "min_version",
+                "\"\(connector.minVersion.rawValue)\" is above max_version \"\(connector.maxVersion.rawValue)\"")
         }
         for key in ["ciphers", "groups"] {
             guard let text = try table.string(key), !text.isEmpty else { continue }
@@ -80,7 +94,8 @@ extension ConfigurationLoader {
             if key == "ciphers" { connector.ciphers = text } else { connector.groups = text }
         }
         connector.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? connector.idleTimeout
-        connector.handshakeTimeout = try table.duration("handshake_timeout", allowZero: false) ?? connector.handshakeTimeout
+        connector.handshakeTimeout =
+            try table.duration("handshake_timeout", allowZero: false) ?? connector.handshakeTimeout
         connector.mtu = try table.int("mtu", in: 256...65507) ?? connector.mtu
         connector.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? connector.maxSessions
         connector.allowWorldReadableKeys = try table.bool("allow_world_readable_keys") ?? false
@@ -93,7 +108,9 @@ extension ConfigurationLoader {
     /// `server_name`: a DNS name (SNI and the certificate's dNSNames) or an IP
     /// literal (checked against iPAddress SANs; no SNI, which RFC 6066 §3 forbids
     /// for addresses). Absent, the host of `server` stands in.
-    private static func parseServerName(_ table: Table, into connector: inout ConnectorConfiguration) throws(ConfigurationError) {
+    private static func parseServerName(
+        _ table: Table, into connector: inout ConnectorConfiguration
+    ) throws(ConfigurationError) {
         let explicit = try table.string("server_name")
         let key = explicit == nil ? "server" : "server_name"
         let name = explicit ?? connector.server.host
@@ -111,21 +128,31 @@ extension ConfigurationLoader {
 
     /// Who the connector is to the server and how it knows the server: at least
     /// one of `server_ca` and a PSK, since a tunnel that trusts any server protects nothing.
-    private static func checkConnectorCredentials(_ table: Table, connector: inout ConnectorConfiguration) throws(ConfigurationError) {
+    private static func checkConnectorCredentials(
+        _ table: Table, connector: inout ConnectorConfiguration
+    ) throws(ConfigurationError) {
         switch (connector.pskIdentity, connector.pskFile) {
         case (.some, nil): throw table.error("psk_file", "missing: psk_identity needs a psk_file that holds its key")
-        case (nil, .some): throw table.error("psk_identity", "missing: psk_file needs psk_identity (which of its identities this connector uses)")
+        case (nil, .some):
+            throw table.error(
+                "psk_identity", "missing: psk_file needs psk_identity (which of its identities this connector uses)")
         default: break
         }
         if connector.serverCA == nil, connector.pskFile == nil {
-            throw table.error("server_ca", "missing: a connector needs server_ca (to verify the server's certificate) or psk_identity + psk_file; there is no unauthenticated mode")
+            throw table.error(
+                "server_ca",
+                "missing: a connector needs server_ca (to verify the server's certificate) or psk_identity + psk_file; there is no unauthenticated mode"
+            )
         }
         switch (connector.certificate, connector.privateKey) {
         case (.some, nil): throw table.error("private_key", "missing: a client certificate needs its private_key")
         case (nil, .some): throw table.error("certificate", "missing: a private_key needs its certificate")
         default: break
         }
-        for (key, path) in [("server_ca", connector.serverCA), ("certificate", connector.certificate), ("private_key", connector.privateKey)] {
+        for (key, path) in [
+            ("server_ca", connector.serverCA), ("certificate", connector.certificate),
+            ("private_key", connector.privateKey),
+        ] {
             if let path, let failure = ConfigFileAccess.checkReadable(path) {
                 throw table.error(key, failure.cause(path: path))
             }
@@ -152,7 +179,9 @@ extension ConfigurationLoader {
     /// Nil when `name` is a valid listener or connector name; otherwise the cause.
     static func nameProblem(_ name: String) -> String? {
         let valid = name.unicodeScalars.allSatisfy {
-            $0.isASCII && (("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
+            $0.isASCII
+                && (("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0)
+                    || "._-".unicodeScalars.contains($0))
         }
         guard (1...64).contains(name.unicodeScalars.count), valid else {
             return "invalid name \"\(name)\" (1 to 64 characters of A-Z, a-z, 0-9, \".\", \"_\" and \"-\")"

@@ -80,17 +80,20 @@ final class ConnectorRouter: ChannelInboundHandler {
         }
         let connection: DTLSClientConnection
         do {
-            connection = try DTLSClientConnection(context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: allocator)
+            connection = try DTLSClientConnection(
+                context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: allocator)
             runtime.sessionCache?.offer(to: connection.ssl)
         } catch {
             runtime.stats.releaseSession()
-            runtime.logger.error("connector \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
+            runtime.logger.error(
+                "connector \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return nil
         }
         let session = ClientSession(peer: peer, connection: connection, router: self, runtime: runtime)
         sessions[peer] = session
         runtime.stats.increment(.sessionsCreated)
-        runtime.logger.debug("handshake start peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription)")
+        runtime.logger.debug(
+            "handshake start peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription)")
         session.start()
         return session.state == .closed ? nil : session
     }
@@ -121,7 +124,9 @@ final class ConnectorRouter: ChannelInboundHandler {
         if !established, reason != .shutdown, reason != .reload {
             let pause = backoff.failed(at: .now())
             if backoff.failures == 1 || pause == HandshakeBackoff.maximum {
-                runtime.logger.notice("connector \(runtime.name): handshake with \(session.runtime.serverDescription) failed; no new session for \(pause.nanoseconds / 1_000_000) ms (\(backoff.failures) failure(s) in a row)")
+                runtime.logger.notice(
+                    "connector \(runtime.name): handshake with \(session.runtime.serverDescription) failed; no new session for \(pause.nanoseconds / 1_000_000) ms (\(backoff.failures) failure(s) in a row)"
+                )
             }
         }
         session.runtime.stats.releaseSession()
@@ -133,7 +138,9 @@ final class ConnectorRouter: ChannelInboundHandler {
         let now = NIODeadline.now()
         guard now - lastServerErrorLog >= .seconds(1) else { return }
         lastServerErrorLog = now
-        runtime.logger.warning("connector \(runtime.name): server \(session.runtime.serverDescription) error for peer \(session.peer.logDescription): \(error)")
+        runtime.logger.warning(
+            "connector \(runtime.name): server \(session.runtime.serverDescription) error for peer \(session.peer.logDescription): \(error)"
+        )
     }
 
     /// Adds the tallied datagrams and bytes to the connector's metrics.

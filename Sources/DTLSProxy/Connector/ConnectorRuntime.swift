@@ -17,7 +17,10 @@ public final class ConnectorRuntime: Sendable {
     /// The session new local peers resume; nil with `session_tickets = false`.
     let sessionCache: ClientSessionCache?
 
-    public init(configuration: ConnectorConfiguration, context: DTLSClientContext, serverAddress: SocketAddress, logger: Logger, stats: ConnectorStats) {
+    public init(
+        configuration: ConnectorConfiguration, context: DTLSClientContext, serverAddress: SocketAddress, logger: Logger,
+        stats: ConnectorStats
+    ) {
         self.configuration = configuration
         self.context = context
         self.serverAddress = serverAddress

@@ -32,7 +32,9 @@ final class ConnectorSet: Sendable {
     /// The runtimes new sessions use, in configuration order.
     var runtimes: [ConnectorRuntime] { state.withLockedValue { $0.sockets.map(\.runtime) } }
 
-    func prepare(_ configuration: ProxyConfiguration, loops: [EventLoop], metrics: DaemonMetrics, logger: Logger) async throws -> Plan {
+    func prepare(
+        _ configuration: ProxyConfiguration, loops: [EventLoop], metrics: DaemonMetrics, logger: Logger
+    ) async throws -> Plan {
         let (existing, knownStats) = state.withLockedValue { ($0.sockets, $0.stats) }
         var stats = knownStats
         var prepared: [(runtime: ConnectorRuntime, address: SocketAddress)] = []
@@ -40,9 +42,15 @@ final class ConnectorSet: Sendable {
             let context = try DTLSClientContext(connector: connector, configFile: configuration.sourcePath)
             let server = try connector.server.resolved(for: "connector \"\(connector.name)\"", key: "server")
             let listen = try connector.listen.resolved(for: "connector \"\(connector.name)\"", key: "listen")
-            let connectorStats = stats[connector.name] ?? ConnectorStats(connectorName: connector.name, metrics: metrics)
+            let connectorStats =
+                stats[connector.name] ?? ConnectorStats(connectorName: connector.name, metrics: metrics)
             stats[connector.name] = connectorStats
-            prepared.append((ConnectorRuntime(configuration: connector, context: context, serverAddress: server, logger: logger, stats: connectorStats), listen))
+            prepared.append(
+                (
+                    ConnectorRuntime(
+                        configuration: connector, context: context, serverAddress: server, logger: logger,
+                        stats: connectorStats), listen
+                ))
         }
         var entries: [(socket: ConnectorSocket, runtime: ConnectorRuntime, kept: Bool)] = []
         do {
@@ -55,7 +63,8 @@ final class ConnectorSet: Sendable {
                     defer { state.nextLoop += 1 }
                     return loops[state.nextLoop % loops.count]
                 }
-                entries.append((try await ConnectorSocket.open(runtime: runtime, address: address, on: loop), runtime, false))
+                entries.append(
+                    (try await ConnectorSocket.open(runtime: runtime, address: address, on: loop), runtime, false))
             }
         } catch {
             for entry in entries where !entry.kept { await entry.socket.close() }
@@ -83,15 +92,19 @@ final class ConnectorSet: Sendable {
             $0.stats = plan.stats
         }
         for socket in plan.removed {
-            logger.info("connector \(socket.runtime.name) removed: closing its sessions and \(socket.address.logDescription)")
+            logger.info(
+                "connector \(socket.runtime.name) removed: closing its sessions and \(socket.address.logDescription)")
             await socket.closeSessions(reason: .reload)
             await socket.close()
         }
         for entry in plan.entries where !entry.kept {
-            logger.info("connector \(entry.runtime.name) bound to \(entry.socket.channel.localAddress?.logDescription ?? entry.socket.address.logDescription), server \(entry.runtime.serverDescription)")
+            logger.info(
+                "connector \(entry.runtime.name) bound to \(entry.socket.channel.localAddress?.logDescription ?? entry.socket.address.logDescription), server \(entry.runtime.serverDescription)"
+            )
         }
         let kept = plan.entries.filter(\.kept).count
-        return "\(plan.entries.count) connector(s): \(kept) kept, \(plan.entries.count - kept) added, \(plan.removed.count) removed"
+        return
+            "\(plan.entries.count) connector(s): \(kept) kept, \(plan.entries.count - kept) added, \(plan.removed.count) removed"
     }
 
     /// Graceful stop: close_notify on every session, then every local socket closed.

@@ -16,7 +16,10 @@ final class ConnectorSocket: Sendable {
     private let flushTask: RepeatedTask
     private let current: NIOLockedValueBox<ConnectorRuntime>
 
-    private init(address: SocketAddress, runtime: ConnectorRuntime, channel: Channel, router: NIOLoopBound<ConnectorRouter>, flushTask: RepeatedTask) {
+    private init(
+        address: SocketAddress, runtime: ConnectorRuntime, channel: Channel, router: NIOLoopBound<ConnectorRouter>,
+        flushTask: RepeatedTask
+    ) {
         self.address = address
         self.channel = channel
         self.router = router
@@ -32,7 +35,9 @@ final class ConnectorSocket: Sendable {
     static let datagramSlot = 65536
 
     /// Binds `address` on `loop` and starts the router; throws `StartupError` when it cannot.
-    static func open(runtime: ConnectorRuntime, address: SocketAddress, on loop: EventLoop) async throws -> ConnectorSocket {
+    static func open(
+        runtime: ConnectorRuntime, address: SocketAddress, on loop: EventLoop
+    ) async throws -> ConnectorSocket {
         let router = try await loop.submit {
             NIOLoopBound(ConnectorRouter(runtime: runtime, eventLoop: loop), eventLoop: loop)
         }.get()
@@ -40,7 +45,9 @@ final class ConnectorSocket: Sendable {
         do {
             channel = try await DatagramBootstrap(group: loop)
                 .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot))
+                .channelOption(
+                    .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
+                )
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(router.value)
@@ -49,14 +56,18 @@ final class ConnectorSocket: Sendable {
                 .bind(to: address)
                 .get()
         } catch {
-            throw StartupError(description: "connector \"\(runtime.name)\": cannot bind \(address.logDescription): \(ListenerSockets.describe(error))")
+            throw StartupError(
+                description:
+                    "connector \"\(runtime.name)\": cannot bind \(address.logDescription): \(ListenerSockets.describe(error))"
+            )
         }
         let flushTask = loop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
             router.value.flushTraffic()
             router.value.collectLocalSocketDrops()
             router.value.sweepIdleSessions()
         }
-        return ConnectorSocket(address: address, runtime: runtime, channel: channel, router: router, flushTask: flushTask)
+        return ConnectorSocket(
+            address: address, runtime: runtime, channel: channel, router: router, flushTask: flushTask)
     }
 
     var eventLoop: EventLoop { router.eventLoop }

@@ -72,16 +72,24 @@ final class ConnectorMetrics: Sendable {
         self.connector = connector
         self.factory = factory
         let label = ("connector", connector)
-        sessionsActive = CoreMetrics.Gauge(label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
-        socketsParked = CoreMetrics.Gauge(label: "dtlsproxy_connector_sockets_parked", dimensions: [label], factory: factory)
+        sessionsActive = CoreMetrics.Gauge(
+            label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
+        socketsParked = CoreMetrics.Gauge(
+            label: "dtlsproxy_connector_sockets_parked", dimensions: [label], factory: factory)
         // "in": plaintext from local peers into the tunnel; "out": from the server back to them.
-        datagramsIn = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "in")], factory: factory)
-        datagramsOut = CoreMetrics.Counter(label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "out")], factory: factory)
-        bytesIn = CoreMetrics.Counter(label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "in")], factory: factory)
-        bytesOut = CoreMetrics.Counter(label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "out")], factory: factory)
+        datagramsIn = CoreMetrics.Counter(
+            label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "in")], factory: factory)
+        datagramsOut = CoreMetrics.Counter(
+            label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "out")], factory: factory)
+        bytesIn = CoreMetrics.Counter(
+            label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "in")], factory: factory)
+        bytesOut = CoreMetrics.Counter(
+            label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "out")], factory: factory)
         var closed: [String: CoreMetrics.Counter] = [:]
         for reason in CloseReason.allCases {
-            closed[reason.rawValue] = CoreMetrics.Counter(label: "dtlsproxy_connector_sessions_closed_total", dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+            closed[reason.rawValue] = CoreMetrics.Counter(
+                label: "dtlsproxy_connector_sessions_closed_total", dimensions: [label, ("reason", reason.rawValue)],
+                factory: factory)
         }
         self.closed = closed
     }
@@ -90,9 +98,13 @@ final class ConnectorMetrics: Sendable {
     func series(for counter: ConnectorStats.Counter) -> CoreMetrics.Counter {
         let name = counter.rawValue
         if name.hasPrefix("dropped_") {
-            return CoreMetrics.Counter(label: "dtlsproxy_connector_drops_total", dimensions: [("connector", connector), ("reason", String(name.dropFirst("dropped_".count)))], factory: factory)
+            return CoreMetrics.Counter(
+                label: "dtlsproxy_connector_drops_total",
+                dimensions: [("connector", connector), ("reason", String(name.dropFirst("dropped_".count)))],
+                factory: factory)
         }
-        return CoreMetrics.Counter(label: "dtlsproxy_connector_\(name)_total", dimensions: [("connector", connector)], factory: factory)
+        return CoreMetrics.Counter(
+            label: "dtlsproxy_connector_\(name)_total", dimensions: [("connector", connector)], factory: factory)
     }
 
     func sessionClosed(_ reason: CloseReason) {

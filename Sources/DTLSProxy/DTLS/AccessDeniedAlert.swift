@@ -10,8 +10,8 @@
 /// like the ChangeCipherSpec it replaces: a sequence number the client has
 /// never seen, so its replay window accepts it.
 enum AccessDeniedAlert {
-    static let level: UInt8 = 2          // fatal
-    static let description: UInt8 = 49   // access_denied
+    static let level: UInt8 = 2  // fatal
+    static let description: UInt8 = 49  // access_denied
 
     /// The alert datagram that replaces `flight` (the datagrams OpenSSL wrote in
     /// the step that completed the handshake), or nil when the flight holds no
@@ -31,10 +31,13 @@ enum AccessDeniedAlert {
             }
         }
         guard let last else { return nil }
-        let sequence = last.contentType == DTLSRecordHeader.ContentType.changeCipherSpec.rawValue
+        let sequence =
+            last.contentType == DTLSRecordHeader.ContentType.changeCipherSpec.rawValue
             ? last.sequenceNumber : last.sequenceNumber + 1
-        var record: [UInt8] = [DTLSRecordHeader.ContentType.alert.rawValue,
-                               UInt8(last.version >> 8), UInt8(last.version & 0xFF), 0, 0]
+        var record: [UInt8] = [
+            DTLSRecordHeader.ContentType.alert.rawValue,
+            UInt8(last.version >> 8), UInt8(last.version & 0xFF), 0, 0,
+        ]
         for shift in stride(from: 40, through: 0, by: -8) { record.append(UInt8((sequence >> UInt64(shift)) & 0xFF)) }
         record += [0, 2, level, description]
         return record

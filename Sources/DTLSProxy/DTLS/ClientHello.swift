@@ -44,13 +44,16 @@ public enum ClientHelloParser {
     public static let maximumMessageLength = 16 * 1024
 
     /// Parses the first record of `datagram` as a ClientHello or a fragment of one.
-    public static func fragment(_ datagram: UnsafeRawBufferPointer) -> Result<ClientHelloFragment, ClientHelloParseFailure> {
+    public static func fragment(
+        _ datagram: UnsafeRawBufferPointer
+    ) -> Result<ClientHelloFragment, ClientHelloParseFailure> {
         guard let header = DTLSRecordHeader(datagram) else { return .failure(.truncated) }
         guard header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue else {
             return .failure(.notHandshakeRecord)
         }
         guard header.epoch == 0 else { return .failure(.notEpochZero) }
-        let body = UnsafeRawBufferPointer(rebasing: datagram[DTLSRecordHeader.length..<(DTLSRecordHeader.length + header.fragmentLength)])
+        let body = UnsafeRawBufferPointer(
+            rebasing: datagram[DTLSRecordHeader.length..<(DTLSRecordHeader.length + header.fragmentLength)])
         // Handshake header: type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3).
         guard body.count >= 12 else { return .failure(.truncated) }
         guard body[0] == 1 else { return .failure(.notClientHello) }
@@ -61,21 +64,23 @@ public enum ClientHelloParser {
             return .failure(.fragmented)
         }
         guard body.count - 12 >= fragmentLength else { return .failure(.truncated) }
-        return .success(ClientHelloFragment(
-            recordVersion: header.version,
-            recordSequenceNumber: header.sequenceNumber,
-            messageSequence: UInt16(body[4]) << 8 | UInt16(body[5]),
-            messageLength: messageLength,
-            fragmentOffset: fragmentOffset,
-            bytes: Array(body[12..<(12 + fragmentLength)])
-        ))
+        return .success(
+            ClientHelloFragment(
+                recordVersion: header.version,
+                recordSequenceNumber: header.sequenceNumber,
+                messageSequence: UInt16(body[4]) << 8 | UInt16(body[5]),
+                messageLength: messageLength,
+                fragmentOffset: fragmentOffset,
+                bytes: Array(body[12..<(12 + fragmentLength)])
+            ))
     }
 
     /// Reads version, random and cookie from a fragment that starts the message.
     ///
     /// These fields sit in the first 300 bytes, so the first fragment of a
     /// fragmented hello is enough to check its cookie.
-    public static func summary(of fragment: ClientHelloFragment) -> Result<ClientHelloSummary, ClientHelloParseFailure> {
+    public static func summary(of fragment: ClientHelloFragment) -> Result<ClientHelloSummary, ClientHelloParseFailure>
+    {
         guard fragment.fragmentOffset == 0 else { return .failure(.fragmented) }
         let hello = fragment.bytes
         // client_version(2) random(32) session_id<0..32> cookie<0..255> ...
@@ -88,17 +93,19 @@ public enum ClientHelloParser {
         let cookieLength = Int(hello[cursor])
         cursor += 1
         guard cursor + cookieLength <= hello.count else { return .failure(.truncated) }
-        return .success(ClientHelloSummary(
-            recordSequenceNumber: fragment.recordSequenceNumber,
-            messageSequence: fragment.messageSequence,
-            clientVersion: UInt16(hello[0]) << 8 | UInt16(hello[1]),
-            random: Array(hello[2..<34]),
-            cookie: Array(hello[cursor..<(cursor + cookieLength)])
-        ))
+        return .success(
+            ClientHelloSummary(
+                recordSequenceNumber: fragment.recordSequenceNumber,
+                messageSequence: fragment.messageSequence,
+                clientVersion: UInt16(hello[0]) << 8 | UInt16(hello[1]),
+                random: Array(hello[2..<34]),
+                cookie: Array(hello[cursor..<(cursor + cookieLength)])
+            ))
     }
 
     /// Parses the first record of `datagram` as a whole, unfragmented ClientHello.
-    public static func parse(_ datagram: UnsafeRawBufferPointer) -> Result<ClientHelloSummary, ClientHelloParseFailure> {
+    public static func parse(_ datagram: UnsafeRawBufferPointer) -> Result<ClientHelloSummary, ClientHelloParseFailure>
+    {
         fragment(datagram).flatMap { fragment in
             fragment.isWholeMessage ? summary(of: fragment) : .failure(.fragmented)
         }
@@ -156,8 +163,10 @@ public struct ClientHelloReassembly: Sendable {
     public func record() -> [UInt8] {
         let length = message.count
         let fragmentLength = 12 + length
-        var bytes: [UInt8] = [DTLSRecordHeader.ContentType.handshake.rawValue,
-                              UInt8(first.recordVersion >> 8), UInt8(first.recordVersion & 0xFF), 0, 0]
+        var bytes: [UInt8] = [
+            DTLSRecordHeader.ContentType.handshake.rawValue,
+            UInt8(first.recordVersion >> 8), UInt8(first.recordVersion & 0xFF), 0, 0,
+        ]
         for shift in stride(from: 40, through: 0, by: -8) {
             bytes.append(UInt8((first.recordSequenceNumber >> UInt64(shift)) & 0xFF))
         }

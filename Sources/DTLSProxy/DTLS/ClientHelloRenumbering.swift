@@ -34,10 +34,12 @@ public enum ClientHelloRenumbering {
         guard let layout = Layout(record) else { return nil }
         let count = UInt64(layout.messageSequence)
         guard layout.messageSequence >= 2, layout.messageSequence <= maximumMessageSequence,
-              layout.recordSequenceNumber >= count else { return nil }
+            layout.recordSequenceNumber >= count
+        else { return nil }
         return (0..<count).map { index in
-            layout.withoutCookie(messageSequence: UInt16(index),
-                                 recordSequenceNumber: layout.recordSequenceNumber - count + index)
+            layout.withoutCookie(
+                messageSequence: UInt16(index),
+                recordSequenceNumber: layout.recordSequenceNumber - count + index)
         }
     }
 
@@ -60,7 +62,8 @@ public enum ClientHelloRenumbering {
             guard end <= record.count, header.fragmentLength >= 12, record[body] == 1 else { return nil }
             let messageLength = Self.uint24(record, body + 1)
             guard Self.uint24(record, body + 6) == 0, Self.uint24(record, body + 9) == messageLength,
-                  body + 12 + messageLength == end else { return nil }
+                body + 12 + messageLength == end
+            else { return nil }
             // client_version(2), random(32), session_id<0..32>, cookie<0..255>.
             let sessionIDOffset = body + 12 + 2 + 32
             guard sessionIDOffset < end else { return nil }
@@ -76,7 +79,8 @@ public enum ClientHelloRenumbering {
 
         /// The record with an empty cookie and the given numbers; lengths adjusted.
         func withoutCookie(messageSequence: UInt16, recordSequenceNumber: UInt64) -> [UInt8] {
-            var copy = Array(record[..<cookieOffset]) + [0] + Array(record[(cookieOffset + 1 + cookieLength)..<recordEnd])
+            var copy =
+                Array(record[..<cookieOffset]) + [0] + Array(record[(cookieOffset + 1 + cookieLength)..<recordEnd])
             let body = DTLSRecordHeader.length
             let fragmentLength = recordEnd - body - cookieLength
             let messageLength = fragmentLength - 12

@@ -101,7 +101,8 @@ public struct ClientIdentityPolicy: Sendable, Equatable {
         // The host-name rules of `listen`/`backend` addresses, without the trailing dot
         // a certificate's names never carry.
         guard !name.hasSuffix("."), EndpointAddress.hostNameProblem(name) == nil else {
-            return "\(quoted(entry)) is not a DNS name (letters, digits, \"-\" and \"_\" in dot-separated labels; a wildcard only as a leading \"*.\")"
+            return
+                "\(quoted(entry)) is not a DNS name (letters, digits, \"-\" and \"_\" in dot-separated labels; a wildcard only as a leading \"*.\")"
         }
         return nil
     }
@@ -113,7 +114,8 @@ public struct ClientIdentityPolicy: Sendable, Equatable {
             return "\(quoted(entry)) is not an absolute URI (expected scheme:..., e.g. \"spiffe://example.org/sensor\")"
         }
         let scheme = entry[..<colon]
-        let schemeOK = scheme.first!.isASCII && scheme.first!.isLetter
+        let schemeOK =
+            scheme.first!.isASCII && scheme.first!.isLetter
             && scheme.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
         guard schemeOK, entry.index(after: colon) != entry.endIndex else {
             return "\(quoted(entry)) is not an absolute URI (expected scheme:..., e.g. \"spiffe://example.org/sensor\")"
@@ -121,7 +123,8 @@ public struct ClientIdentityPolicy: Sendable, Equatable {
         if entry.contains(where: { $0 == " " || !$0.isASCII || $0.asciiValue! < 0x21 || $0.asciiValue! == 0x7F }) {
             return "\(quoted(entry)) contains a space, a control or a non-ASCII character; write URIs percent-encoded"
         }
-        if let star = entry.firstIndex(of: "*"), !(entry.hasSuffix("/*") && star == entry.index(before: entry.endIndex)) {
+        if let star = entry.firstIndex(of: "*"), !(entry.hasSuffix("/*") && star == entry.index(before: entry.endIndex))
+        {
             return "\(quoted(entry)): \"*\" is only allowed as a final \"/*\" (every URI under that path)"
         }
         return nil

@@ -28,7 +28,9 @@ public final class CookieVerifier {
     ///   - masterSecret: at least 16 bytes; from `cookie_secret_file` or random per start.
     ///   - rotationPeriodSeconds: how long one HMAC key is minted with.
     ///   - clock: seconds since the epoch; tests pass their own.
-    public init(masterSecret: [UInt8], rotationPeriodSeconds: Int64 = 60, clock: @escaping () -> Int64 = { Int64(time(nil)) }) {
+    public init(
+        masterSecret: [UInt8], rotationPeriodSeconds: Int64 = 60, clock: @escaping () -> Int64 = { Int64(time(nil)) }
+    ) {
         precondition(masterSecret.count >= 16, "cookie secret too short")
         precondition(rotationPeriodSeconds > 0)
         self.masterSecret = masterSecret
@@ -78,8 +80,9 @@ public final class CookieVerifier {
         let result = key.withUnsafeBufferPointer { keyBytes in
             data.withUnsafeBufferPointer { dataBytes in
                 output.withUnsafeMutableBufferPointer { out in
-                    HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                         dataBytes.baseAddress, dataBytes.count, out.baseAddress, &outputLength)
+                    HMAC(
+                        EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
+                        dataBytes.baseAddress, dataBytes.count, out.baseAddress, &outputLength)
                 }
             }
         }

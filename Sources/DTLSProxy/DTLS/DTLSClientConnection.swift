@@ -25,7 +25,9 @@ final class DTLSClientConnection: DTLSEndpoint {
     /// the server is known by address only (OpenSSL's X509_check_host / _ip).
     private func configureServerName(_ context: DTLSClientContext) throws {
         if let name = context.serverName {
-            guard dp_SSL_set_tlsext_host_name(ssl, name) == 1 else { throw OpenSSLError.fromQueue("SSL_set_tlsext_host_name") }
+            guard dp_SSL_set_tlsext_host_name(ssl, name) == 1 else {
+                throw OpenSSLError.fromQueue("SSL_set_tlsext_host_name")
+            }
         }
         guard context.verifiesCertificate else { return }
         if let name = context.serverName {
@@ -48,7 +50,9 @@ final class DTLSClientConnection: DTLSEndpoint {
             let verify = SSL_get_verify_result(ssl)
             if verify != X509_V_OK {
                 OpenSSLError.drain()
-                return .failed("certificate verify failed: \(String(cString: X509_verify_cert_error_string(verify)))", verification: true)
+                return .failed(
+                    "certificate verify failed: \(String(cString: X509_verify_cert_error_string(verify)))",
+                    verification: true)
             }
             return .failed(failureReason(error), verification: false)
         }
@@ -58,7 +62,9 @@ final class DTLSClientConnection: DTLSEndpoint {
     /// else dNSName) and/or ` psk_identity=ID` for the session's log lines.
     var identityLogFields: String {
         var fields = ""
-        if let name = PeerIdentity.certificate(of: ssl)?.displayName { fields += " server_identity=\(LogValue.quote(name))" }
+        if let name = PeerIdentity.certificate(of: ssl)?.displayName {
+            fields += " server_identity=\(LogValue.quote(name))"
+        }
         if let identity = PeerIdentity.pskIdentity(of: ssl) { fields += " psk_identity=\(LogValue.quote(identity))" }
         return fields
     }

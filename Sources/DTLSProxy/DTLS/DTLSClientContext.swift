@@ -39,14 +39,18 @@ public final class DTLSClientContext: @unchecked Sendable {
 
         // Tickets are asked for unless session_tickets = false; the runtime's
         // ClientSessionCache keeps the last session.
-        let cipherList = try DTLSContextSetup.apply(DTLSContextSetup.Policy(
-            minVersion: connector.minVersion, maxVersion: connector.maxVersion,
-            extraOptions: 0, sessionTickets: connector.sessionTickets,
-            mtu: connector.mtu, ciphers: connector.ciphers, groups: connector.groups,
-            certificates: connector.serverCA != nil, psk: connector.pskFile != nil), to: ctx, fail: fail)
+        let cipherList = try DTLSContextSetup.apply(
+            DTLSContextSetup.Policy(
+                minVersion: connector.minVersion, maxVersion: connector.maxVersion,
+                extraOptions: 0, sessionTickets: connector.sessionTickets,
+                mtu: connector.mtu, ciphers: connector.ciphers, groups: connector.groups,
+                certificates: connector.serverCA != nil, psk: connector.pskFile != nil), to: ctx, fail: fail)
         if let serverCA = connector.serverCA {
             guard SSL_CTX_load_verify_locations(ctx, serverCA, nil) == 1 else {
-                throw fail("server_ca", "cannot load CA bundle \(serverCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)")
+                throw fail(
+                    "server_ca",
+                    "cannot load CA bundle \(serverCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)"
+                )
             }
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
             SSL_CTX_set_verify_depth(ctx, Int32(connector.verifyDepth))
@@ -77,12 +81,17 @@ public final class DTLSClientContext: @unchecked Sendable {
     /// Certificate suites only with `server_ca` (nothing could verify the server
     /// otherwise), PSK suites only with a PSK, CBC suites only with DTLS 1.0.
     static func defaultCipherList(_ connector: ConnectorConfiguration) -> String {
-        DTLSContextSetup.defaultCipherList(certificates: connector.serverCA != nil, psk: connector.pskFile != nil, legacy: connector.minVersion == .dtls1_0)
+        DTLSContextSetup.defaultCipherList(
+            certificates: connector.serverCA != nil, psk: connector.pskFile != nil,
+            legacy: connector.minVersion == .dtls1_0)
     }
 
     /// Refuses a cipher string OpenSSL parses but that leaves no suite this
     /// connector's credentials could complete a handshake with.
-    private static func checkUsableCiphers(_ ctx: OpaquePointer, connector: ConnectorConfiguration, cipherList: String, fail: (String, String) -> ConfigurationError) throws(ConfigurationError) {
+    private static func checkUsableCiphers(
+        _ ctx: OpaquePointer, connector: ConnectorConfiguration, cipherList: String,
+        fail: (String, String) -> ConfigurationError
+    ) throws(ConfigurationError) {
         var usable = false
         if let ciphers = SSL_CTX_get_ciphers(ctx) {
             for index in 0..<dp_sk_SSL_CIPHER_num(ciphers) {
@@ -97,19 +106,26 @@ public final class DTLSClientContext: @unchecked Sendable {
         }
         OpenSSLError.drain()
         guard usable else {
-            let credentials = [connector.serverCA != nil ? "server_ca" : nil, connector.pskFile != nil ? "psk_file" : nil].compactMap { $0 }
-            throw fail("ciphers", "\"\(cipherList)\" has no suite usable with \(credentials.joined(separator: " and ")) (certificate suites need server_ca, PSK suites psk_file)")
+            let credentials = [
+                connector.serverCA != nil ? "server_ca" : nil, connector.pskFile != nil ? "psk_file" : nil,
+            ].compactMap { $0 }
+            throw fail(
+                "ciphers",
+                "\"\(cipherList)\" has no suite usable with \(credentials.joined(separator: " and ")) (certificate suites need server_ca, PSK suites psk_file)"
+            )
         }
     }
 }
 
 /// Hands OpenSSL `psk_identity` and its key; the server's hint is not needed to choose.
 private func pskClientCallback(
-    _ ssl: OpaquePointer?, _ hint: UnsafePointer<CChar>?, _ identity: UnsafeMutablePointer<CChar>?, _ maximumIdentityLength: UInt32,
+    _ ssl: OpaquePointer?, _ hint: UnsafePointer<CChar>?, _ identity: UnsafeMutablePointer<CChar>?,
+    _ maximumIdentityLength: UInt32,
     _ psk: UnsafeMutablePointer<UInt8>?, _ maximumKeyLength: UInt32
 ) -> UInt32 {
     guard let identity, let psk, let context = DTLSClientContext.from(ssl), let entry = context.psk,
-          entry.identity.count < Int(maximumIdentityLength), entry.key.count <= Int(maximumKeyLength) else { return 0 }
+        entry.identity.count < Int(maximumIdentityLength), entry.key.count <= Int(maximumKeyLength)
+    else { return 0 }
     entry.identity.withUnsafeBufferPointer { bytes in
         UnsafeMutableRawPointer(identity).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }

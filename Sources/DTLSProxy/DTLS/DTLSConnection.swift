@@ -27,7 +27,10 @@ public final class DTLSConnection: DTLSEndpoint {
         case refused(rules: [String], detail: String)
     }
 
-    public init(context: DTLSServerContext, cookies: CookieVerifier, peerMaterial: [UInt8], ipv6: Bool, allocator: ByteBufferAllocator) throws {
+    public init(
+        context: DTLSServerContext, cookies: CookieVerifier, peerMaterial: [UInt8], ipv6: Bool,
+        allocator: ByteBufferAllocator
+    ) throws {
         self.cookies = cookies
         self.peerMaterial = peerMaterial
         try super.init(context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator)
@@ -95,8 +98,11 @@ public final class DTLSConnection: DTLSEndpoint {
         certificateIdentity = PeerIdentity.certificate(of: ssl)
         serverName = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0).lowercased() }
         guard let identity = certificateIdentity, let context = DTLSServerContext.from(ssl),
-              case .refused(let rules) = context.identityPolicy.evaluate(identity) else { return .complete }
-        return refuse(rules: rules, detail: "certificate \(identity.summary) matches no entry of \(rules.joined(separator: " or "))")
+            case .refused(let rules) = context.identityPolicy.evaluate(identity)
+        else { return .complete }
+        return refuse(
+            rules: rules,
+            detail: "certificate \(identity.summary) matches no entry of \(rules.joined(separator: " or "))")
     }
 
     /// Refuses a handshake that just completed on our side (``handshake()``

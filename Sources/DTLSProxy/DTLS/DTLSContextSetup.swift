@@ -52,14 +52,22 @@ enum DTLSContextSetup {
     /// Applies `policy` to `ctx`; returns the cipher string in force.
     @discardableResult
     static func apply(_ policy: Policy, to ctx: OpaquePointer, fail: Failure) throws(ConfigurationError) -> String {
-        for (key, setting, isMinimum) in [("min_version", policy.minVersion, true), ("max_version", policy.maxVersion, false)] {
+        for (key, setting, isMinimum) in [
+            ("min_version", policy.minVersion, true), ("max_version", policy.maxVersion, false),
+        ] {
             let version = protocolVersion(setting)
-            let ok = isMinimum ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
+            let ok =
+                isMinimum
+                ? dp_SSL_CTX_set_min_proto_version(ctx, version) : dp_SSL_CTX_set_max_proto_version(ctx, version)
             guard ok == 1 else {
-                throw fail(key, "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)")
+                throw fail(
+                    key,
+                    "OpenSSL refuses DTLS \(setting.rawValue): \(OpenSSLError.fromQueue("SSL_CTX_set_proto_version").reasonText)"
+                )
             }
         }
-        var options = dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU | policy.extraOptions
+        var options =
+            dp_SSL_OP_NO_RENEGOTIATION | dp_SSL_OP_NO_COMPRESSION | dp_SSL_OP_NO_QUERY_MTU | policy.extraOptions
         if !policy.sessionTickets { options |= dp_SSL_OP_NO_TICKET }
         SSL_CTX_set_options(ctx, UInt64(options))
         _ = dp_SSL_CTX_set_mode(ctx, dp_SSL_MODE_RELEASE_BUFFERS)
@@ -71,10 +79,15 @@ enum DTLSContextSetup {
         // Never prompt on a terminal for an encrypted key's passphrase.
         SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase)
 
-        let cipherList = policy.ciphers
-            ?? defaultCipherList(certificates: policy.certificates, psk: policy.psk, legacy: policy.minVersion == .dtls1_0)
+        let cipherList =
+            policy.ciphers
+            ?? defaultCipherList(
+                certificates: policy.certificates, psk: policy.psk, legacy: policy.minVersion == .dtls1_0)
         if SSL_CTX_set_cipher_list(ctx, cipherList) != 1 {
-            throw fail("ciphers", "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)")
+            throw fail(
+                "ciphers",
+                "OpenSSL accepts none of the ciphers in \"\(cipherList)\": \(OpenSSLError.fromQueue("SSL_CTX_set_cipher_list").reasonText)"
+            )
         }
         if policy.minVersion == .dtls1_0 {
             // OpenSSL 3.0 refuses the MD5+SHA-1 handshake signatures of DTLS 1.0
@@ -83,15 +96,23 @@ enum DTLSContextSetup {
         }
         let groups = policy.groups ?? DTLSServerContext.groups
         if dp_SSL_CTX_set1_groups_list(ctx, groups) != 1 {
-            throw fail("groups", "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)")
+            throw fail(
+                "groups",
+                "OpenSSL refuses groups \"\(groups)\": \(OpenSSLError.fromQueue("SSL_CTX_set1_groups_list").reasonText)"
+            )
         }
         return cipherList
     }
 
     /// Loads a certificate chain (leaf first) and its private key, and checks that they match.
-    static func loadCertificate(_ ctx: OpaquePointer, certificate: String, privateKey: String, fail: Failure) throws(ConfigurationError) {
+    static func loadCertificate(
+        _ ctx: OpaquePointer, certificate: String, privateKey: String, fail: Failure
+    ) throws(ConfigurationError) {
         guard SSL_CTX_use_certificate_chain_file(ctx, certificate) == 1 else {
-            throw fail("certificate", "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)")
+            throw fail(
+                "certificate",
+                "cannot load certificate chain \(certificate): \(OpenSSLError.fromQueue("SSL_CTX_use_certificate_chain_file").reasonText)"
+            )
         }
         guard SSL_CTX_use_PrivateKey_file(ctx, privateKey, SSL_FILETYPE_PEM) == 1 else {
             let error = OpenSSLError.fromQueue("SSL_CTX_use_PrivateKey_file")
@@ -108,6 +129,8 @@ enum DTLSContextSetup {
     }
 }
 
-private func refusePassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
+private func refusePassphrase(
+    _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ rwflag: Int32, _ userdata: UnsafeMutableRawPointer?
+) -> Int32 {
     0
 }

@@ -8,13 +8,20 @@ extension DTLSServerContext {
 
     /// Loads `client_ca` (always, so that `--check-config` judges it even with
     /// `client_auth = "none"`) and sets the verification mode and depth.
-    static func configureClientCertificates(_ ctx: OpaquePointer, listener: ListenerConfiguration, fail: Failure) throws(ConfigurationError) {
+    static func configureClientCertificates(
+        _ ctx: OpaquePointer, listener: ListenerConfiguration, fail: Failure
+    ) throws(ConfigurationError) {
         guard let clientCA = listener.clientCA else { return }
         guard SSL_CTX_load_verify_locations(ctx, clientCA, nil) == 1 else {
-            throw fail("client_ca", "cannot load CA bundle \(clientCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)")
+            throw fail(
+                "client_ca",
+                "cannot load CA bundle \(clientCA): \(OpenSSLError.fromQueue("SSL_CTX_load_verify_locations").reasonText)"
+            )
         }
         guard let names = SSL_load_client_CA_file(clientCA) else {
-            throw fail("client_ca", "no CA certificate in \(clientCA): \(OpenSSLError.fromQueue("SSL_load_client_CA_file").reasonText)")
+            throw fail(
+                "client_ca",
+                "no CA certificate in \(clientCA): \(OpenSSLError.fromQueue("SSL_load_client_CA_file").reasonText)")
         }
         let security = listener.security
         switch security.clientAuth {
@@ -34,7 +41,9 @@ extension DTLSServerContext {
     /// Refuses a cipher string that, though OpenSSL parses it, leaves no suite
     /// this listener could ever complete a handshake with: e.g. only PSK suites
     /// on a certificate-only listener, or only AEAD suites at `max_version = "1.0"`.
-    static func checkUsableCiphers(_ ctx: OpaquePointer, listener: ListenerConfiguration, cipherList: String, fail: Failure) throws(ConfigurationError) {
+    static func checkUsableCiphers(
+        _ ctx: OpaquePointer, listener: ListenerConfiguration, cipherList: String, fail: Failure
+    ) throws(ConfigurationError) {
         var certificateAuth: Set<Int32> = []
         if listener.certificate != nil, let key = SSL_CTX_get0_privatekey(ctx) {
             switch EVP_PKEY_get_base_id(key) {
@@ -54,18 +63,25 @@ extension DTLSServerContext {
                 names.append(String(cString: SSL_CIPHER_get_name(cipher)))
                 // "TLSv1.2" marks suites (AEAD, SHA-256 MACs) that need DTLS 1.2.
                 if onlyDTLS10, String(cString: SSL_CIPHER_get_version(cipher)) == "TLSv1.2" { continue }
-                if certificateAuth.contains(auth) || (auth == NID_auth_psk && listener.pskTable != nil) { usable = true }
+                if certificateAuth.contains(auth) || (auth == NID_auth_psk && listener.pskTable != nil) {
+                    usable = true
+                }
             }
         }
         OpenSSLError.drain()
         guard usable else {
             var credentials: [String] = []
-            if listener.certificate != nil { credentials.append(certificateAuth.contains(NID_auth_rsa) ? "an RSA certificate" : "an EC certificate") }
+            if listener.certificate != nil {
+                credentials.append(certificateAuth.contains(NID_auth_rsa) ? "an RSA certificate" : "an EC certificate")
+            }
             if listener.pskTable != nil { credentials.append("psk_file") }
             let (low, high) = (listener.minVersion.rawValue, listener.security.maxVersion.rawValue)
             let versions = low == high ? "DTLS \(low)" : "DTLS \(low) to \(high)"
             let expanded = names.isEmpty ? "nothing" : names.joined(separator: ":")
-            throw fail("ciphers", "no suite in \"\(cipherList)\" works with \(credentials.joined(separator: " and ")) at \(versions) (OpenSSL expands it to \(expanded))")
+            throw fail(
+                "ciphers",
+                "no suite in \"\(cipherList)\" works with \(credentials.joined(separator: " and ")) at \(versions) (OpenSSL expands it to \(expanded))"
+            )
         }
     }
 
@@ -85,8 +101,13 @@ extension DTLSServerContext {
         let security = listener.security
         add("client_auth", Array(security.clientAuth.rawValue.utf8))
         add("verify_depth", Array(String(security.verifyDepth).utf8))
-        if let clientCA = listener.clientCA, case .success(let bytes) = ConfigFileAccess.read(clientCA) { add("client_ca", bytes) }
-        for (label, list) in [("allow_cn", security.identityPolicy.allowCN), ("allow_dns", security.identityPolicy.allowDNS), ("allow_uri", security.identityPolicy.allowURI)] {
+        if let clientCA = listener.clientCA, case .success(let bytes) = ConfigFileAccess.read(clientCA) {
+            add("client_ca", bytes)
+        }
+        for (label, list) in [
+            ("allow_cn", security.identityPolicy.allowCN), ("allow_dns", security.identityPolicy.allowDNS),
+            ("allow_uri", security.identityPolicy.allowURI),
+        ] {
             for entry in list { add(label, Array(entry.utf8)) }
         }
         if let table = listener.pskTable {

@@ -53,7 +53,10 @@ public final class DTLSServerContext: @unchecked Sendable {
     /// With `route`, the context of a route with its own certificate: the
     /// listener's settings with the route's credentials, sharing the listener's
     /// ticket keys so that a ticket resumes whichever certificate served it.
-    private init(listener: ListenerConfiguration, configFile: String, route: RouteConfiguration?, sharedTicketKeys: TicketKeySchedule?) throws(ConfigurationError) {
+    private init(
+        listener: ListenerConfiguration, configFile: String, route: RouteConfiguration?,
+        sharedTicketKeys: TicketKeySchedule?
+    ) throws(ConfigurationError) {
         OpenSSLError.drain()
         var listener = listener
         if let route {
@@ -61,7 +64,10 @@ public final class DTLSServerContext: @unchecked Sendable {
             listener.privateKey = route.privateKey
         }
         func fail(_ key: String, _ cause: String) -> ConfigurationError {
-            let path = route.map { route in ["certificate", "private_key"].contains(key) ? route.keyPath(listener: listener.index, key) : nil } ?? nil
+            let path =
+                route.map { route in
+                    ["certificate", "private_key"].contains(key) ? route.keyPath(listener: listener.index, key) : nil
+                } ?? nil
             return ConfigurationError(file: configFile, key: path ?? listener.keyPath(key), cause: cause)
         }
         guard let ctx = SSL_CTX_new(DTLS_server_method()) else {
@@ -72,15 +78,21 @@ public final class DTLSServerContext: @unchecked Sendable {
         pskTable = listener.pskTable
         let security = listener.security
         identityPolicy = security.identityPolicy
-        ticketKeys = route != nil ? sharedTicketKeys : security.sessionTickets
-            ? TicketKeySchedule(secret: security.ticketSecret ?? CookieVerifier.randomSecret(), rotation: security.ticketKeyRotation)
-            : nil
+        ticketKeys =
+            route != nil
+            ? sharedTicketKeys
+            : security.sessionTickets
+                ? TicketKeySchedule(
+                    secret: security.ticketSecret ?? CookieVerifier.randomSecret(), rotation: security.ticketKeyRotation
+                )
+                : nil
 
-        let cipherList = try DTLSContextSetup.apply(DTLSContextSetup.Policy(
-            minVersion: listener.minVersion, maxVersion: security.maxVersion,
-            extraOptions: dp_SSL_OP_CIPHER_SERVER_PREFERENCE, sessionTickets: security.sessionTickets,
-            mtu: listener.mtu, ciphers: security.ciphers, groups: security.groups,
-            certificates: listener.certificate != nil, psk: listener.pskTable != nil), to: ctx, fail: fail)
+        let cipherList = try DTLSContextSetup.apply(
+            DTLSContextSetup.Policy(
+                minVersion: listener.minVersion, maxVersion: security.maxVersion,
+                extraOptions: dp_SSL_OP_CIPHER_SERVER_PREFERENCE, sessionTickets: security.sessionTickets,
+                mtu: listener.mtu, ciphers: security.ciphers, groups: security.groups,
+                certificates: listener.certificate != nil, psk: listener.pskTable != nil), to: ctx, fail: fail)
 
         if let certificate = listener.certificate, let privateKey = listener.privateKey {
             try DTLSContextSetup.loadCertificate(ctx, certificate: certificate, privateKey: privateKey, fail: fail)
@@ -89,7 +101,9 @@ public final class DTLSServerContext: @unchecked Sendable {
         if listener.pskTable != nil {
             SSL_CTX_set_psk_server_callback(ctx, pskServerCallback)
             if let hint = security.pskIdentityHint, SSL_CTX_use_psk_identity_hint(ctx, hint) != 1 {
-                throw fail("psk_identity_hint", "OpenSSL refuses the hint: \(OpenSSLError.fromQueue("SSL_CTX_use_psk_identity_hint").reasonText)")
+                throw fail(
+                    "psk_identity_hint",
+                    "OpenSSL refuses the hint: \(OpenSSLError.fromQueue("SSL_CTX_use_psk_identity_hint").reasonText)")
             }
         }
         try Self.checkUsableCiphers(ctx, listener: listener, cipherList: cipherList, fail: fail)
@@ -106,7 +120,8 @@ public final class DTLSServerContext: @unchecked Sendable {
         var serverNameContexts: [(serverNames: [String], context: DTLSServerContext)] = []
         if route == nil {
             for route in listener.routes where route.certificate != nil {
-                let context = try DTLSServerContext(listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys)
+                let context = try DTLSServerContext(
+                    listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys)
                 serverNameContexts.append((route.serverNames, context))
             }
             // Always installed, even with no route certificate: OpenSSL 3.0 keeps the
@@ -136,16 +151,22 @@ public final class DTLSServerContext: @unchecked Sendable {
 }
 
 /// Looks the client's PSK identity up in the listener's table; 0 refuses the handshake.
-private func pskServerCallback(_ ssl: OpaquePointer?, _ identity: UnsafePointer<CChar>?, _ psk: UnsafeMutablePointer<UInt8>?, _ maximumLength: UInt32) -> UInt32 {
+private func pskServerCallback(
+    _ ssl: OpaquePointer?, _ identity: UnsafePointer<CChar>?, _ psk: UnsafeMutablePointer<UInt8>?,
+    _ maximumLength: UInt32
+) -> UInt32 {
     guard let identity, let psk, let context = DTLSServerContext.from(ssl),
-          let key = context.pskTable?[String(cString: identity)], key.count <= Int(maximumLength) else { return 0 }
+        let key = context.pskTable?[String(cString: identity)], key.count <= Int(maximumLength)
+    else { return 0 }
     key.withUnsafeBufferPointer { psk.update(from: $0.baseAddress!, count: key.count) }
     return UInt32(key.count)
 }
 
 /// Called by `DTLSv1_listen` only when a cookie fails verification; the router
 /// verified it before creating the `SSL` object, so this rarely runs.
-private func generateCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafeMutablePointer<UInt8>?, _ length: UnsafeMutablePointer<UInt32>?) -> Int32 {
+private func generateCookieCallback(
+    _ ssl: OpaquePointer?, _ cookie: UnsafeMutablePointer<UInt8>?, _ length: UnsafeMutablePointer<UInt32>?
+) -> Int32 {
     guard let connection = DTLSConnection.from(ssl), let cookie, let length else { return 0 }
     let value = connection.cookies.cookie(for: connection.peerMaterial)
     value.withUnsafeBufferPointer { cookie.update(from: $0.baseAddress!, count: value.count) }
@@ -169,13 +190,18 @@ private func verifyCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafePointer
 /// On a resumption `SSL_get_servername` already returns the name stored in the
 /// session, so the resumed handshake is served the certificate context of the
 /// name it first used, whatever it sends now.
-private func serverNameCallback(_ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+private func serverNameCallback(
+    _ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?, _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
     guard let ssl, let context = DTLSServerContext.from(ssl),
-          let raw = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else { return SSL_TLSEXT_ERR_OK }
+        let raw = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+    else { return SSL_TLSEXT_ERR_OK }
     let name = String(cString: raw).lowercased()
-    guard let match = context.serverNameContexts.first(where: { entry in
-        entry.serverNames.contains { ClientIdentityPolicy.dnsEntry($0, matches: name) }
-    }) else { return SSL_TLSEXT_ERR_OK }
+    guard
+        let match = context.serverNameContexts.first(where: { entry in
+            entry.serverNames.contains { ClientIdentityPolicy.dnsEntry($0, matches: name) }
+        })
+    else { return SSL_TLSEXT_ERR_OK }
     guard SSL_set_SSL_CTX(ssl, match.context.raw) != nil else {
         OpenSSLError.drain()
         alert?.pointee = SSL_AD_INTERNAL_ERROR

@@ -96,7 +96,9 @@ private func datagramBIORead(_ bio: OpaquePointer?, _ data: UnsafeMutablePointer
 }
 
 /// Answers the ctrl calls OpenSSL's DTLS code makes; see docs/openssl-dtls.md.
-private func datagramBIOCtrl(_ bio: OpaquePointer?, _ command: Int32, _ larg: Int, _ parg: UnsafeMutableRawPointer?) -> Int {
+private func datagramBIOCtrl(
+    _ bio: OpaquePointer?, _ command: Int32, _ larg: Int, _ parg: UnsafeMutableRawPointer?
+) -> Int {
     guard let buffers = buffers(of: bio) else { return 0 }
     switch command {
     case BIO_CTRL_FLUSH:

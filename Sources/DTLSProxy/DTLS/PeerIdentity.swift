@@ -45,7 +45,8 @@ enum PeerIdentity {
             last = next
         }
         guard last >= 0, let entry = X509_NAME_get_entry(subject, last),
-              let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
+            let data = X509_NAME_ENTRY_get_data(entry)
+        else { return nil }
         var utf8: UnsafeMutablePointer<UInt8>?
         let length = ASN1_STRING_to_UTF8(&utf8, data)
         guard length >= 0, let utf8 else {

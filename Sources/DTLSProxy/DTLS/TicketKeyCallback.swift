@@ -1,8 +1,9 @@
 import COpenSSL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// OpenSSL's session-ticket key callback (`SSL_CTX_set_tlsext_ticket_key_evp_cb`),
@@ -18,7 +19,8 @@ func ticketKeyCallback(
     _ cipherContext: OpaquePointer?, _ macContext: OpaquePointer?, _ encrypt: Int32
 ) -> Int32 {
     guard let keyName, let iv, let cipherContext, let macContext,
-          let schedule = DTLSServerContext.from(ssl)?.ticketKeys else { return -1 }
+        let schedule = DTLSServerContext.from(ssl)?.ticketKeys
+    else { return -1 }
     let now = UInt64(max(0, time(nil)))
     let nameLength = Int(dp_TLSEXT_KEYNAME_LENGTH)
     let ivLength = Int(EVP_CIPHER_get_iv_length(EVP_aes_256_cbc()))
@@ -38,7 +40,10 @@ func ticketKeyCallback(
     return current ? 1 : 2
 }
 
-private func install(_ key: TicketKeySchedule.Key, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer, mac: OpaquePointer, encrypt: Bool) -> Bool {
+private func install(
+    _ key: TicketKeySchedule.Key, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer, mac: OpaquePointer,
+    encrypt: Bool
+) -> Bool {
     var macKey = key.macKey
     let macOK = macKey.withUnsafeMutableBufferPointer {
         dp_EVP_MAC_CTX_set_hmac_sha256_key(mac, $0.baseAddress, $0.count) == 1

@@ -39,7 +39,8 @@ public struct TicketKeySchedule: Sendable, Equatable {
     /// there must be enough of them. Returns the cause for the loader, or nil.
     public static func problem(withFileContents bytes: [UInt8], path: String) -> String? {
         if bytes.count < minimumSecretLength {
-            return "\(path) holds \(bytes.count) bytes; a ticket key secret needs at least \(minimumSecretLength) (create one with `openssl rand 48 > \(path)`)"
+            return
+                "\(path) holds \(bytes.count) bytes; a ticket key secret needs at least \(minimumSecretLength) (create one with `openssl rand 48 > \(path)`)"
         }
         if bytes.count > maximumSecretLength {
             return "\(path) is larger than \(maximumSecretLength) bytes; it should hold only a random secret"

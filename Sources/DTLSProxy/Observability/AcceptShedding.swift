@@ -1,7 +1,8 @@
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Keeps the metrics endpoint's accept loop from spinning when the process is

@@ -26,10 +26,12 @@ final class BackendHealthMetrics: Sendable {
                 for route in routes {
                     for (member, endpoint) in route.pool.endpoints.enumerated() {
                         let labels = [runtime.name, route.name, endpoint.description]
-                        let gauge = published[labels] ?? CoreMetrics.Gauge(
-                            label: DaemonMetrics.Name.backendUp,
-                            dimensions: [("listener", labels[0]), ("route", labels[1]), ("backend", labels[2])],
-                            factory: factory.factory)
+                        let gauge =
+                            published[labels]
+                            ?? CoreMetrics.Gauge(
+                                label: DaemonMetrics.Name.backendUp,
+                                dimensions: [("listener", labels[0]), ("route", labels[1]), ("backend", labels[2])],
+                                factory: factory.factory)
                         gauge.record(route.pool.isDown(member, now: now) ? 0 : 1)
                         current[labels] = gauge
                     }

@@ -18,8 +18,10 @@ public struct DaemonLogHandler: LogHandler {
 
     private let writer: LogWriter
 
-    public init(control: LogLevelControl, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
-                writer: LogWriter = .standardError) {
+    public init(
+        control: LogLevelControl, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
+        writer: LogWriter = .standardError
+    ) {
         self.control = control
         self.journal = journal
         self.writer = writer
@@ -75,9 +77,10 @@ public struct DaemonLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                      parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
     }
 }
 

@@ -50,7 +50,8 @@ public final class DaemonMetrics: Sendable {
             .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
         ]
         self.factory = factory
-        reloadsSucceeded = CoreMetrics.Counter(label: Name.reloads, dimensions: [("result", "success")], factory: factory)
+        reloadsSucceeded = CoreMetrics.Counter(
+            label: Name.reloads, dimensions: [("result", "success")], factory: factory)
         reloadsFailed = CoreMetrics.Counter(label: Name.reloads, dimensions: [("result", "failure")], factory: factory)
         lastReloadSucceeded = CoreMetrics.Gauge(label: Name.lastReloadSucceeded, factory: factory)
         lastReloadSucceeded.record(1)
@@ -108,29 +109,36 @@ final class ListenerMetrics: Sendable {
         let label = ("listener", listener)
         typealias Name = DaemonMetrics.Name
         sessionsActive = CoreMetrics.Gauge(label: Name.sessionsActive, dimensions: [label], factory: factory)
-        backendSocketsParked = CoreMetrics.Gauge(label: Name.backendSocketsParked, dimensions: [label], factory: factory)
+        backendSocketsParked = CoreMetrics.Gauge(
+            label: Name.backendSocketsParked, dimensions: [label], factory: factory)
         sessionsOpened = CoreMetrics.Counter(label: Name.sessionsOpened, dimensions: [label], factory: factory)
-        handshakesCompleted = CoreMetrics.Counter(label: Name.handshakesCompleted, dimensions: [label], factory: factory)
+        handshakesCompleted = CoreMetrics.Counter(
+            label: Name.handshakesCompleted, dimensions: [label], factory: factory)
         cookiesSent = CoreMetrics.Counter(label: Name.cookiesSent, dimensions: [label], factory: factory)
         backendErrors = CoreMetrics.Counter(label: Name.backendErrors, dimensions: [label], factory: factory)
         handshakeDuration = CoreMetrics.Timer(label: Name.handshakeDuration, dimensions: [label], factory: factory)
         // "in": plaintext from clients to the backend; "out": from the backend to clients.
-        datagramsIn = CoreMetrics.Counter(label: Name.datagrams, dimensions: [label, ("direction", "in")], factory: factory)
-        datagramsOut = CoreMetrics.Counter(label: Name.datagrams, dimensions: [label, ("direction", "out")], factory: factory)
+        datagramsIn = CoreMetrics.Counter(
+            label: Name.datagrams, dimensions: [label, ("direction", "in")], factory: factory)
+        datagramsOut = CoreMetrics.Counter(
+            label: Name.datagrams, dimensions: [label, ("direction", "out")], factory: factory)
         bytesIn = CoreMetrics.Counter(label: Name.bytes, dimensions: [label, ("direction", "in")], factory: factory)
         bytesOut = CoreMetrics.Counter(label: Name.bytes, dimensions: [label, ("direction", "out")], factory: factory)
         var closed: [String: CoreMetrics.Counter] = [:]
         var failed: [String: CoreMetrics.Counter] = [:]
         for reason in CloseReason.allCases {
-            closed[reason.rawValue] = CoreMetrics.Counter(label: Name.sessionsClosed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
-            failed[reason.rawValue] = CoreMetrics.Counter(label: Name.handshakesFailed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+            closed[reason.rawValue] = CoreMetrics.Counter(
+                label: Name.sessionsClosed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
+            failed[reason.rawValue] = CoreMetrics.Counter(
+                label: Name.handshakesFailed, dimensions: [label, ("reason", reason.rawValue)], factory: factory)
         }
         self.closed = closed
         self.handshakesFailed = failed
         var drops: [String: CoreMetrics.Counter] = [:]
         for counter in ListenerStats.Counter.allCases where counter.rawValue.hasPrefix("dropped_") {
             let reason = String(counter.rawValue.dropFirst("dropped_".count))
-            drops[reason] = CoreMetrics.Counter(label: Name.drops, dimensions: [label, ("reason", reason)], factory: factory)
+            drops[reason] = CoreMetrics.Counter(
+                label: Name.drops, dimensions: [label, ("reason", reason)], factory: factory)
         }
         self.drops = drops
     }
@@ -149,7 +157,8 @@ final class ListenerMetrics: Sendable {
         default:
             let name = counter.rawValue
             if name.hasPrefix("dropped_") { return drops[String(name.dropFirst("dropped_".count))] }
-            return CoreMetrics.Counter(label: "dtlsproxy_\(name)_total", dimensions: [("listener", listener)], factory: factory)
+            return CoreMetrics.Counter(
+                label: "dtlsproxy_\(name)_total", dimensions: [("listener", listener)], factory: factory)
         }
     }
 

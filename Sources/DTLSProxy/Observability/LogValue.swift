@@ -4,9 +4,11 @@ enum LogValue {
     /// otherwise in double quotes with `"`, `\` and non-printable characters escaped,
     /// so one value can never look like another key=value or a new line.
     static func quote(_ value: String) -> String {
-        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy {
-            $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" && $0 != "="
-        }
+        let plain =
+            !value.isEmpty
+            && value.unicodeScalars.allSatisfy {
+                $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" && $0 != "="
+            }
         return plain ? value : quoted(value)
     }
 

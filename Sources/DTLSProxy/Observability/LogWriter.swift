@@ -1,7 +1,8 @@
 import Atomics
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes log lines to standard error from one thread of its own, through a
@@ -96,7 +97,9 @@ public final class LogWriter: @unchecked Sendable {
 
             // The notice is not a log line: if it cannot be written, the lines it speaks of stay owed.
             var owed = 0
-            if lost > 0, !writeAll(Array(format("\(lost) lines dropped (the log could not keep up or was not writable)").utf8)) {
+            if lost > 0,
+                !writeAll(Array(format("\(lost) lines dropped (the log could not keep up or was not writable)").utf8))
+            {
                 owed = lost
             }
             let failed = write(batch)

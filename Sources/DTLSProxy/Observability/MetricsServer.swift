@@ -59,7 +59,8 @@ final class MetricsServer: Sendable {
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         // A scraper that connects and goes quiet must not hold a descriptor forever.
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: MetricsServer.idleTimeout))
+                        try channel.pipeline.syncOperations.addHandler(
+                            IdleStateHandler(allTimeout: MetricsServer.idleTimeout))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(scrape: scrape))
                     }
@@ -68,7 +69,8 @@ final class MetricsServer: Sendable {
                 .get()
             return MetricsServer(address: address, channel: channel)
         } catch {
-            throw StartupError(description: "metrics_listen \(address): cannot bind: \(ListenerSockets.describe(error))")
+            throw StartupError(
+                description: "metrics_listen \(address): cannot bind: \(ListenerSockets.describe(error))")
         }
     }
 
@@ -123,19 +125,26 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         scrape(context.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let body):
-                self.send(.ok, body: body, head: head, context: context, contentType: "text/plain; version=0.0.4; charset=utf-8")
+                self.send(
+                    .ok, body: body, head: head, context: context,
+                    contentType: "text/plain; version=0.0.4; charset=utf-8")
             case .failure(let error):
                 self.send(.internalServerError, body: Array("\(error)\n".utf8), head: head, context: context)
             }
         }
     }
 
-    private func send(_ status: HTTPResponseStatus, body: [UInt8], head: HTTPRequestHead, context: ChannelHandlerContext, contentType: String = "text/plain; charset=utf-8") {
+    private func send(
+        _ status: HTTPResponseStatus, body: [UInt8], head: HTTPRequestHead, context: ChannelHandlerContext,
+        contentType: String = "text/plain; charset=utf-8"
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if head.method != .HEAD {
             var buffer = context.channel.allocator.buffer(capacity: body.count)
             buffer.writeBytes(body)
@@ -169,7 +178,8 @@ final class MetricsEndpoint: Sendable {
         if let address {
             new = try await MetricsServer.start(address: address, server: server)
             if !Self.isLoopback(address.host) {
-                logger.notice("metrics_listen \(address) is not a loopback address: anyone who can reach it can read the metrics")
+                logger.notice(
+                    "metrics_listen \(address) is not a loopback address: anyone who can reach it can read the metrics")
             }
             logger.info("metrics: serving http://\(address)/metrics")
         }

@@ -9,10 +9,13 @@ enum CookieSecret {
             return CookieVerifier.randomSecret()
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError(file: configuration.sourcePath, key: "daemon.cookie_secret_file", cause: "cannot read \(path)")
+            throw ConfigurationError(
+                file: configuration.sourcePath, key: "daemon.cookie_secret_file", cause: "cannot read \(path)")
         }
         guard data.count >= 16 else {
-            throw ConfigurationError(file: configuration.sourcePath, key: "daemon.cookie_secret_file", cause: "\(path) holds \(data.count) bytes; at least 16 are needed")
+            throw ConfigurationError(
+                file: configuration.sourcePath, key: "daemon.cookie_secret_file",
+                cause: "\(path) holds \(data.count) bytes; at least 16 are needed")
         }
         return Array(data)
     }

@@ -30,8 +30,9 @@ final class HandshakeShares {
         }
 
         init(_ listener: ListenerConfiguration) {
-            self.init(perSource: listener.maxHandshakesPerSource, perPrefix: listener.maxHandshakesPerPrefix,
-                      ipv4PrefixLength: listener.sourcePrefixIPv4, ipv6PrefixLength: listener.sourcePrefixIPv6)
+            self.init(
+                perSource: listener.maxHandshakesPerSource, perPrefix: listener.maxHandshakesPerPrefix,
+                ipv4PrefixLength: listener.sourcePrefixIPv4, ipv6PrefixLength: listener.sourcePrefixIPv6)
         }
     }
 

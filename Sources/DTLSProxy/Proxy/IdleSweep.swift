@@ -32,7 +32,9 @@ enum IdleSweep {
     ) -> Int {
         guard now - lastActivity >= period else { return 0 }
         var released = 0
-        if !endpoint.buffersReleased, peerSentData || now - establishedAt >= unconfirmedQuietPeriod, endpoint.releaseBuffers() {
+        if !endpoint.buffersReleased, peerSentData || now - establishedAt >= unconfirmedQuietPeriod,
+            endpoint.releaseBuffers()
+        {
             released += 1
         }
         if let socket, socket.parkIfOpen() { released += 1 }

@@ -24,7 +24,9 @@ enum KernelDrops {
 
     /// The `SK_MEMINFO_*` array SO_MEMINFO fills (`SK_MEMINFO_VARS` = 9 entries of `u32`).
     struct MemoryInfo: Sendable {
-        var entries: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var entries: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
+            0, 0, 0, 0, 0, 0, 0, 0, 0
+        )
 
         var drops: UInt32 { entries.8 }
     }

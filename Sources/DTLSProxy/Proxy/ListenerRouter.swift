@@ -144,9 +144,11 @@ final class ListenerRouter: ChannelInboundHandler {
     // MARK: - Routing
 
     private func route(_ datagram: ByteBuffer, from peer: SocketAddress) {
-        let classification: (header: DTLSRecordHeader, isClientHello: Bool)? = datagram.withUnsafeReadableBytes { bytes in
+        let classification: (header: DTLSRecordHeader, isClientHello: Bool)? = datagram.withUnsafeReadableBytes {
+            bytes in
             guard let header = DTLSRecordHeader(bytes) else { return nil }
-            let isClientHello = header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue
+            let isClientHello =
+                header.contentType == DTLSRecordHeader.ContentType.handshake.rawValue
                 && header.epoch == 0 && header.fragmentLength > 0 && bytes[DTLSRecordHeader.length] == 1
             return (header, isClientHello)
         }
@@ -285,9 +287,13 @@ final class ListenerRouter: ChannelInboundHandler {
         runtime.stats.increment(.helloVerifySent)
     }
 
-    private func createSession(from datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8], asReplacement: Bool) {
+    private func createSession(
+        from datagram: ByteBuffer, hello: ClientHelloSummary, peer: SocketAddress, material: [UInt8],
+        asReplacement: Bool
+    ) {
         // Released when the handshake completes or its session closes; a refusal below releases it at once.
-        guard case .success(let handshakeSlot) = handshakeShares.reserve(peer, limits: .init(runtime.configuration)) else {
+        guard case .success(let handshakeSlot) = handshakeShares.reserve(peer, limits: .init(runtime.configuration))
+        else {
             runtime.stats.increment(.droppedHandshakeShare)
             return
         }
@@ -302,22 +308,28 @@ final class ListenerRouter: ChannelInboundHandler {
         }
         let connection: DTLSConnection
         do {
-            connection = try DTLSConnection(context: runtime.context, cookies: cookies, peerMaterial: material, ipv6: peer.isIPv6, allocator: allocator)
+            connection = try DTLSConnection(
+                context: runtime.context, cookies: cookies, peerMaterial: material, ipv6: peer.isIPv6,
+                allocator: allocator)
         } catch {
             runtime.stats.releaseSession()
             runtime.stats.releaseHandshake()
-            runtime.logger.error("listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
+            runtime.logger.error(
+                "listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return
         }
-        let session = Session(peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection,
-                              handshakeSlot: handshakeSlot, router: self, runtime: runtime)
+        let session = Session(
+            peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection,
+            handshakeSlot: handshakeSlot, router: self, runtime: runtime)
         runtime.stats.increment(.sessionsCreated)
         if asReplacement {
             table.insertReplacement(session)
         } else {
             table.insert(session)
         }
-        runtime.logger.debug("handshake start peer=\(peer.logDescription) listener=\(runtime.name)\(asReplacement ? " restart=true" : "")")
+        runtime.logger.debug(
+            "handshake start peer=\(peer.logDescription) listener=\(runtime.name)\(asReplacement ? " restart=true" : "")"
+        )
         session.start(clientHello: datagram)
     }
 
@@ -382,7 +394,9 @@ final class ListenerRouter: ChannelInboundHandler {
         let now = NIODeadline.now()
         guard now - lastBackendErrorLog >= .seconds(1) else { return }
         lastBackendErrorLog = now
-        runtime.logger.warning("listener \(runtime.name): backend \(session.backendDescription) error for peer \(session.peer.logDescription): \(error)")
+        runtime.logger.warning(
+            "listener \(runtime.name): backend \(session.backendDescription) error for peer \(session.peer.logDescription): \(error)"
+        )
     }
 
     // MARK: - Shutdown

@@ -18,7 +18,10 @@ public final class ListenerRuntime: Sendable {
     let handshakeTimeout: TimeAmount
 
     /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
-    public init(configuration: ListenerConfiguration, context: DTLSServerContext, routes: RouteTable, logger: Logger, stats: ListenerStats? = nil) {
+    public init(
+        configuration: ListenerConfiguration, context: DTLSServerContext, routes: RouteTable, logger: Logger,
+        stats: ListenerStats? = nil
+    ) {
         self.configuration = configuration
         self.context = context
         self.routes = routes

@@ -33,7 +33,10 @@ final class ListenerSockets: Sendable {
     private let flushTasks: [RepeatedTask]
     private let current: NIOLockedValueBox<ListenerRuntime>
 
-    private init(key: SocketKey, runtime: ListenerRuntime, channels: [Channel], routers: [NIOLoopBound<ListenerRouter>], flushTasks: [RepeatedTask]) {
+    private init(
+        key: SocketKey, runtime: ListenerRuntime, channels: [Channel], routers: [NIOLoopBound<ListenerRouter>],
+        flushTasks: [RepeatedTask]
+    ) {
         self.key = key
         self.channels = channels
         self.routers = routers
@@ -65,7 +68,10 @@ final class ListenerSockets: Sendable {
                         channels.append(channel)
                         routers.append(router)
                     } catch {
-                        throw StartupError(description: "listener \"\(runtime.name)\": cannot serve the socket systemd passed (fd \(socket.descriptor)): \(describe(error))")
+                        throw StartupError(
+                            description:
+                                "listener \"\(runtime.name)\": cannot serve the socket systemd passed (fd \(socket.descriptor)): \(describe(error))"
+                        )
                     }
                 }
             case .address(let address):
@@ -74,20 +80,28 @@ final class ListenerSockets: Sendable {
                     let router = try await makeRouter(runtime, cookieSecret: cookieSecret, on: loop)
                     do {
                         let channel = try await bootstrap(loop, router: router)
-                            .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: 1)
+                            .channelOption(
+                                ChannelOptions.Types.SocketOption(
+                                    level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)),
+                                value: 1
+                            )
                             .channelOption(.socketOption(.so_reuseaddr), value: 1)
                             .bind(to: address)
                             .get()
                         channels.append(channel)
                         routers.append(router)
                     } catch {
-                        throw StartupError(description: "listener \"\(runtime.name)\": cannot bind \(address.logDescription): \(describe(error))")
+                        throw StartupError(
+                            description:
+                                "listener \"\(runtime.name)\": cannot bind \(address.logDescription): \(describe(error))"
+                        )
                     }
                 }
             }
             for channel in channels {
-                try await SocketBuffers.apply(receive: runtime.configuration.socketReceiveBuffer,
-                                              send: runtime.configuration.socketSendBuffer, to: channel)
+                try await SocketBuffers.apply(
+                    receive: runtime.configuration.socketReceiveBuffer,
+                    send: runtime.configuration.socketSendBuffer, to: channel)
             }
         } catch {
             for channel in channels { try? await channel.close() }
@@ -103,7 +117,9 @@ final class ListenerSockets: Sendable {
         return ListenerSockets(key: key, runtime: runtime, channels: channels, routers: routers, flushTasks: flushTasks)
     }
 
-    private static func makeRouter(_ runtime: ListenerRuntime, cookieSecret: [UInt8], on loop: EventLoop) async throws -> NIOLoopBound<ListenerRouter> {
+    private static func makeRouter(
+        _ runtime: ListenerRuntime, cookieSecret: [UInt8], on loop: EventLoop
+    ) async throws -> NIOLoopBound<ListenerRouter> {
         try await loop.submit {
             NIOLoopBound(ListenerRouter(runtime: runtime, cookieSecret: cookieSecret, eventLoop: loop), eventLoop: loop)
         }.get()
@@ -122,7 +138,9 @@ final class ListenerSockets: Sendable {
             // records can exceed the MTU on loopback): 8 × 18 KiB, reused from
             // read to read, per listener socket, not per session.
             .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot))
+            .channelOption(
+                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
+            )
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(router.value)
@@ -137,7 +155,8 @@ final class ListenerSockets: Sendable {
             let probe = try await DatagramBootstrap(group: loop).bind(to: address).get()
             try await probe.close()
         } catch {
-            throw StartupError(description: "listener \"\(listener)\": cannot bind \(address.logDescription): \(describe(error))")
+            throw StartupError(
+                description: "listener \"\(listener)\": cannot bind \(address.logDescription): \(describe(error))")
         }
     }
 
@@ -157,7 +176,8 @@ final class ListenerSockets: Sendable {
     func update(runtime: ListenerRuntime, cookieSecret: [UInt8]) async {
         current.withLockedValue { $0 = runtime }
         for router in routers {
-            try? await router.eventLoop.submit { router.value.update(runtime: runtime, cookieSecret: cookieSecret) }.get()
+            try? await router.eventLoop.submit { router.value.update(runtime: runtime, cookieSecret: cookieSecret) }
+                .get()
         }
     }
 

@@ -47,7 +47,10 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     /// The owner's count of parked sockets, shared by its event loops.
     private let parkedCount: ManagedAtomic<Int>
 
-    private init(descriptor: CInt, owner: Owner, remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop) {
+    private init(
+        descriptor: CInt, owner: Owner, remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>,
+        eventLoop: EventLoop
+    ) {
         self.descriptor = descriptor
         self.owner = owner
         self.remote = remote
@@ -66,7 +69,8 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop
     ) -> Result<ParkableSocket, OpenError> {
         let family = remote.isIPv6 ? AF_INET6 : AF_INET
-        let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let descriptor = socket(
+            family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
             return .failure(OpenError(description: "socket(): \(String(cString: strerror(errno)))"))
         }
@@ -74,7 +78,9 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
             Glibc.close(descriptor)
             return .failure(OpenError(description: failure))
         }
-        let link = ParkableSocket(descriptor: descriptor, owner: owner, remote: remote, readSize: readSize, parkedCount: parkedCount, eventLoop: eventLoop)
+        let link = ParkableSocket(
+            descriptor: descriptor, owner: owner, remote: remote, readSize: readSize, parkedCount: parkedCount,
+            eventLoop: eventLoop)
         link.attachChannel()
         return .success(link)
     }

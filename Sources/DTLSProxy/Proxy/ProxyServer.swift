@@ -46,10 +46,14 @@ public final class ProxyServer: Sendable {
     /// addresses and binds (or adopts) every socket. Throws `ConfigurationError`
     /// for bad credentials or passed sockets matching no listener, `StartupError`
     /// for anything else; nothing is left bound on failure.
-    public static func start(configuration: ProxyConfiguration, logger: Logger, activation: SocketActivation = .none, metrics: DaemonMetrics = DaemonMetrics()) async throws -> ProxyServer {
+    public static func start(
+        configuration: ProxyConfiguration, logger: Logger, activation: SocketActivation = .none,
+        metrics: DaemonMetrics = DaemonMetrics()
+    ) async throws -> ProxyServer {
         let workers = configuration.daemon.workers == 0 ? System.coreCount : configuration.daemon.workers
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
-        let server = ProxyServer(group: group, configuration: configuration, activation: activation, metrics: metrics, logger: logger)
+        let server = ProxyServer(
+            group: group, configuration: configuration, activation: activation, metrics: metrics, logger: logger)
         do {
             let plan = try await server.prepare(configuration)
             _ = await server.commit(plan)
@@ -60,7 +64,10 @@ public final class ProxyServer: Sendable {
         return server
     }
 
-    private init(group: MultiThreadedEventLoopGroup, configuration: ProxyConfiguration, activation: SocketActivation, metrics: DaemonMetrics, logger: Logger) {
+    private init(
+        group: MultiThreadedEventLoopGroup, configuration: ProxyConfiguration, activation: SocketActivation,
+        metrics: DaemonMetrics, logger: Logger
+    ) {
         self.group = group
         self.loops = Array(group.makeIterator())
         self.activation = activation
@@ -101,11 +108,15 @@ public final class ProxyServer: Sendable {
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
         for listener in configuration.listeners {
             let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
-            let routes = try RouteTable.resolve(listener) { try $0.resolved(for: "listener \"\(listener.name)\"", key: "backend") }
+            let routes = try RouteTable.resolve(listener) {
+                try $0.resolved(for: "listener \"\(listener.name)\"", key: "backend")
+            }
             let listenerStats = stats[listener.name] ?? ListenerStats(listenerName: listener.name, metrics: metrics)
             stats[listener.name] = listenerStats
-            let runtime = ListenerRuntime(configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats)
-            let key: SocketKey = activation.sockets(named: listener.name).isEmpty
+            let runtime = ListenerRuntime(
+                configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats)
+            let key: SocketKey =
+                activation.sockets(named: listener.name).isEmpty
                 ? .address(try listener.listen.resolved(for: "listener \"\(listener.name)\"", key: "listen"))
                 : .passed(name: listener.name)
             prepared.append((runtime, key))
@@ -113,7 +124,9 @@ public final class ProxyServer: Sendable {
         var listeners: [(sockets: ListenerSockets, runtime: ListenerRuntime, kept: Bool)] = []
         do {
             for (runtime, key) in prepared {
-                if let sockets = existing.first(where: { $0.key == key }), !listeners.contains(where: { $0.sockets === sockets }) {
+                if let sockets = existing.first(where: { $0.key == key }),
+                    !listeners.contains(where: { $0.sockets === sockets })
+                {
                     listeners.append((sockets, runtime, true))
                     continue
                 }
@@ -134,7 +147,9 @@ public final class ProxyServer: Sendable {
             throw error
         }
         let removed = existing.filter { old in !listeners.contains { $0.sockets === old } }
-        return Plan(configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed, stats: stats, connectors: connectorPlan)
+        return Plan(
+            configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed,
+            stats: stats, connectors: connectorPlan)
     }
 
     /// Closes sockets a failed `prepare` (or a failed reload step after it) opened.
@@ -170,14 +185,16 @@ public final class ProxyServer: Sendable {
         }
         for listener in plan.listeners where !listener.kept {
             let sockets = listener.sockets
-            let how = sockets.key.isPassed
+            let how =
+                sockets.key.isPassed
                 ? "serving the socket systemd passed, \(sockets.localAddresses), on one event loop per socket (listen = \"\(listener.runtime.configuration.listen)\" is not used)"
                 : "bound to \(sockets.localAddresses), \(sockets.channels.count) event loop(s)"
             logger.info("listener \(listener.runtime.name) \(how), routes: \(listener.runtime.routes.summary)")
         }
         let connectorSummary = await connectors.commit(plan.connectors, logger: logger)
         let kept = plan.listeners.filter(\.kept).count
-        return "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed\(plan.connectors.entries.isEmpty && plan.connectors.removed.isEmpty ? "" : "; " + connectorSummary)"
+        return
+            "\(plan.listeners.count) listener(s): \(kept) kept, \(plan.listeners.count - kept) added, \(plan.removed.count) removed\(plan.connectors.entries.isEmpty && plan.connectors.removed.isEmpty ? "" : "; " + connectorSummary)"
     }
 
     private func nextLoopForPassedSocket() -> EventLoop {
@@ -201,7 +218,10 @@ public final class ProxyServer: Sendable {
 
     /// Adds every loop's traffic tallies to the metrics; completes on `loop`.
     func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
-        let futures = state.withLockedValue { $0.listeners }.map { $0.flushTraffic(on: loop) } + [connectors.flushTraffic(on: loop)]
+        let futures =
+            state.withLockedValue { $0.listeners }.map { $0.flushTraffic(on: loop) } + [
+                connectors.flushTraffic(on: loop)
+            ]
         return EventLoopFuture.andAllComplete(futures, on: loop)
     }
 

@@ -22,7 +22,10 @@ final class ReloadCoordinator: Sendable {
     private let status: StatusReporter
     private let logger: Logger
 
-    init(server: ProxyServer, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier, status: StatusReporter, logger: Logger) {
+    init(
+        server: ProxyServer, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier,
+        status: StatusReporter, logger: Logger
+    ) {
         self.server = server
         self.metricsEndpoint = metricsEndpoint
         self.logLevel = logLevel
@@ -70,7 +73,9 @@ final class ReloadCoordinator: Sendable {
         let summary = await server.commit(plan)
         FileLimit.check(new, previous: old, eventLoops: server.loops.count, logger: logger)
         if new.daemon.workers != old.daemon.workers {
-            logger.warning("reload: workers changed from \(old.daemon.workers) to \(new.daemon.workers); the number of event loops changes only at restart")
+            logger.warning(
+                "reload: workers changed from \(old.daemon.workers) to \(new.daemon.workers); the number of event loops changes only at restart"
+            )
         }
         if new.daemon.logLevel != old.daemon.logLevel {
             logLevel.level = new.daemon.logLevel.loggerLevel

@@ -41,8 +41,10 @@ final class Session {
     /// When the handshake completed on our side.
     private var establishedAt = NIODeadline.distantFuture
 
-    init(peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection,
-         handshakeSlot: HandshakeSlot, router: ListenerRouter, runtime: ListenerRuntime) {
+    init(
+        peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection,
+        handshakeSlot: HandshakeSlot, router: ListenerRouter, runtime: ListenerRuntime
+    ) {
         self.handshakeSlot = handshakeSlot
         self.runtime = runtime
         self.peer = peer
@@ -115,10 +117,13 @@ final class Session {
         if let route, let ioError = error as? IOError, ioError.errnoCode == ECONNREFUSED {
             if route.pool.markDown(member) {
                 runtime.stats.increment(.backendsMarkedDown)
-                let consequence = route.pool.addresses.count > 1
+                let consequence =
+                    route.pool.addresses.count > 1
                     ? "marked down for \(runtime.configuration.backendBackoff): new sessions and its sessions' next datagrams go to the rest of the pool"
                     : "the route has no other backend"
-                runtime.logger.warning("listener \(runtime.name): backend \(backendDescription) refused a datagram (ICMP port unreachable); \(consequence)")
+                runtime.logger.warning(
+                    "listener \(runtime.name): backend \(backendDescription) refused a datagram (ICMP port unreachable); \(consequence)"
+                )
             }
             return
         }
@@ -134,8 +139,9 @@ final class Session {
     /// Called once a second by the router: see ``IdleSweep``.
     func sweepIfIdle(now: NIODeadline) -> Int {
         guard state == .established else { return 0 }
-        return IdleSweep.sweep(endpoint: connection, socket: backend, lastActivity: timers.lastActivity,
-                               establishedAt: establishedAt, peerSentData: traffic.datagramsIn > 0, now: now)
+        return IdleSweep.sweep(
+            endpoint: connection, socket: backend, lastActivity: timers.lastActivity,
+            establishedAt: establishedAt, peerSentData: traffic.datagramsIn > 0, now: now)
     }
 
     /// Ends the session and releases all it holds. Safe to call more than once.
@@ -194,9 +200,12 @@ final class Session {
     /// Picks the route for the completed handshake, or refuses the client with
     /// access_denied in place of our final flight when none takes it.
     private func chooseRoute() {
-        let facts = HandshakeFacts(serverName: connection.serverName, pskIdentity: connection.pskIdentity, certificate: connection.certificateIdentity)
+        let facts = HandshakeFacts(
+            serverName: connection.serverName, pskIdentity: connection.pskIdentity,
+            certificate: connection.certificateIdentity)
         guard let chosen = runtime.routes.select(facts) else {
-            let progress = connection.refuse(rules: ["route"], detail: "no route matches \(facts.summary) and the listener has no default backend")
+            let progress = connection.refuse(
+                rules: ["route"], detail: "no route matches \(facts.summary) and the listener has no default backend")
             sendOutbound()
             if case .refused(let rules, let detail) = progress {
                 close(.accessDenied, notifyPeer: false, detail: "refused by \(rules.joined(separator: ",")): \(detail)")
@@ -223,16 +232,21 @@ final class Session {
         runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - timers.openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
         if let route, route.proxyProtocol == .v2 {
-            let tlvs = runtime.configuration.proxyProtocolTLVs
+            let tlvs =
+                runtime.configuration.proxyProtocolTLVs
                 ? ProxyProtocolHeader.sessionTLVs(
                     serverName: connection.serverName, pskIdentity: connection.pskIdentity,
-                    commonName: connection.certificateIdentity?.commonName, certificatePresented: connection.certificateIdentity != nil,
+                    commonName: connection.certificateIdentity?.commonName,
+                    certificatePresented: connection.certificateIdentity != nil,
                     resumed: connection.isResumed, version: version, cipher: cipher)
                 : []
-            proxyHeader = ProxyProtocolHeader.header(source: peer, destination: router.listenerAddress ?? peer, tlvs: tlvs)
+            proxyHeader = ProxyProtocolHeader.header(
+                source: peer, destination: router.listenerAddress ?? peer, tlvs: tlvs)
         }
         openBackend()
-        runtime.logger.info("session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField) route=\(route?.name ?? "none") backend=\(backendDescription)")
+        runtime.logger.info(
+            "session open peer=\(peer.logDescription) listener=\(runtime.name) cipher=\(cipher) version=\(version)\(connection.identityLogFields)\(connection.resumptionLogField) route=\(route?.name ?? "none") backend=\(backendDescription)"
+        )
         armIdleTimer(after: runtime.idleTimeout)
         readRecords()
     }
@@ -241,9 +255,10 @@ final class Session {
         guard let route else { return }
         // Replies larger than a record can carry are dropped, so reading one
         // byte more than the MTU is enough to tell they were too large.
-        let opened = BackendLink.open(for: self, to: route.pool.addresses[member], readSize: runtime.configuration.mtu + 1,
-                                      receiveBuffer: runtime.configuration.backendReceiveBuffer,
-                                      parkedCount: runtime.stats.parkedBackendSockets, eventLoop: eventLoop)
+        let opened = BackendLink.open(
+            for: self, to: route.pool.addresses[member], readSize: runtime.configuration.mtu + 1,
+            receiveBuffer: runtime.configuration.backendReceiveBuffer,
+            parkedCount: runtime.stats.parkedBackendSockets, eventLoop: eventLoop)
         switch opened {
         case .success(let link):
             backend = link
@@ -283,7 +298,9 @@ final class Session {
         member = next
         openBackend()
         runtime.stats.increment(.sessionsMoved)
-        runtime.logger.info("session moved peer=\(peer.logDescription) listener=\(runtime.name) route=\(route.name) from=\(from) to=\(backendDescription)")
+        runtime.logger.info(
+            "session moved peer=\(peer.logDescription) listener=\(runtime.name) route=\(route.name) from=\(from) to=\(backendDescription)"
+        )
     }
 
     private func armRetransmitTimer() {

@@ -34,9 +34,13 @@ enum SocketBuffers {
         let level = SocketOptionLevel(SOL_SOCKET)
         let value = SocketOptionValue(min(size, Int(Int32.max)))
         do {
-            try await channel.setOption(ChannelOptions.Types.SocketOption(level: level, name: SocketOptionName(forced)), value: value).get()
+            try await channel.setOption(
+                ChannelOptions.Types.SocketOption(level: level, name: SocketOptionName(forced)), value: value
+            ).get()
         } catch {
-            try await channel.setOption(ChannelOptions.Types.SocketOption(level: level, name: SocketOptionName(plain)), value: value).get()
+            try await channel.setOption(
+                ChannelOptions.Types.SocketOption(level: level, name: SocketOptionName(plain)), value: value
+            ).get()
         }
     }
 }

@@ -41,7 +41,8 @@ public final class BackendPool: Sendable {
             let ranking = RendezvousHash.ranking(key: client.cookieMaterial, members: memberKeys)
             return ranking.first { !isDown($0, now: now) } ?? ranking[0]
         case .roundRobin:
-            let start = Int(UInt(bitPattern: turn.loadThenWrappingIncrement(ordering: .relaxed)) % UInt(addresses.count))
+            let start = Int(
+                UInt(bitPattern: turn.loadThenWrappingIncrement(ordering: .relaxed)) % UInt(addresses.count))
             for step in 0..<addresses.count {
                 let candidate = (start + step) % addresses.count
                 if !isDown(candidate, now: now) { return candidate }

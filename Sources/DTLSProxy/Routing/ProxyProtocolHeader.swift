@@ -37,7 +37,9 @@ public enum ProxyProtocolHeader {
     /// The header for one session; `destination` is the listener's address.
     /// IPv4 and IPv6 addresses together are both written as IPv6 (the IPv4
     /// one mapped, `::ffff:a.b.c.d`), as a dual-stack socket would see them.
-    public static func header(source: SocketAddress, destination: SocketAddress, tlvs: [(type: TLVType, value: [UInt8])] = []) -> [UInt8] {
+    public static func header(
+        source: SocketAddress, destination: SocketAddress, tlvs: [(type: TLVType, value: [UInt8])] = []
+    ) -> [UInt8] {
         var body: [UInt8] = []
         let family: UInt8
         switch (addressBytes(source), addressBytes(destination)) {
@@ -62,8 +64,10 @@ public enum ProxyProtocolHeader {
 
     /// The TLVs describing a session: SNI as AUTHORITY, the DTLS facts and
     /// certificate CN in the SSL TLV, the PSK identity in a private TLV.
-    public static func sessionTLVs(serverName: String?, pskIdentity: String?, commonName: String?, certificatePresented: Bool,
-                                   resumed: Bool, version: String, cipher: String) -> [(type: TLVType, value: [UInt8])] {
+    public static func sessionTLVs(
+        serverName: String?, pskIdentity: String?, commonName: String?, certificatePresented: Bool,
+        resumed: Bool, version: String, cipher: String
+    ) -> [(type: TLVType, value: [UInt8])] {
         var tlvs: [(type: TLVType, value: [UInt8])] = []
         if let serverName { tlvs.append((.authority, Array(serverName.utf8.prefix(255)))) }
         var client = clientSSL

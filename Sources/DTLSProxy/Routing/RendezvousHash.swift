@@ -11,7 +11,7 @@ public enum RendezvousHash {
     public static func score(key: [UInt8], member: [UInt8]) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in member { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        hash = (hash ^ 0xFF) &* 0x0000_0100_0000_01b3   // separates member from key
+        hash = (hash ^ 0xFF) &* 0x0000_0100_0000_01b3  // separates member from key
         for byte in key { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         // FNV-1a alone mixes the last bytes poorly; the splitmix64 finaliser spreads them over all bits.
         hash ^= hash >> 30

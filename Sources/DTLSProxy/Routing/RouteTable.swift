@@ -29,13 +29,17 @@ extension RouteConfiguration {
     /// Whether every match key this route sets admits `facts`.
     public func matches(_ facts: HandshakeFacts) -> Bool {
         if !serverNames.isEmpty {
-            guard let name = facts.serverName, serverNames.contains(where: { ClientIdentityPolicy.dnsEntry($0, matches: name) }) else { return false }
+            guard let name = facts.serverName,
+                serverNames.contains(where: { ClientIdentityPolicy.dnsEntry($0, matches: name) })
+            else { return false }
         }
         if !pskIdentities.isEmpty {
             guard let identity = facts.pskIdentity, pskIdentities.contains(identity) else { return false }
         }
         if !clientIdentities.isEmpty {
-            guard let certificate = facts.certificate, clientIdentities.contains(where: { Self.identity($0, matches: certificate) }) else { return false }
+            guard let certificate = facts.certificate,
+                clientIdentities.contains(where: { Self.identity($0, matches: certificate) })
+            else { return false }
         }
         return true
     }
@@ -70,10 +74,14 @@ public final class RouteTable: Sendable {
     }
 
     /// Resolves every backend of `listener`'s routes (names through the resolver).
-    public static func resolve(_ listener: ListenerConfiguration, resolve: (EndpointAddress) throws -> SocketAddress) throws -> RouteTable {
+    public static func resolve(
+        _ listener: ListenerConfiguration, resolve: (EndpointAddress) throws -> SocketAddress
+    ) throws -> RouteTable {
         let backoff = TimeAmount.nanoseconds(listener.backendBackoff.nanoseconds)
         func build(_ name: String, _ target: BackendTarget) throws -> ResolvedRoute {
-            let pool = BackendPool(addresses: try target.backends.map(resolve), endpoints: target.backends, balance: target.balance, backoff: backoff)
+            let pool = BackendPool(
+                addresses: try target.backends.map(resolve), endpoints: target.backends, balance: target.balance,
+                backoff: backoff)
             return ResolvedRoute(name: name, pool: pool, proxyProtocol: target.proxyProtocol)
         }
         let routes = try listener.routes.map { ($0, try build($0.name, $0.target)) }
@@ -93,7 +101,8 @@ public final class RouteTable: Sendable {
     }
 
     private static func describe(_ route: ResolvedRoute) -> String {
-        let target = BackendTarget(backends: route.pool.endpoints, balance: route.pool.balance, proxyProtocol: route.proxyProtocol)
+        let target = BackendTarget(
+            backends: route.pool.endpoints, balance: route.pool.balance, proxyProtocol: route.proxyProtocol)
         return target.description + (route.proxyProtocol == .v2 ? " proxy_protocol=v2" : "")
     }
 }

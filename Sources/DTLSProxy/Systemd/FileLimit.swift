@@ -26,7 +26,8 @@ enum FileLimit {
     /// backend socket, every connector session's server socket, every listener
     /// and connector socket, and some to spare (metrics, journal, loops).
     static func needed(by configuration: ProxyConfiguration, eventLoops: Int) -> UInt64 {
-        let sessions = configuration.listeners.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
+        let sessions =
+            configuration.listeners.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
             + configuration.connectors.reduce(UInt64(0)) { $0 + UInt64($1.maxSessions) }
         return sessions + UInt64(configuration.listeners.count * eventLoops + configuration.connectors.count) + 64
     }
@@ -50,9 +51,13 @@ enum FileLimit {
     /// unless it said the same for `previous` (the configuration a reload
     /// replaces): a reload that changes neither the limit nor the sessions the
     /// configuration may hold repeats nothing.
-    static func check(_ configuration: ProxyConfiguration, previous: ProxyConfiguration? = nil, eventLoops: Int, logger: Logger) {
+    static func check(
+        _ configuration: ProxyConfiguration, previous: ProxyConfiguration? = nil, eventLoops: Int, logger: Logger
+    ) {
         guard let shortfall = shortfall(of: configuration, eventLoops: eventLoops) else { return }
         if let previous, shortfall == Self.shortfall(of: previous, eventLoops: eventLoops) { return }
-        logger.warning("open-file limit \(shortfall.limit) is below the \(shortfall.needed) max_sessions of the listeners and connectors may need (one socket per session); raise LimitNOFILE= or lower max_sessions")
+        logger.warning(
+            "open-file limit \(shortfall.limit) is below the \(shortfall.needed) max_sessions of the listeners and connectors may need (one socket per session); raise LimitNOFILE= or lower max_sessions"
+        )
     }
 }

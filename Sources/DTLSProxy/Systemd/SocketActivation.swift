@@ -46,16 +46,23 @@ public struct SocketActivation: Sendable {
             }
         }
         guard count >= 0 else {
-            throw ConfigurationError(file: configFile, key: "LISTEN_FDS", cause: "cannot take the sockets systemd passed: \(String(cString: strerror(-count)))")
+            throw ConfigurationError(
+                file: configFile, key: "LISTEN_FDS",
+                cause: "cannot take the sockets systemd passed: \(String(cString: strerror(-count)))")
         }
         var sockets: [PassedSocket] = []
         for index in 0..<Int(count) {
             let descriptor = SD_LISTEN_FDS_START + CInt(index)
             let name = names?[index].map { String(cString: $0) } ?? "unknown"
-            let datagram = sd_is_socket(descriptor, AF_INET, CInt(SOCK_DGRAM.rawValue), -1) > 0
+            let datagram =
+                sd_is_socket(descriptor, AF_INET, CInt(SOCK_DGRAM.rawValue), -1) > 0
                 || sd_is_socket(descriptor, AF_INET6, CInt(SOCK_DGRAM.rawValue), -1) > 0
             guard datagram else {
-                throw ConfigurationError(file: configFile, key: "socket \"\(name)\"", cause: "the socket systemd passed (fd \(descriptor)) is not a UDP socket; use ListenDatagram= in the .socket unit")
+                throw ConfigurationError(
+                    file: configFile, key: "socket \"\(name)\"",
+                    cause:
+                        "the socket systemd passed (fd \(descriptor)) is not a UDP socket; use ListenDatagram= in the .socket unit"
+                )
             }
             sockets.append(PassedSocket(name: name, descriptor: descriptor))
         }
@@ -75,7 +82,9 @@ public struct SocketActivation: Sendable {
             let known = listeners.map { "\"\($0.name)\"" }.joined(separator: ", ")
             throw ConfigurationError(
                 file: configFile, key: "socket \"\(socket.name)\"",
-                cause: "systemd passed a socket named \"\(socket.name)\" (FileDescriptorName=) that matches no [[listener]] name (listeners: \(known))")
+                cause:
+                    "systemd passed a socket named \"\(socket.name)\" (FileDescriptorName=) that matches no [[listener]] name (listeners: \(known))"
+            )
         }
     }
 
@@ -83,7 +92,10 @@ public struct SocketActivation: Sendable {
     static func duplicate(_ socket: PassedSocket) throws -> CInt {
         let copy = fcntl(socket.descriptor, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0 else {
-            throw StartupError(description: "socket \"\(socket.name)\": cannot duplicate fd \(socket.descriptor): \(String(cString: strerror(errno)))")
+            throw StartupError(
+                description:
+                    "socket \"\(socket.name)\": cannot duplicate fd \(socket.descriptor): \(String(cString: strerror(errno)))"
+            )
         }
         return copy
     }

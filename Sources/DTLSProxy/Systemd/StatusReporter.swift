@@ -32,13 +32,22 @@ final class StatusReporter: Sendable {
         let stats = server.allStats
         let connectors = server.connectors.allStats
         let sessions = stats.reduce(0) { $0 + $1.active } + connectors.reduce(0) { $0 + $1.active }
-        let handshakes = stats.reduce(0) { $0 + $1.value(.handshakesCompleted) }
+        let handshakes =
+            stats.reduce(0) { $0 + $1.value(.handshakesCompleted) }
             + connectors.reduce(0) { $0 + $1.value(.handshakesCompleted) }
-        let drops = stats.reduce(0) { total, listener in
-            total + ListenerStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) { $0 + listener.value($1) }
-        } + connectors.reduce(0) { total, connector in
-            total + ConnectorStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) { $0 + connector.value($1) }
-        }
+        let drops =
+            stats.reduce(0) { total, listener in
+                total
+                    + ListenerStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) {
+                        $0 + listener.value($1)
+                    }
+            }
+            + connectors.reduce(0) { total, connector in
+                total
+                    + ConnectorStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) {
+                        $0 + connector.value($1)
+                    }
+            }
         let now = NIODeadline.now()
         let (rate, reloadError) = state.withLockedValue { state -> (Double, String?) in
             let seconds = Double((now - state.at).nanoseconds) / 1e9
@@ -47,7 +56,8 @@ final class StatusReporter: Sendable {
             state.at = now
             return (rate, state.reloadError)
         }
-        var line = "\(sessions) session\(sessions == 1 ? "" : "s"), \(Self.format(rate)) handshakes/s, \(drops) drop\(drops == 1 ? "" : "s")"
+        var line =
+            "\(sessions) session\(sessions == 1 ? "" : "s"), \(Self.format(rate)) handshakes/s, \(drops) drop\(drops == 1 ? "" : "s")"
         if let reloadError { line += "; last reload failed: \(reloadError)" }
         return line
     }

@@ -33,7 +33,8 @@ public final class Watchdog: Sendable {
     }
 
     /// - Parameter beat: sends the heartbeat; `WATCHDOG=1` to systemd in the daemon.
-    public init(watchdogMicroseconds: UInt64, loops: [EventLoop], logger: Logger, beat: @escaping @Sendable () -> Void) {
+    public init(watchdogMicroseconds: UInt64, loops: [EventLoop], logger: Logger, beat: @escaping @Sendable () -> Void)
+    {
         self.period = .microseconds(Int64(max(2, watchdogMicroseconds / 2)))
         self.loops = loops
         self.logger = logger
@@ -76,7 +77,9 @@ public final class Watchdog: Sendable {
                 reported = false
             } else if !reported {
                 reported = true
-                logger.critical("watchdog: event loop(s) \(stale.map(String.init).joined(separator: ",")) made no progress for \(period); withholding WATCHDOG=1")
+                logger.critical(
+                    "watchdog: event loop(s) \(stale.map(String.init).joined(separator: ",")) made no progress for \(period); withholding WATCHDOG=1"
+                )
             }
         }
     }
