@@ -34,9 +34,21 @@ final class SessionTable {
     }
 
     /// Removes `session` wherever it is; a newer entry for the same peer stays.
+    ///
+    /// A dictionary keeps its capacity when emptied: after a flood of thousands
+    /// of half-open handshakes the table would hold their buckets for good. So
+    /// a table that fell to a quarter of its capacity (and is large) is rebuilt
+    /// at its size.
     func remove(_ session: Session) {
         if sessions[session.peer] === session { sessions[session.peer] = nil }
         if replacements[session.peer] === session { replacements[session.peer] = nil }
+        Self.shrinkIfSparse(&sessions)
+        Self.shrinkIfSparse(&replacements)
+    }
+
+    private static func shrinkIfSparse(_ table: inout [SocketAddress: Session]) {
+        guard table.capacity >= 1024, table.count * 4 < table.capacity else { return }
+        table = Dictionary(minimumCapacity: table.count * 2).merging(table) { $1 }
     }
 
     /// Calls `body` for every session and replacement without copying the table.
