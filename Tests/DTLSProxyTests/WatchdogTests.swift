@@ -22,9 +22,10 @@ struct WatchdogTests {
         watchdog.start()
         let heartbeat = Task { await watchdog.run() }
 
-        // Polled rather than slept: on a loaded machine a loop's check-in may come late.
+        // Polled rather than slept: on a loaded machine (the unit tests run in parallel,
+        // beside builds) a loop's check-in may come seconds late.
         #expect(
-            await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) >= 2 },
+            await Self.eventually(within: .seconds(15)) { beats.load(ordering: .relaxed) >= 2 },
             "healthy loops keep the heartbeat going")
 
         loops[1].execute { usleep(2_000_000) }  // wedge loop 1 for 2 s
@@ -36,7 +37,7 @@ struct WatchdogTests {
 
         // The loop runs again 2 s after it was wedged, 0.5 s from now.
         #expect(
-            await Self.eventually(within: .seconds(5)) { beats.load(ordering: .relaxed) > whileWedged },
+            await Self.eventually(within: .seconds(15)) { beats.load(ordering: .relaxed) > whileWedged },
             "the heartbeat resumes with the loop")
         #expect(
             await Self.eventually(within: .seconds(2)) {
