@@ -43,21 +43,17 @@ final class MetricsServer: Sendable {
                 return server.metrics.render()
             }
         }
-        let shedding = AcceptShedding()
         do {
             let channel = try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                // Out of descriptors, accept4 would fail again and again (AcceptShedding).
+                // Out of descriptors, accept4 would fail again and again (AcceptPause).
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(shedding)
+                        try channel.pipeline.syncOperations.addHandler(AcceptPause())
                     }
                 }
                 .childChannelInitializer { channel in
-                    guard shedding.admit() else {
-                        return channel.close().always { _ in shedding.takeSpare() }
-                    }
-                    return channel.eventLoop.makeCompletedFuture {
+                    channel.eventLoop.makeCompletedFuture {
                         // A scraper that connects and goes quiet must not hold a descriptor forever.
                         try channel.pipeline.syncOperations.addHandler(
                             IdleStateHandler(allTimeout: MetricsServer.idleTimeout))
