@@ -72,22 +72,27 @@ def raw_daemon(tmp_path, certs, echo_backend):
         }], daemon={"log_level": log_level, "metrics_listen": f"127.0.0.1:{metrics}", **daemon_keys})
         daemon = Raw(config, stderr, preexec_fn)
         started.append(daemon)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if scrape(metrics, timeout=1)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert daemon.alive(), f"the daemon exited with {daemon.p.returncode}"
-            assert time.monotonic() < deadline, "the metrics endpoint never answered"
-            time.sleep(0.1)
+        _wait_for_endpoint(daemon, metrics, timeout=20, what="the metrics endpoint never answered")
         return daemon, port, metrics
     yield start
     for daemon in started:
         if daemon.alive():
             daemon.p.kill()
             daemon.p.wait(timeout=5)
+
+
+def _wait_for_endpoint(daemon: Raw, metrics_port: int, timeout: float, what: str):
+    """Until a scrape answers 200; fails if the daemon exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if scrape(metrics_port, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        assert daemon.alive(), f"the daemon exited with {daemon.p.returncode}"
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
 
 
 def _dropped(metrics_port: int) -> float:
@@ -180,13 +185,4 @@ def test_metrics_endpoint_backs_off_when_descriptors_run_out(raw_daemon):
         for s in held:
             s.close()
     # Descriptors free again: the endpoint answers.
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if scrape(metrics, timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the metrics endpoint did not recover"
-        time.sleep(0.2)
-    assert daemon.alive()
+    _wait_for_endpoint(daemon, metrics, timeout=10, what="the metrics endpoint did not recover")
