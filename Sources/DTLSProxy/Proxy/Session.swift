@@ -20,7 +20,7 @@ final class Session {
     let isReplacement: Bool
     private(set) var state: State = .handshaking
     private let connection: DTLSConnection
-    private unowned let router: ListenerRouter
+    unowned let router: ListenerRouter
     /// The listener runtime this session was created with; a reload does not change it.
     let runtime: ListenerRuntime
     private var backend: BackendLink?
@@ -396,17 +396,5 @@ final class Session {
             return
         }
         armIdleTimer(after: left)
-    }
-
-}
-
-extension Session: ConnectedSocketOwner {
-    func socketRead(_ datagram: ByteBuffer) { forwardToPeer(datagram) }
-    /// Sends what backend replies queued on the listener socket, together
-    /// with those of every other session that read in this loop iteration.
-    func socketReadComplete() { router.flushAtEndOfIteration() }
-    func socketFailed(_ error: Error) { backendFailed(error) }
-    func socketOpenFailed(_ detail: String) {
-        close(.error, notifyPeer: true, detail: "cannot open backend socket: \(detail)")
     }
 }
