@@ -32,15 +32,13 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
-        .target(name: "CEpoll"),
-        .target(name: "CMalloc"),
+        .target(name: "CPlatform"),
         .target(
             name: "DTLSProxy",
             dependencies: [
                 "COpenSSL",
                 "CSystemd",
-                "CEpoll",
-                "CMalloc",
+                "CPlatform",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

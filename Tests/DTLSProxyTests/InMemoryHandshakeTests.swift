@@ -49,7 +49,7 @@ struct InMemoryHandshakeTests {
     }
 
     /// Runs the handshake to completion on both sides; returns the server and client connections.
-    private func handshake(certificate: Bool) throws -> (DTLSConnection, DTLSClientConnection, ConfigTestFolder) {
+    private func handshake(certificate: Bool) throws -> (DTLSServerConnection, DTLSClientConnection, ConfigTestFolder) {
         let (folder, config) = try configuration(certificate: certificate)
         let serverContext = try DTLSServerContext(listener: config.listeners[0], configFile: config.sourcePath)
         let clientContext = try DTLSClientContext(connector: config.connectors[0], configFile: config.sourcePath)
@@ -71,7 +71,7 @@ struct InMemoryHandshakeTests {
         let withCookie = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
         #expect(cookies.verify(withCookie.cookie, for: peerMaterial))
 
-        let server = try DTLSConnection(
+        let server = try DTLSServerConnection(
             context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
         #expect(server.start(clientHello: second))
         var serverDone = false, clientDone = false
@@ -110,7 +110,7 @@ struct InMemoryHandshakeTests {
         return lines
     }
 
-    private func exchange(_ server: DTLSConnection, _ client: DTLSClientConnection) {
+    private func exchange(_ server: DTLSServerConnection, _ client: DTLSClientConnection) {
         #expect(client.write(ByteBuffer(string: "ping")))
         var received: [String] = []
         for datagram in datagrams(of: client) {

@@ -2,7 +2,7 @@ import NIOCore
 
 /// The handler on a connector's local plaintext socket.
 ///
-/// Every local peer address gets its own ``ClientSession`` (and so its own
+/// Every local peer address gets its own ``ConnectorSession`` (and so its own
 /// socket towards the server: the server sees each local peer as its own
 /// client). Replies from the server leave through this socket with sendto,
 /// so local peers see the one address they sent to.
@@ -18,7 +18,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     var traffic = TrafficTally()
     /// Where sessions decrypt records before copying them out; used within one call only.
     var plaintextScratch: ByteBuffer
-    private var sessions: [SocketAddress: ClientSession] = [:]
+    private var sessions: [SocketAddress: ConnectorSession] = [:]
     private var context: ChannelHandlerContext?
     private var needsFlush = false
     private var stopping = false
@@ -68,7 +68,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     /// A new session for a local peer's first datagram; nil when refused.
-    private func open(for peer: SocketAddress) -> ClientSession? {
+    private func open(for peer: SocketAddress) -> ConnectorSession? {
         guard !stopping else { return nil }
         guard backoff.allows(.now()) else {
             runtime.stats.increment(.droppedBackoff)
@@ -89,7 +89,7 @@ final class ConnectorRouter: ChannelInboundHandler {
                 "connector \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return nil
         }
-        let session = ClientSession(peer: peer, connection: connection, router: self, runtime: runtime)
+        let session = ConnectorSession(peer: peer, connection: connection, router: self, runtime: runtime)
         sessions[peer] = session
         runtime.stats.increment(.sessionsCreated)
         runtime.logger.debug(
@@ -118,7 +118,7 @@ final class ConnectorRouter: ChannelInboundHandler {
         backoff.succeeded()
     }
 
-    func sessionClosed(_ session: ClientSession, reason: CloseReason, established: Bool) {
+    func sessionClosed(_ session: ConnectorSession, reason: CloseReason, established: Bool) {
         if sessions[session.peer] === session { sessions[session.peer] = nil }
         // A failed handshake pauses new ones (not one we cut short at shutdown or reload).
         if !established, reason != .shutdown, reason != .reload {
@@ -134,7 +134,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     /// Server socket errors are counted always, logged at most once a second per connector.
-    func logServerError(_ error: Error, session: ClientSession) {
+    func logServerError(_ error: Error, session: ConnectorSession) {
         let now = NIODeadline.now()
         guard now - lastServerErrorLog >= .seconds(1) else { return }
         lastServerErrorLog = now

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Every connector of the running daemon, with the same two-step life as
-/// the listeners in ``ProxyServer``: ``prepare(_:loops:metrics:logger:)``
+/// the listeners in ``ListenerSet``: ``prepare(_:loops:metrics:logger:)``
 /// builds every DTLS context, resolves every server and binds every new
 /// local socket without touching what serves; ``commit(_:)`` swaps it in.
 ///

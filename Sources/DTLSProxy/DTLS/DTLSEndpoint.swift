@@ -4,7 +4,7 @@ import NIOCore
 /// One end of a DTLS association: an `SSL` object over a ``DatagramBIOBuffers``,
 /// and the steps both roles take on it.
 ///
-/// ``DTLSConnection`` (a listener's server side) and `DTLSClientConnection`
+/// ``DTLSServerConnection`` (a listener's server side) and `DTLSClientConnection`
 /// (a connector's client side) add their handshake. Lives on one event loop
 /// and is driven from there: the owner hands it a datagram, calls one step,
 /// then sends whatever it wrote. Every failing OpenSSL call drains the error

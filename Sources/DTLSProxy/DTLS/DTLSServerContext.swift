@@ -167,7 +167,7 @@ private func pskServerCallback(
 private func generateCookieCallback(
     _ ssl: OpaquePointer?, _ cookie: UnsafeMutablePointer<UInt8>?, _ length: UnsafeMutablePointer<UInt32>?
 ) -> Int32 {
-    guard let connection = DTLSConnection.from(ssl), let cookie, let length else { return 0 }
+    guard let connection = DTLSServerConnection.from(ssl), let cookie, let length else { return 0 }
     let value = connection.cookies.cookie(for: connection.peerMaterial)
     value.withUnsafeBufferPointer { cookie.update(from: $0.baseAddress!, count: value.count) }
     length.pointee = UInt32(value.count)
@@ -175,7 +175,7 @@ private func generateCookieCallback(
 }
 
 private func verifyCookieCallback(_ ssl: OpaquePointer?, _ cookie: UnsafePointer<UInt8>?, _ length: UInt32) -> Int32 {
-    guard let connection = DTLSConnection.from(ssl), let cookie else { return 0 }
+    guard let connection = DTLSServerConnection.from(ssl), let cookie else { return 0 }
     let value = Array(UnsafeBufferPointer(start: cookie, count: Int(length)))
     return connection.cookies.verify(value, for: connection.peerMaterial) ? 1 : 0
 }

@@ -9,7 +9,7 @@ import NIOCore
 /// `BIO_write` is exactly one outgoing datagram and every `BIO_read` returns
 /// exactly one queued incoming datagram, so datagram boundaries survive.
 /// The BIO holds an unretained pointer to this object; the owning
-/// `DTLSConnection` keeps it alive for as long as the `SSL` object exists.
+/// `DTLSServerConnection` keeps it alive for as long as the `SSL` object exists.
 final class DatagramBIOBuffers {
     /// The datagram OpenSSL reads next; nil once read.
     var inbound: ByteBuffer?

@@ -20,7 +20,7 @@ final class MetricsServer: Sendable {
         self.channel = channel
     }
 
-    static func start(address: EndpointAddress, server: ProxyServer) async throws -> MetricsServer {
+    static func start(address: EndpointAddress, server: ListenerSet) async throws -> MetricsServer {
         let loop = server.loops[0]
         let resolved: SocketAddress
         do {
@@ -157,11 +157,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
 /// opens or closes it. The new endpoint is bound before the old one closes,
 /// so a reload that cannot bind it fails and leaves the old one serving.
 final class MetricsEndpoint: Sendable {
-    private let server: ProxyServer
+    private let server: ListenerSet
     private let logger: Logger
     private let current = NIOLockedValueBox<MetricsServer?>(nil)
 
-    init(server: ProxyServer, logger: Logger) {
+    init(server: ListenerSet, logger: Logger) {
         self.server = server
         self.logger = logger
     }

@@ -5,7 +5,7 @@ import NIOCore
 /// `3 sessions, 12.5 handshakes/s, 0 drops`, plus the error of the last
 /// reload while it failed.
 final class StatusReporter: Sendable {
-    private let server: ProxyServer
+    private let server: ListenerSet
     private let notifier: SystemdNotifier
     private let state: NIOLockedValueBox<State>
 
@@ -15,7 +15,7 @@ final class StatusReporter: Sendable {
         var reloadError: String?
     }
 
-    init(server: ProxyServer, notifier: SystemdNotifier) {
+    init(server: ListenerSet, notifier: SystemdNotifier) {
         self.server = server
         self.notifier = notifier
         self.state = NIOLockedValueBox(State())

@@ -1,4 +1,4 @@
-#include "CMalloc.h"
+#include "CPlatform_malloc.h"
 
 /* A C library header first: it is what defines __GLIBC__. */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * epoll for the parked-socket watcher (Proxy/ParkedSocketWatcher.swift).
+ * epoll for the parked-socket watcher (Sessions/ParkedSocketWatcher.swift).
  * Swift's Glibc module does not export <sys/epoll.h>, and struct epoll_event
  * is packed on x86-64, so the daemon reaches epoll through these few calls.
  */

@@ -10,7 +10,7 @@ import NIOPosix
 /// through ``close(_:notifyServer:detail:)``, the one place that releases
 /// everything: timers, server socket, queued datagrams, table entry and
 /// session slot; the `SSL` object goes with the last reference.
-final class ClientSession {
+final class ConnectorSession {
     enum State {
         case handshaking
         case established
@@ -276,7 +276,7 @@ final class ClientSession {
     }
 }
 
-extension ClientSession: ConnectedSocketOwner {
+extension ConnectorSession: ConnectedSocketOwner {
     func socketRead(_ datagram: ByteBuffer) { receiveFromServer(datagram) }
     /// Sends the replies queued on the local socket.
     func socketReadComplete() { router.flushIfNeeded() }
@@ -286,7 +286,7 @@ extension ClientSession: ConnectedSocketOwner {
     }
 }
 
-extension ClientSession {
+extension ConnectorSession {
     /// Adds the kernel's new drops on the server socket to the connector's
     /// count (before a scrape or a stats line, see ``ConnectorRouter/collectKernelDrops()``).
     func collectKernelDrops() {

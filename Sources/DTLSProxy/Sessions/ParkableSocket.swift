@@ -248,7 +248,7 @@ extension ParkableSocket {
 }
 
 /// A listener session's socket to its backend.
-typealias BackendLink = ParkableSocket<Session>
+typealias BackendLink = ParkableSocket<ListenerSession>
 
 /// A connector session's socket to its server.
-typealias ServerLink = ParkableSocket<ClientSession>
+typealias ServerLink = ParkableSocket<ConnectorSession>

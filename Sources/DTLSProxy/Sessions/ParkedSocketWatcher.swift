@@ -1,4 +1,4 @@
-import CEpoll
+import CPlatform
 import Foundation
 import NIOConcurrencyHelpers
 

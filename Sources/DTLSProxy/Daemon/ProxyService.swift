@@ -37,7 +37,7 @@ public struct ProxyService: Service {
         // descriptor are then part of the daemon from the start, and the
         // open-descriptor count an operator watches does not step up later.
         ParkedSocketWatcher.start()
-        let server = try await ProxyServer.start(configuration: configuration, logger: logger, activation: activation)
+        let server = try await ListenerSet.start(configuration: configuration, logger: logger, activation: activation)
         let metricsEndpoint = MetricsEndpoint(server: server, logger: logger)
         do {
             try await metricsEndpoint.reconfigure(to: configuration.daemon.metricsListen)
@@ -87,7 +87,7 @@ public struct ProxyService: Service {
     }
 
     /// STOPPING=1, close_notify to every session, sockets closed, within `shutdown_timeout`.
-    private func stop(_ server: ProxyServer, metricsEndpoint: MetricsEndpoint, watchdog: Watchdog?) async {
+    private func stop(_ server: ListenerSet, metricsEndpoint: MetricsEndpoint, watchdog: Watchdog?) async {
         notifier.stopping()
         logger.info("stopping: sending close_notify to every session")
         let timeout = server.configuration.daemon.shutdownTimeout
@@ -119,7 +119,7 @@ public struct ProxyService: Service {
         logger.info("stopped")
     }
 
-    private func logStats(_ server: ProxyServer) async {
+    private func logStats(_ server: ListenerSet) async {
         // The kernel's drops are read from the sockets now, so the lines are exact.
         try? await server.flushTraffic(on: server.loops[0]).get()
         let counts = await server.sessionCounts()

@@ -1,5 +1,5 @@
 /*
- * glibc's allocator controls, for HeapTrim (Proxy/HeapTrim.swift): give free
+ * glibc's allocator controls, for HeapTrim (Daemon/HeapTrim.swift): give free
  * heap pages back to the system, give large blocks mappings of their own, and
  * read how much heap is in use. Where the C library is not glibc they do nothing.
  */

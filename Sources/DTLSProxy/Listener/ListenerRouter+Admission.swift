@@ -129,9 +129,9 @@ extension ListenerRouter {
             runtime.stats.increment(.droppedHandshakeLimit)
             return
         }
-        let connection: DTLSConnection
+        let connection: DTLSServerConnection
         do {
-            connection = try DTLSConnection(
+            connection = try DTLSServerConnection(
                 context: runtime.context, cookies: cookies, peerMaterial: material, ipv6: peer.isIPv6,
                 allocator: allocator)
         } catch {
@@ -141,7 +141,7 @@ extension ListenerRouter {
                 "listener \(runtime.name): cannot create a session for \(peer.logDescription): \(error)")
             return
         }
-        let session = Session(
+        let session = ListenerSession(
             peer: peer, clientRandom: hello.random, isReplacement: asReplacement, connection: connection,
             handshakeSlot: handshakeSlot, router: self, runtime: runtime)
         runtime.stats.increment(.sessionsCreated)

@@ -1,4 +1,4 @@
-import CMalloc
+import CPlatform
 import Foundation
 
 /// Returns free heap pages to the system after idle sessions released their buffers.

@@ -6,7 +6,7 @@ import NIOCore
 /// Adds to ``DTLSEndpoint`` the server's handshake: `DTLSv1_listen` on the
 /// cookie-verified ClientHello, the allow-lists and route refusals when the
 /// handshake completes, and who the client turned out to be.
-public final class DTLSConnection: DTLSEndpoint {
+public final class DTLSServerConnection: DTLSEndpoint {
     let cookies: CookieVerifier
     let peerMaterial: [UInt8]
     /// The verified certificate names, once the handshake completed with one.
@@ -37,8 +37,8 @@ public final class DTLSConnection: DTLSEndpoint {
         SSL_set_accept_state(ssl)
     }
 
-    static func from(_ ssl: OpaquePointer?) -> DTLSConnection? {
-        endpoint(of: ssl) as? DTLSConnection
+    static func from(_ ssl: OpaquePointer?) -> DTLSServerConnection? {
+        endpoint(of: ssl) as? DTLSServerConnection
     }
 
     /// Takes the ClientHello that carried a valid cookie; the next

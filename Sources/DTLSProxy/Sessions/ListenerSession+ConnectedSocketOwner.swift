@@ -1,7 +1,7 @@
 import NIOCore
 
 /// What the session's backend socket tells it: a reply read, a read batch done, an error.
-extension Session: ConnectedSocketOwner {
+extension ListenerSession: ConnectedSocketOwner {
     func socketRead(_ datagram: ByteBuffer) { forwardToPeer(datagram) }
     /// Sends what backend replies queued on the listener socket, together
     /// with those of every other session that read in this loop iteration.

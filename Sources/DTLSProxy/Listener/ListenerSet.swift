@@ -19,7 +19,7 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
 /// Starting and reloading are the same two steps: ``prepare(_:)`` builds every
 /// DTLS context and binds every new socket without touching what serves now,
 /// and ``commit(_:)`` swaps it in. A reload that fails in `prepare` changes nothing.
-public final class ProxyServer: Sendable {
+public final class ListenerSet: Sendable {
     /// Every event loop, in order; their number is fixed for the life of the process.
     public let loops: [EventLoop]
     let metrics: DaemonMetrics
@@ -49,10 +49,10 @@ public final class ProxyServer: Sendable {
     public static func start(
         configuration: ProxyConfiguration, logger: Logger, activation: SocketActivation = .none,
         metrics: DaemonMetrics = DaemonMetrics()
-    ) async throws -> ProxyServer {
+    ) async throws -> ListenerSet {
         let workers = configuration.daemon.workers == 0 ? System.coreCount : configuration.daemon.workers
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
-        let server = ProxyServer(
+        let server = ListenerSet(
             group: group, configuration: configuration, activation: activation, metrics: metrics, logger: logger)
         do {
             let plan = try await server.prepare(configuration)

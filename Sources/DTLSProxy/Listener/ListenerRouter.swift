@@ -46,7 +46,7 @@ final class ListenerRouter: ChannelInboundHandler {
     /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
     static let plaintextScratchSize = 16384
     /// Where sessions of this loop decrypt records before copying them out
-    /// (``Session``); only ever used within one call, never handed out.
+    /// (``ListenerSession``); only ever used within one call, never handed out.
     var plaintextScratch: ByteBuffer
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
@@ -225,11 +225,11 @@ final class ListenerRouter: ChannelInboundHandler {
         backendsToFlush.removeAll(keepingCapacity: true)
     }
 
-    func replacementEstablished(_ session: Session) {
+    func replacementEstablished(_ session: ListenerSession) {
         table.promoteReplacement(session)?.close(.replaced, notifyPeer: false)
     }
 
-    func sessionClosed(_ session: Session, reason: CloseReason, established: Bool) {
+    func sessionClosed(_ session: ListenerSession, reason: CloseReason, established: Bool) {
         closedSinceSweep += 1
         table.remove(session)
         session.runtime.stats.releaseSession()
@@ -237,7 +237,7 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     /// Backend errors are counted always but logged at most once a second per listener and loop.
-    func logBackendError(_ error: Error, session: Session) {
+    func logBackendError(_ error: Error, session: ListenerSession) {
         let now = NIODeadline.now()
         guard now - lastBackendErrorLog >= .seconds(1) else { return }
         lastBackendErrorLog = now

@@ -1,4 +1,4 @@
-#include "CEpoll.h"
+#include "CPlatform_epoll.h"
 
 #include <sys/epoll.h>
 

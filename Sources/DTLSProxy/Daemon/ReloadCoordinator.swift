@@ -15,7 +15,7 @@ import Logging
 /// systemd hears `RELOADING=1` with `MONOTONIC_USEC=` at the start and
 /// `READY=1` at the end, whether the reload succeeded or not.
 final class ReloadCoordinator: Sendable {
-    private let server: ProxyServer
+    private let server: ListenerSet
     private let metricsEndpoint: MetricsEndpoint
     private let logLevel: LogLevelControl
     private let notifier: SystemdNotifier
@@ -23,7 +23,7 @@ final class ReloadCoordinator: Sendable {
     private let logger: Logger
 
     init(
-        server: ProxyServer, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier,
+        server: ListenerSet, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier,
         status: StatusReporter, logger: Logger
     ) {
         self.server = server

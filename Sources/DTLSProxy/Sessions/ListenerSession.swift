@@ -8,7 +8,7 @@ import NIOCore
 /// through `close(_:notifyPeer:)`, the single place that releases everything
 /// it holds: timers, backend socket, table entry and session slot; the `SSL`
 /// object goes with the last reference.
-final class Session {
+final class ListenerSession {
     enum State {
         case handshaking
         case established
@@ -19,7 +19,7 @@ final class Session {
     let clientRandom: [UInt8]
     let isReplacement: Bool
     private(set) var state: State = .handshaking
-    private let connection: DTLSConnection
+    private let connection: DTLSServerConnection
     unowned let router: ListenerRouter
     /// The listener runtime this session was created with; a reload does not change it.
     let runtime: ListenerRuntime
@@ -42,7 +42,7 @@ final class Session {
     private var establishedAt = NIODeadline.distantFuture
 
     init(
-        peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSConnection,
+        peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSServerConnection,
         handshakeSlot: HandshakeSlot, router: ListenerRouter, runtime: ListenerRuntime
     ) {
         self.handshakeSlot = handshakeSlot

@@ -1,0 +1,11 @@
+/*
+ * The few Linux calls the daemon makes that Swift's Glibc module does not
+ * export: epoll for the parked-socket watcher, and glibc's allocator controls.
+ */
+#ifndef DTLS_PROXYD_CPLATFORM_H
+#define DTLS_PROXYD_CPLATFORM_H
+
+#include "CPlatform_epoll.h"
+#include "CPlatform_malloc.h"
+
+#endif
