@@ -13,14 +13,10 @@ final class ConnectorRouter: ChannelInboundHandler {
     /// The runtime new sessions use; a reload replaces it, sessions keep theirs.
     private(set) var runtime: ConnectorRuntime
     let eventLoop: EventLoop
-    let allocator = ByteBufferAllocator()
-    /// Plaintext datagrams and bytes since the last ``flushTraffic()``.
-    var traffic = TrafficTally()
-    /// Where sessions decrypt records before copying them out; used within one call only.
-    var plaintextScratch: ByteBuffer
+    /// What this connector's sessions share: scratch buffer, traffic tally, the local socket, flushing.
+    let host: SessionHost
     private var sessions: [SocketAddress: ConnectorSession] = [:]
-    private var context: ChannelHandlerContext?
-    private var needsFlush = false
+    private var context: ChannelHandlerContext? { host.context }
     private var stopping = false
     private var lastServerErrorLog = NIODeadline.distantPast
     private var backoff = HandshakeBackoff()
@@ -30,7 +26,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
         self.runtime = runtime
         self.eventLoop = eventLoop
-        plaintextScratch = allocator.buffer(capacity: ListenerRouter.plaintextScratchSize)
+        host = SessionHost(eventLoop: eventLoop)
     }
 
     /// Sessions held now (handshaking or established).
@@ -43,11 +39,11 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        host.context = context
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        host.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,7 +56,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushIfNeeded()
+        host.flush()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -81,7 +77,7 @@ final class ConnectorRouter: ChannelInboundHandler {
         let connection: DTLSClientConnection
         do {
             connection = try DTLSClientConnection(
-                context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: allocator)
+                context: runtime.context, ipv6: runtime.serverAddress.isIPv6, allocator: host.allocator)
             runtime.sessionCache?.offer(to: connection.ssl)
         } catch {
             runtime.stats.releaseSession()
@@ -99,19 +95,6 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     // MARK: - Called by sessions
-
-    /// Writes one plaintext datagram to a local peer; flushed once per read batch.
-    func sendToPeer(_ datagram: ByteBuffer, peer: SocketAddress) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
-        needsFlush = true
-    }
-
-    func flushIfNeeded() {
-        guard needsFlush, let context else { return }
-        needsFlush = false
-        context.flush()
-    }
 
     /// A session's handshake completed: the server takes new sessions again.
     func handshakeCompleted() {
@@ -145,8 +128,8 @@ final class ConnectorRouter: ChannelInboundHandler {
 
     /// Adds the tallied datagrams and bytes to the connector's metrics.
     func flushTraffic() {
-        guard !traffic.isEmpty else { return }
-        traffic.flush(into: runtime.stats.metrics)
+        guard !host.traffic.isEmpty else { return }
+        host.traffic.flush(into: runtime.stats.metrics)
     }
 
     /// Counts what the kernel dropped on the local socket since the last call
@@ -178,9 +161,9 @@ final class ConnectorRouter: ChannelInboundHandler {
     func closeAllSessions(reason: CloseReason) {
         stopping = true
         for session in Array(sessions.values) {
-            session.close(reason, notifyServer: true)
+            session.close(reason, notifyPeer: true)
         }
-        flushIfNeeded()
+        host.flush()
         flushTraffic()
     }
 }

@@ -11,9 +11,10 @@ public final class ConnectorRuntime: Sendable {
     public let context: DTLSClientContext
     public let serverAddress: SocketAddress
     public let stats: ConnectorStats
-    let logger: Logger
-    let idleTimeout: TimeAmount
-    let handshakeTimeout: TimeAmount
+    /// What its sessions take from it: timeouts, logger, counters.
+    let sessionSettings: SessionSettings
+    /// `server` as configured, with the address it resolved to when that differs.
+    let serverDescription: String
     /// The session new local peers resume; nil with `session_tickets = false`.
     let sessionCache: ClientSessionCache?
 
@@ -25,18 +26,16 @@ public final class ConnectorRuntime: Sendable {
         self.context = context
         self.serverAddress = serverAddress
         self.stats = stats
-        self.logger = logger
-        idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)
-        handshakeTimeout = .nanoseconds(configuration.handshakeTimeout.nanoseconds)
         sessionCache = configuration.sessionTickets ? ClientSessionCache() : nil
+        let written = configuration.server.description
+        let resolved = serverAddress.logDescription
+        serverDescription = written == resolved ? written : "\(written) (\(resolved))"
+        sessionSettings = SessionSettings(
+            logger: logger, idleTimeout: configuration.idleTimeout, handshakeTimeout: configuration.handshakeTimeout,
+            maxUndecryptableDatagrams: 0, stats: stats,
+            logFields: " connector=\(configuration.name) server=\(serverDescription)")
     }
 
     var name: String { configuration.name }
-
-    /// `server` as configured, with the address it resolved to when that differs.
-    var serverDescription: String {
-        let written = configuration.server.description
-        let resolved = serverAddress.logDescription
-        return written == resolved ? written : "\(written) (\(resolved))"
-    }
+    var logger: Logger { sessionSettings.logger }
 }

@@ -36,8 +36,8 @@ public final class ConnectorStats: SessionStats, Sendable {
     let metrics: ConnectorMetrics
     let sessions = BoundedCount()
     let counters: CounterSet<Counter>
-    /// Server sockets of idle sessions held without a NIO channel (``ServerLink``).
-    let parkedServerSockets = ManagedAtomic<Int>(0)
+    /// Server sockets of idle sessions held without a NIO channel (``ParkableSocket``).
+    let parkedSockets = ManagedAtomic<Int>(0)
 
     public init(connectorName: String, metrics: DaemonMetrics) {
         self.connectorName = connectorName
@@ -46,9 +46,12 @@ public final class ConnectorStats: SessionStats, Sendable {
         counters = CounterSet { connectorMetrics.series(for: $0) }
     }
 
+    /// The kernel's drops on a session's own socket (its server socket).
+    static let sessionSocketKernelDrops = Counter.droppedKernelServer
+
     /// `stats connector=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
-        "stats connector=\(connectorName) active_sessions=\(active) parked_server_sockets=\(parkedServerSockets.load(ordering: .relaxed))"
+        "stats connector=\(connectorName) active_sessions=\(active) parked_server_sockets=\(parkedSockets.load(ordering: .relaxed))"
             + counters.logFields(\.rawValue)
     }
 }

@@ -6,13 +6,6 @@ import NIOCore
 /// Adds to ``DTLSEndpoint`` the client's handshake, with SNI and the check of
 /// the server's name (or IP) against its certificate.
 final class DTLSClientConnection: DTLSEndpoint {
-    enum HandshakeProgress: Equatable {
-        case inProgress
-        case complete
-        /// `verification` is set when the server's certificate failed verification.
-        case failed(String, verification: Bool)
-    }
-
     init(context: DTLSClientContext, ipv6: Bool, allocator: ByteBufferAllocator) throws {
         try super.init(context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator)
         SSL_set_connect_state(ssl)
@@ -42,25 +35,25 @@ final class DTLSClientConnection: DTLSEndpoint {
     }
 
     /// Starts or advances the handshake (the first call writes the ClientHello).
-    func handshake() -> HandshakeProgress {
-        switch stepHandshake() {
-        case .complete: return .complete
-        case .inProgress: return .inProgress
-        case .failed(let error):
+    override func handshake() -> HandshakeProgress {
+        switch super.handshake() {
+        case .failed(let failure):
             let verify = SSL_get_verify_result(ssl)
             if verify != X509_V_OK {
                 OpenSSLError.drain()
                 return .failed(
-                    "certificate verify failed: \(String(cString: X509_verify_cert_error_string(verify)))",
-                    verification: true)
+                    DTLSFailure(
+                        "certificate verify failed: \(String(cString: X509_verify_cert_error_string(verify)))",
+                        verification: true))
             }
-            return .failed(failureReason(error), verification: false)
+            return .failed(failure)
+        case let progress: return progress
         }
     }
 
     /// ` server_identity=NAME` (the verified certificate's first SAN URI, else CN,
     /// else dNSName) and/or ` psk_identity=ID` for the session's log lines.
-    var identityLogFields: String {
+    override var identityLogFields: String {
         var fields = ""
         if let name = PeerIdentity.certificate(of: ssl)?.displayName {
             fields += " server_identity=\(LogValue.quote(name))"

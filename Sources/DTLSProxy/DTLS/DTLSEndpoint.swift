@@ -27,7 +27,7 @@ public class DTLSEndpoint {
         /// The peer sent close_notify.
         case closeNotify
         /// A fatal error or alert; the session must close.
-        case failed(String)
+        case failed(DTLSFailure)
     }
 
     /// Creates the `SSL` object of `context` over a fresh datagram BIO; the
@@ -89,9 +89,23 @@ public class DTLSEndpoint {
         return .failed(error)
     }
 
+    /// Advances the handshake with whatever was received: what both roles do;
+    /// each adds what its side checks once the handshake completes.
+    public func handshake() -> HandshakeProgress {
+        if case .failure(let failure) = restoreBuffers() { return .failed(failure) }
+        switch stepHandshake() {
+        case .complete: return .complete
+        case .inProgress: return .inProgress
+        case .failed(let error): return .failed(failure(error))
+        }
+    }
+
+    /// Who the peer turned out to be, as ` key=value` fields for the session's log lines.
+    public var identityLogFields: String { "" }
+
     /// Decrypts the queued datagram's next record, appending plaintext to `destination`.
     public final func read(into destination: inout ByteBuffer, maximum: Int) -> ReadResult {
-        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
+        if let failure = restoreBuffers().failure { return .failed(failure) }
         destination.reserveCapacity(minimumWritableBytes: maximum)
         let result = destination.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { pointer in
             Int(max(0, SSL_read(ssl, pointer.baseAddress, Int32(min(pointer.count, Int(Int32.max))))))
@@ -105,26 +119,23 @@ public class DTLSEndpoint {
         case SSL_ERROR_ZERO_RETURN:
             return .closeNotify
         default:
-            return .failed(failureReason(error))
+            return .failed(failure(error))
         }
     }
 
-    /// Encrypts one plaintext datagram as one record. False when OpenSSL refused it.
-    public final func write(_ plaintext: ByteBuffer) -> Bool {
-        guard restoreBuffers() else { return false }
+    /// Encrypts one plaintext datagram as one record.
+    public final func write(_ plaintext: ByteBuffer) -> DTLSStepResult {
+        if case .failure(let failure) = restoreBuffers() { return .failure(failure) }
         let written = plaintext.withUnsafeReadableBytes { bytes in
             SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
         }
-        if written <= 0 {
-            OpenSSLError.drain()
-            return false
-        }
-        return true
+        guard written > 0 else { return .failure(failure(SSL_get_error(ssl, written), step: "SSL_write")) }
+        return .done
     }
 
     /// Queues our close_notify. Sessions are torn down right after; no reply is awaited.
     public final func shutdown() {
-        guard restoreBuffers() else { return }
+        guard case .success = restoreBuffers() else { return }
         if SSL_shutdown(ssl) < 0 { OpenSSLError.drain() }
     }
 
@@ -135,14 +146,13 @@ public class DTLSEndpoint {
         return .seconds(Int64(value.tv_sec)) + .microseconds(Int64(value.tv_usec))
     }
 
-    /// Retransmits the last flight if its timer expired. False when OpenSSL gave up.
-    public final func handleTimeout() -> Bool {
-        guard restoreBuffers() else { return false }
-        if dp_DTLSv1_handle_timeout(ssl) < 0 {
-            OpenSSLError.drain()
-            return false
+    /// Retransmits the last flight if its timer expired; fails when OpenSSL gave up.
+    public final func handleTimeout() -> DTLSStepResult {
+        if case .failure(let failure) = restoreBuffers() { return .failure(failure) }
+        guard dp_DTLSv1_handle_timeout(ssl) >= 0 else {
+            return .failure(failure(SSL_ERROR_SSL, step: "DTLSv1_handle_timeout"))
         }
-        return true
+        return .done
     }
 
     /// Hands each datagram OpenSSL wrote since the last call to `body`, oldest
@@ -180,15 +190,15 @@ public class DTLSEndpoint {
         return buffersReleased
     }
 
-    /// Allocates the record buffers again after ``releaseBuffers()``; false when OpenSSL could not.
-    final func restoreBuffers() -> Bool {
-        guard buffersReleased else { return true }
+    /// Allocates the record buffers again after ``releaseBuffers()``.
+    final func restoreBuffers() -> DTLSStepResult {
+        guard buffersReleased else { return .done }
         guard SSL_alloc_buffers(ssl) == 1 else {
-            OpenSSLError.drain()
-            return false
+            let queued = OpenSSLError.drain()
+            return .failure(DTLSFailure(queued.isEmpty ? "cannot allocate record buffers" : queued.joined(separator: "; ")))
         }
         buffersReleased = false
-        return true
+        return .done
     }
 
     /// The largest plaintext one record can carry at the configured MTU.
@@ -216,16 +226,22 @@ public class DTLSEndpoint {
     /// Who the peer is in failure texts: `peer` for a server's client, `server` for a connector's.
     var peerRole: String { "peer" }
 
-    /// Why a step failed: the peer's fatal alert, else OpenSSL's queued reasons.
-    final func failureReason(_ error: Int32) -> String {
+    /// Why a step failed: the peer's fatal alert, else OpenSSL's queued
+    /// reasons (the queue is drained), else what `SSL_get_error` said.
+    final func failure(_ error: Int32, step: String? = nil, verification: Bool = false) -> DTLSFailure {
         let queued = OpenSSLError.drain()
-        if receivedFatalAlert, let alert = receivedAlert { return "\(peerRole) sent fatal alert: \(alert)" }
-        if !queued.isEmpty { return queued.joined(separator: "; ") }
-        switch error {
-        case SSL_ERROR_SYSCALL: return "unexpected end of stream"
-        case SSL_ERROR_SSL: return "protocol error"
-        default: return "SSL error \(error)"
+        if receivedFatalAlert, let alert = receivedAlert {
+            return DTLSFailure("\(peerRole) sent fatal alert: \(alert)", verification: verification)
         }
+        let prefix = step.map { "\($0): " } ?? ""
+        if !queued.isEmpty { return DTLSFailure(prefix + queued.joined(separator: "; "), verification: verification) }
+        let text: String
+        switch error {
+        case SSL_ERROR_SYSCALL: text = "unexpected end of stream"
+        case SSL_ERROR_SSL: text = "protocol error"
+        default: text = "SSL error \(error)"
+        }
+        return DTLSFailure(prefix + text, verification: verification)
     }
 }
 

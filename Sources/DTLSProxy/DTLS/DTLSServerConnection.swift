@@ -16,17 +16,6 @@ public final class DTLSServerConnection: DTLSEndpoint {
     /// The SNI host name (lower-cased) of the handshake that created the session, once complete.
     public private(set) var serverName: String?
 
-    /// The outcome of a handshake step.
-    public enum HandshakeProgress: Equatable {
-        case inProgress
-        case complete
-        case failed(String)
-        /// The client authenticated but no allow-list admits it, or no route
-        /// takes it; an access_denied alert is queued in place of the server's
-        /// last flight. `rules` are what refused, `detail` what the client presented.
-        case refused(rules: [String], detail: String)
-    }
-
     public init(
         context: DTLSServerContext, cookies: CookieVerifier, peerMaterial: [UInt8], ipv6: Bool,
         allocator: ByteBufferAllocator
@@ -42,28 +31,27 @@ public final class DTLSServerConnection: DTLSEndpoint {
     }
 
     /// Takes the ClientHello that carried a valid cookie; the next
-    /// ``handshake()`` answers it. False when OpenSSL refused it.
+    /// ``handshake()`` answers it; fails when OpenSSL refused it.
     ///
     /// A ClientHello numbered 2 or more (the client was sent a second
     /// HelloVerifyRequest) goes through OpenSSL's stateful cookie exchange,
     /// brought to the client's numbering first (``ClientHelloRenumbering``);
     /// every other one through `DTLSv1_listen`.
-    public func start(clientHello: ByteBuffer) -> Bool {
+    public func start(clientHello: ByteBuffer) -> DTLSStepResult {
         guard let copies = ClientHelloRenumbering.precedingCopies(of: Array(clientHello.readableBytesView)) else {
             return listen(clientHello: clientHello)
         }
         _ = SSL_set_options(ssl, UInt64(dp_SSL_OP_COOKIE_EXCHANGE))
         for copy in copies {
             buffers.inbound = ByteBuffer(bytes: copy)
-            guard case .inProgress = stepHandshake() else {
-                OpenSSLError.drain()
-                return false
+            if case .failed(let error) = stepHandshake() {
+                return .failure(failure(error, step: "a renumbered ClientHello"))
             }
             // The HelloVerifyRequest answers a copy, not the client, which already has its cookie.
             buffers.outbound.removeAll()
         }
         buffers.inbound = clientHello
-        return true
+        return .done
     }
 
     /// Runs `DTLSv1_listen` on the ClientHello that carried a valid cookie.
@@ -72,24 +60,20 @@ public final class DTLSServerConnection: DTLSEndpoint {
     /// and, above all, set the handshake and record sequence numbers a server
     /// continues with after a HelloVerifyRequest, which a fresh `SSL` object
     /// fed a ClientHello with message_seq 1 would not do.
-    private func listen(clientHello: ByteBuffer) -> Bool {
+    private func listen(clientHello: ByteBuffer) -> DTLSStepResult {
         buffers.inbound = clientHello
-        guard let address = BIO_ADDR_new() else { return false }
+        guard let address = BIO_ADDR_new() else { return .failure(failure(SSL_ERROR_SSL, step: "BIO_ADDR_new")) }
         defer { BIO_ADDR_free(address) }
         let result = DTLSv1_listen(ssl, address)
         buffers.inbound = nil
-        if result != 1 { OpenSSLError.drain() }
-        return result == 1
+        guard result == 1 else { return .failure(failure(SSL_ERROR_SSL, step: "DTLSv1_listen")) }
+        return .done
     }
 
     /// Advances the handshake with whatever was received.
-    public func handshake() -> HandshakeProgress {
-        guard restoreBuffers() else { return .failed("cannot allocate record buffers") }
-        switch stepHandshake() {
-        case .complete: return admit()
-        case .inProgress: return .inProgress
-        case .failed(let error): return .failed(failureReason(error))
-        }
+    public override func handshake() -> HandshakeProgress {
+        let progress = super.handshake()
+        return progress == .complete ? admit() : progress
     }
 
     /// Records who the peer is and applies the listener's allow-lists.
@@ -122,7 +106,7 @@ public final class DTLSServerConnection: DTLSEndpoint {
     }
 
     /// ` server_name=NAME`, ` identity=NAME` and/or ` psk_identity=ID` for the session's log lines.
-    public var identityLogFields: String {
+    public override var identityLogFields: String {
         var fields = serverName.map { " server_name=\(LogValue.quote($0))" } ?? ""
         if let name = certificateIdentity?.displayName { fields += " identity=\(LogValue.quote(name))" }
         if let pskIdentity { fields += " psk_identity=\(LogValue.quote(pskIdentity))" }

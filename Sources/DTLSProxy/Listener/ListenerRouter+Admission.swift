@@ -23,7 +23,7 @@ extension ListenerRouter {
             if candidate.isEstablished {
                 runtime.stats.increment(.droppedNoSession)
             } else {
-                candidate.receive(datagram)
+                candidate.receiveFromDTLSPeer(datagram)
             }
             return
         }
@@ -48,7 +48,7 @@ extension ListenerRouter {
     func startReassembly(_ reassembly: ClientHelloReassembly, for peer: SocketAddress) {
         let now = NIODeadline.now()
         if reassemblies.count >= Self.reassemblyLimit {
-            reassemblies = reassemblies.filter { now - $0.value.started < runtime.handshakeTimeout }
+            reassemblies = reassemblies.filter { now - $0.value.started < runtime.sessionSettings.handshakeTimeout }
         }
         guard reassemblies.count < Self.reassemblyLimit else {
             runtime.stats.increment(.droppedSessionLimit)
@@ -61,7 +61,7 @@ extension ListenerRouter {
         guard let pending = reassemblies[peer] else {
             // A later fragment of a hello whose session already exists: OpenSSL sorts out duplicates.
             if let session = table.replacement(for: peer) ?? table.session(for: peer), !session.isEstablished {
-                session.receive(datagram)
+                session.receiveFromDTLSPeer(datagram)
             } else {
                 runtime.stats.increment(.droppedNoSession)
             }

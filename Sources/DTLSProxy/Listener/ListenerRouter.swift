@@ -14,19 +14,14 @@ final class ListenerRouter: ChannelInboundHandler {
     /// The runtime new handshakes use; a reload replaces it (``update(runtime:cookieSecret:)``).
     private(set) var runtime: ListenerRuntime
     let eventLoop: EventLoop
-    let allocator = ByteBufferAllocator()
+    /// What this loop's sessions share: scratch buffer, traffic tally, the listener socket, flushing.
+    let host: SessionHost
+    var allocator: ByteBufferAllocator { host.allocator }
     var cookies: CookieVerifier
     private var cookieSecret: [UInt8]
-    /// Plaintext datagrams and bytes since the last ``flushTraffic()``: plain integers, loop-local.
-    var traffic = TrafficTally()
     let table = SessionTable()
-    private var context: ChannelHandlerContext?
+    private var context: ChannelHandlerContext? { host.context }
     private var boundAddress: SocketAddress?
-    private var needsFlush = false
-    /// A flush of the listener socket is queued to run after this loop iteration's I/O.
-    private var flushQueued = false
-    /// Backend sockets with datagrams queued during the current listener read batch.
-    private var backendsToFlush: [BackendLink] = []
     var stopping = false
     private var lastBackendErrorLog = NIODeadline.distantPast
     /// Fragmented ClientHellos being put together, after their first fragment's cookie verified.
@@ -43,11 +38,6 @@ final class ListenerRouter: ChannelInboundHandler {
     private var closedInBurst = 0
     /// The kernel's drops on this router's listener socket already counted.
     private var listenerSocketDrops = KernelDropCursor()
-    /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
-    static let plaintextScratchSize = 16384
-    /// Where sessions of this loop decrypt records before copying them out
-    /// (``ListenerSession``); only ever used within one call, never handed out.
-    var plaintextScratch: ByteBuffer
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
@@ -55,7 +45,7 @@ final class ListenerRouter: ChannelInboundHandler {
         self.cookieSecret = cookieSecret
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
-        self.plaintextScratch = allocator.buffer(capacity: Self.plaintextScratchSize)
+        self.host = SessionHost(eventLoop: eventLoop)
     }
 
     /// A reload: new handshakes use `runtime` from now on; sessions keep theirs.
@@ -71,8 +61,8 @@ final class ListenerRouter: ChannelInboundHandler {
 
     /// Adds the tallied datagrams and bytes to the listener's metrics.
     func flushTraffic() {
-        guard !traffic.isEmpty else { return }
-        traffic.flush(into: runtime.stats.metrics)
+        guard !host.traffic.isEmpty else { return }
+        host.traffic.flush(into: runtime.stats.metrics)
     }
 
     /// Counts what the kernel dropped on the listener socket since the last
@@ -120,11 +110,11 @@ final class ListenerRouter: ChannelInboundHandler {
     var sessionCount: Int { table.count }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        host.context = context
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        host.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -133,8 +123,7 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushBackends()
-        flushIfNeeded()
+        host.flush()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -161,9 +150,9 @@ final class ListenerRouter: ChannelInboundHandler {
             return
         }
         if let replacement = table.replacement(for: peer), Self.belongsToHandshake(header) {
-            replacement.receive(datagram)
+            replacement.receiveFromDTLSPeer(datagram)
         } else if let session = table.session(for: peer) {
-            session.receive(datagram)
+            session.receiveFromDTLSPeer(datagram)
         } else {
             runtime.stats.increment(.droppedNoSession)
         }
@@ -182,47 +171,9 @@ final class ListenerRouter: ChannelInboundHandler {
 
     // MARK: - Called by sessions
 
-    /// Writes datagrams to `peer` from the listener socket; flushed once per read batch.
+    /// Queues datagrams to `peer` on the listener socket; flushed when the read batch ends.
     func send(_ datagrams: [ByteBuffer], to peer: SocketAddress) {
-        for datagram in datagrams { send(datagram, to: peer) }
-    }
-
-    /// Writes one datagram to `peer` from the listener socket; flushed once per read batch.
-    func send(_ datagram: ByteBuffer, to peer: SocketAddress) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
-        needsFlush = true
-    }
-
-    func flushIfNeeded() {
-        guard needsFlush, let context else { return }
-        needsFlush = false
-        context.flush()
-    }
-
-    /// Flushes the listener socket once, after every channel that is ready in
-    /// this loop iteration has been read: the replies of all sessions whose
-    /// backend answered leave in one `sendmmsg`, not one per backend socket.
-    func flushAtEndOfIteration() {
-        guard needsFlush, !flushQueued else { return }
-        flushQueued = true
-        eventLoop.assumeIsolated().execute {
-            self.flushQueued = false
-            self.flushIfNeeded()
-        }
-    }
-
-    /// `backend` has datagrams queued: it is flushed when the listener's read
-    /// batch ends, so that the datagrams one session got in a batch leave in
-    /// one system call.
-    func flushAfterReadBatch(_ backend: BackendLink) {
-        backendsToFlush.append(backend)
-    }
-
-    private func flushBackends() {
-        guard !backendsToFlush.isEmpty else { return }
-        for backend in backendsToFlush { backend.flush() }
-        backendsToFlush.removeAll(keepingCapacity: true)
+        for datagram in datagrams { host.send(datagram, to: peer) }
     }
 
     func replacementEstablished(_ session: ListenerSession) {
@@ -256,7 +207,7 @@ final class ListenerRouter: ChannelInboundHandler {
         for session in table.all {
             session.close(reason, notifyPeer: true)
         }
-        flushIfNeeded()
+        host.flush()
         flushTraffic()
     }
 }

@@ -13,9 +13,8 @@ public final class ListenerRuntime: Sendable {
     /// The routes in file order and the default route, with resolved backends.
     public let routes: RouteTable
     public let stats: ListenerStats
-    let logger: Logger
-    let idleTimeout: TimeAmount
-    let handshakeTimeout: TimeAmount
+    /// What its sessions take from it: timeouts, logger, counters.
+    let sessionSettings: SessionSettings
 
     /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
     public init(
@@ -26,12 +25,14 @@ public final class ListenerRuntime: Sendable {
         self.context = context
         self.routes = routes
         self.stats = stats ?? ListenerStats(listenerName: configuration.name)
-        self.logger = logger
-        self.idleTimeout = .nanoseconds(configuration.idleTimeout.nanoseconds)
-        self.handshakeTimeout = .nanoseconds(configuration.handshakeTimeout.nanoseconds)
+        sessionSettings = SessionSettings(
+            logger: logger, idleTimeout: configuration.idleTimeout, handshakeTimeout: configuration.handshakeTimeout,
+            maxUndecryptableDatagrams: configuration.maxUndecryptableDatagrams, stats: self.stats,
+            logFields: " listener=\(configuration.name)")
     }
 
     var name: String { configuration.name }
+    var logger: Logger { sessionSettings.logger }
 }
 
 extension SocketAddress {

@@ -46,8 +46,8 @@ public final class ListenerStats: SessionStats, Sendable {
     public let listenerName: String
     let metrics: ListenerMetrics
     let sessions = BoundedCount()
-    /// Backend sockets of idle sessions held without a NIO channel (``BackendLink``).
-    let parkedBackendSockets = ManagedAtomic<Int>(0)
+    /// Backend sockets of idle sessions held without a NIO channel (``ParkableSocket``).
+    let parkedSockets = ManagedAtomic<Int>(0)
     private let handshaking = BoundedCount()
     let counters: CounterSet<Counter>
 
@@ -61,6 +61,9 @@ public final class ListenerStats: SessionStats, Sendable {
         self.metrics = listenerMetrics
         counters = CounterSet { listenerMetrics.series(for: $0) }
     }
+
+    /// The kernel's drops on a session's own socket (its backend socket).
+    static let sessionSocketKernelDrops = Counter.droppedKernelBackend
 
     /// Counts a handshake as started unless `limit` are running; false means refuse the client.
     func reserveHandshake(limit: Int) -> Bool {
@@ -78,7 +81,7 @@ public final class ListenerStats: SessionStats, Sendable {
     /// `stats listener=NAME active_sessions=N sessions_created=N …`, one line.
     public var logLine: String {
         "stats listener=\(listenerName) active_sessions=\(active) handshakes_in_progress=\(handshakesInProgress)"
-            + " parked_backend_sockets=\(parkedBackendSockets.load(ordering: .relaxed))"
+            + " parked_backend_sockets=\(parkedSockets.load(ordering: .relaxed))"
             + counters.logFields(\.rawValue)
     }
 }

@@ -32,11 +32,11 @@ final class MetricsServer: Sendable {
             server.flushTraffic(on: loop).map {
                 for stats in server.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
-                    stats.metrics.backendSocketsParked.record(stats.parkedBackendSockets.load(ordering: .relaxed))
+                    stats.metrics.backendSocketsParked.record(stats.parkedSockets.load(ordering: .relaxed))
                 }
                 for stats in server.connectors.allStats {
                     stats.metrics.sessionsActive.record(stats.active)
-                    stats.metrics.socketsParked.record(stats.parkedServerSockets.load(ordering: .relaxed))
+                    stats.metrics.socketsParked.record(stats.parkedSockets.load(ordering: .relaxed))
                 }
                 server.backendHealth.publish(server.runtimes)
                 server.metrics.publishLogDrops(LogWriter.standardError.droppedLines)

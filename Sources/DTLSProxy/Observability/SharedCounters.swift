@@ -31,13 +31,46 @@ struct BoundedCount: Sendable {
 /// What listener and connector stats share: a session ceiling and named
 /// counters. The gauge of active sessions is set when metrics are scraped,
 /// not on every session opened or closed.
-protocol SessionStats: AnyObject {
-    associatedtype Counter: CaseIterable & Equatable & Sendable where Counter.AllCases.Index == Int
+protocol SessionStats: AnyObject, Sendable {
+    associatedtype Counter: CaseIterable & Equatable & Sendable & RawRepresentable<String>
+    where Counter.AllCases.Index == Int
     var sessions: BoundedCount { get }
     var counters: CounterSet<Counter> { get }
+    /// Session sockets of idle sessions held without a NIO channel (``ParkableSocket``).
+    var parkedSockets: ManagedAtomic<Int> { get }
+    /// The counter of the kernel's drops on a session's own socket, named for what that socket reaches.
+    static var sessionSocketKernelDrops: Counter { get }
+}
+
+/// What the session core (``SessionCore``) counts, whichever its role. Each
+/// role's counters carry the same names (the raw values), except the drops on
+/// a session's own socket, which each role names for where that socket leads.
+enum SessionEvent: String, CaseIterable, Sendable {
+    case handshakeCompleted = "handshakes_completed"
+    case handshakeFailed = "handshakes_failed"
+    /// A plaintext datagram of zero bytes: a record cannot carry it (SSL_write refuses zero bytes).
+    case droppedEmpty = "dropped_empty"
+    /// A plaintext datagram larger than one record can carry at the MTU.
+    case droppedOversize = "dropped_oversize"
+    /// A datagram from the DTLS peer that yielded neither plaintext nor a reply.
+    case droppedUndecryptable = "dropped_undecryptable"
+    /// Datagrams the kernel dropped on a session's own socket, its receive queue full.
+    case droppedKernelSessionSocket = ""
 }
 
 extension SessionStats {
+    /// The role's counter for a core event.
+    static func counter(for event: SessionEvent) -> Counter {
+        guard event != .droppedKernelSessionSocket, let counter = Counter(rawValue: event.rawValue) else {
+            return sessionSocketKernelDrops
+        }
+        return counter
+    }
+
+    func record(_ event: SessionEvent, by amount: Int = 1) {
+        counters.increment(Self.counter(for: event), by: amount)
+    }
+
     func increment(_ counter: Counter, by amount: Int = 1) {
         counters.increment(counter, by: amount)
     }

@@ -4,8 +4,7 @@ import NIOCore
 import NIOPosix
 
 /// A session's own UDP socket, connected to the far end: a listener
-/// session's backend (``BackendLink``), a connector session's server
-/// (``ServerLink``).
+/// session's backend, a connector session's server (``SessionSocket``).
 ///
 /// One socket per session is what lets the backend see every client as its
 /// own source port, and lets the daemon tell from which socket a datagram
@@ -246,9 +245,3 @@ extension ParkableSocket {
         let description: String
     }
 }
-
-/// A listener session's socket to its backend.
-typealias BackendLink = ParkableSocket<ListenerSession>
-
-/// A connector session's socket to its server.
-typealias ServerLink = ParkableSocket<ConnectorSession>

@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 /// Watches the backend sockets of idle sessions while they are parked, and
 /// wakes a session when its socket has something to read.
 ///
-/// A parked socket (``BackendLink``) is still open and still connected, so
+/// A parked socket (``SessionSocket``) is still open and still connected, so
 /// the backend keeps seeing the same source port, but it has no SwiftNIO
 /// channel: the channel, its pipeline and the receive buffer NIO keeps per
 /// channel are about 6.4 KiB of every idle session (BENCHMARKS.md). The
@@ -56,7 +56,7 @@ final class ParkedSocketWatcher: Sendable {
 
     /// Stops watching `descriptor`; call before it is closed or handed to NIO.
     /// A wake-up already taken by the thread may still run: the session
-    /// checks that it is still parked (``BackendLink``'s park generation).
+    /// checks that it is still parked (``SessionSocket``'s park generation).
     func unwatch(_ descriptor: CInt) {
         wakeUps.withLockedValue { _ = $0.removeValue(forKey: descriptor) }
         _ = dp_epoll_forget(epollDescriptor, descriptor)

@@ -1,0 +1,384 @@
+import NIOCore
+
+/// A session's own UDP socket, connected to the far end: a listener
+/// session's backend, a connector session's server.
+typealias SessionSocket = ParkableSocket<SessionCore>
+
+/// What both roles' sessions are: one DTLS association between the peer a
+/// router keys it by and the session's own connected socket.
+///
+/// Written once for both roles: the handshake with its deadline and
+/// retransmission timer, the read loop, encryption of plaintext, the idle
+/// timeout and sweep, the session socket, and the close path that releases
+/// everything (timers, socket, then the role's own holdings through
+/// ``released(reason:wasEstablished:)``). ``ListenerSession`` and
+/// ``ConnectorSession`` supply only what differs, and ``side`` says which
+/// socket carries DTLS: a listener's client speaks DTLS to the router's
+/// socket and its plaintext goes to the backend on the session socket; a
+/// connector's local peer speaks plaintext to the router's socket and DTLS
+/// goes to the server on the session socket.
+///
+/// Lives on one event loop and is touched only there. Talks to its router
+/// through ``SessionHost`` alone.
+class SessionCore: ConnectedSocketOwner {
+    enum State {
+        case handshaking
+        case established
+        case closed
+    }
+
+    /// Which socket carries DTLS records.
+    enum Side {
+        /// A listener session: DTLS on the router's socket, plaintext on the session socket.
+        case dtlsOnRouterSocket
+        /// A connector session: plaintext on the router's socket, DTLS on the session socket.
+        case dtlsOnSessionSocket
+    }
+
+    /// The address the router keys this session by: the peer on the router's socket.
+    let peer: SocketAddress
+    let side: Side
+    let endpoint: DTLSEndpoint
+    unowned let host: SessionHost
+    let settings: SessionSettings
+    private(set) var state: State = .handshaking
+    /// The session's own socket; nil before it opens and after the session closes.
+    var socket: SessionSocket?
+    var timers = SessionTimers()
+    private(set) var traffic = TrafficTally()
+    /// Bytes put before every plaintext datagram delivered (a listener's PROXY v2 header).
+    var plaintextPrefix: [UInt8]?
+    private var undecryptableInARow = 0
+    /// The largest plaintext one record can carry; fixed once the cipher and MTU are.
+    private(set) var maximumPlaintext = 0
+    private(set) var cipher = "none"
+    private(set) var version = "none"
+    /// When the handshake completed on our side.
+    private(set) var establishedAt = NIODeadline.distantFuture
+    /// Application data records decrypted; the sweep keeps an unconfirmed session's buffers (``IdleSweep``).
+    private var decryptedRecords = 0
+
+    init(peer: SocketAddress, side: Side, endpoint: DTLSEndpoint, host: SessionHost, settings: SessionSettings) {
+        self.peer = peer
+        self.side = side
+        self.endpoint = endpoint
+        self.host = host
+        self.settings = settings
+    }
+
+    var eventLoop: EventLoop { host.eventLoop }
+    var isEstablished: Bool { state == .established }
+
+    // MARK: - What each role supplies
+
+    /// The handshake completed on our side; the role may still refuse the
+    /// peer, else it calls ``established()``. Our last flight is still queued.
+    func handshakeCompleted() {
+        sendOutbound()
+        established()
+    }
+
+    /// The handshake failed; before the session closes.
+    func handshakeFailed(_ failure: DTLSFailure) {}
+
+    /// The session is established: what the role sets up before data flows.
+    func didEstablish() {}
+
+    /// A datagram arrived from the DTLS peer while established, before it is read.
+    func willReadPeerDatagram() {}
+
+    /// Releases what the role holds, last on every close path.
+    func released(reason: CloseReason, wasEstablished: Bool) {}
+
+    /// Whether the close line is worth `notice` rather than `info`.
+    func closeIsNotable(reason: CloseReason, wasEstablished: Bool) -> Bool { !wasEstablished }
+
+    /// ` key=value` fields of the role for the open and close lines, after the peer and owner.
+    var roleLogFields: String { "" }
+
+    // MARK: - ConnectedSocketOwner: the session socket
+
+    func socketRead(_ datagram: ByteBuffer) {
+        switch side {
+        case .dtlsOnRouterSocket: encrypt(datagram)
+        case .dtlsOnSessionSocket: receiveFromDTLSPeer(datagram)
+        }
+    }
+
+    func socketReadComplete() { host.flush() }
+
+    func socketFailed(_ error: Error) {}
+
+    func socketOpenFailed(_ detail: String) {
+        switch side {
+        case .dtlsOnRouterSocket: close(.error, notifyPeer: true, detail: "cannot open backend socket: \(detail)")
+        case .dtlsOnSessionSocket: close(.error, notifyPeer: false, detail: "cannot open server socket: \(detail)")
+        }
+    }
+
+    /// Opens the session socket to `remote`, reading up to `readSize` bytes per datagram.
+    func openSocket(to remote: SocketAddress, readSize: Int, receiveBuffer: Int = 0) {
+        let opened = SessionSocket.open(
+            for: self, to: remote, readSize: readSize, receiveBuffer: receiveBuffer,
+            parkedCount: settings.stats.parkedSockets, eventLoop: eventLoop)
+        switch opened {
+        case .success(let socket): self.socket = socket
+        case .failure(let error): socketOpenFailed(error.description)
+        }
+    }
+
+    /// Closes the session socket, keeping the kernel's last drops on it counted.
+    func closeSocket() {
+        guard let socket else { return }
+        self.socket = nil
+        countKernelDrops(socket.close())
+    }
+
+    /// Adds the kernel's new drops on the session socket to the role's count (before a scrape or a stats line).
+    func collectKernelDrops() {
+        guard let socket else { return }
+        countKernelDrops(socket.collectKernelDrops())
+    }
+
+    private func countKernelDrops(_ drops: Int) {
+        if drops > 0 { settings.stats.record(.droppedKernelSessionSocket, by: drops) }
+    }
+
+    // MARK: - Datagrams
+
+    /// One datagram from the DTLS peer.
+    func receiveFromDTLSPeer(_ datagram: ByteBuffer) {
+        guard state != .closed else { return }
+        timers.lastActivity = .now()
+        endpoint.receive(datagram)
+        switch state {
+        case .handshaking:
+            advanceHandshake()
+        case .established:
+            willReadPeerDatagram()
+            readRecords(countingUndecryptable: true)
+        case .closed:
+            break
+        }
+    }
+
+    /// Encrypts one plaintext datagram as one record and queues it for the DTLS peer.
+    ///
+    /// An empty datagram is dropped and counted: SSL_write refuses zero bytes,
+    /// so it cannot become a record, and it is no reason to end the session.
+    func encrypt(_ datagram: ByteBuffer) {
+        guard state == .established else { return }
+        guard datagram.readableBytes > 0 else { return settings.stats.record(.droppedEmpty) }
+        guard datagram.readableBytes <= maximumPlaintext else { return settings.stats.record(.droppedOversize) }
+        timers.lastActivity = .now()
+        if case .failure(let failure) = endpoint.write(datagram) {
+            close(.error, notifyPeer: false, detail: failure.reason)
+            return
+        }
+        countPlaintext(datagram.readableBytes, fromDTLSPeer: false)
+        sendOutbound()
+    }
+
+    /// Queues what OpenSSL wrote for the DTLS peer; true when there was something.
+    @discardableResult
+    func sendOutbound() -> Bool {
+        switch side {
+        case .dtlsOnRouterSocket:
+            return endpoint.drainOutbound { host.send($0, to: peer) }
+        case .dtlsOnSessionSocket:
+            guard let socket else { return false }
+            return endpoint.drainOutbound { host.send($0, on: socket) }
+        }
+    }
+
+    private func deliver(_ plaintext: ByteBuffer) {
+        switch side {
+        case .dtlsOnRouterSocket:
+            if let socket { host.send(plaintext, on: socket) }
+        case .dtlsOnSessionSocket:
+            host.send(plaintext, to: peer)
+        }
+    }
+
+    /// "In" is what the session's router-side peer sent: a listener's DTLS client, a connector's local peer.
+    private func countPlaintext(_ length: Int, fromDTLSPeer: Bool) {
+        if fromDTLSPeer == (side == .dtlsOnRouterSocket) {
+            traffic.countIn(length)
+            host.traffic.countIn(length)
+        } else {
+            traffic.countOut(length)
+            host.traffic.countOut(length)
+        }
+    }
+
+    /// Decrypts and delivers whatever the last datagram held.
+    ///
+    /// A datagram from the peer that yields neither plaintext nor a reply
+    /// (a retransmitted flight) was discarded by OpenSSL: a record that failed
+    /// authentication, or a replay. RFC 6347 §4.1.2.7 has such records dropped
+    /// silently; `max_undecryptable_datagrams`, when set, closes a session
+    /// after that many in a row.
+    private func readRecords(countingUndecryptable: Bool) {
+        var produced = false
+        while state == .established {
+            // Records are decrypted into the host's scratch buffer, then copied
+            // into a buffer of exactly their size for the socket's write queue:
+            // one allocation per datagram, of its size, and any record fits,
+            // even one OpenSSL buffered from an earlier, larger datagram.
+            host.plaintextScratch.clear()
+            switch endpoint.read(into: &host.plaintextScratch, maximum: SessionHost.plaintextScratchSize) {
+            case .data:
+                produced = true
+                decryptedRecords += 1
+                let length = host.plaintextScratch.readableBytes
+                var plaintext = host.allocator.buffer(capacity: length + (plaintextPrefix?.count ?? 0))
+                if let plaintextPrefix { plaintext.writeBytes(plaintextPrefix) }
+                plaintext.writeImmutableBuffer(host.plaintextScratch)
+                countPlaintext(length, fromDTLSPeer: true)
+                deliver(plaintext)
+            case .wantRead:
+                if sendOutbound() { produced = true }
+                if countingUndecryptable { noteDatagram(produced: produced) }
+                return
+            case .closeNotify:
+                close(.closeNotify, notifyPeer: true)
+                return
+            case .failed(let failure):
+                close(endpoint.receivedFatalAlert ? .alert : .error, notifyPeer: false, detail: failure.reason)
+                return
+            }
+        }
+    }
+
+    private func noteDatagram(produced: Bool) {
+        guard !produced else {
+            undecryptableInARow = 0
+            return
+        }
+        undecryptableInARow += 1
+        settings.stats.record(.droppedUndecryptable)
+        let limit = settings.maxUndecryptableDatagrams
+        if limit > 0, undecryptableInARow >= limit {
+            close(.error, notifyPeer: true, detail: "\(undecryptableInARow) datagrams in a row could not be decrypted")
+        }
+    }
+
+    // MARK: - Handshake
+
+    /// Starts the handshake deadline and takes the first step.
+    func startHandshake() {
+        timers.startHandshakeDeadline(on: eventLoop, in: settings.handshakeTimeout) { [weak self] in
+            guard let self else { return }
+            self.close(.handshakeTimeout, notifyPeer: false, detail: "no completed handshake within \(self.settings.handshakeTimeoutText)")
+        }
+        advanceHandshake()
+    }
+
+    private func advanceHandshake() {
+        let progress = endpoint.handshake()
+        if progress == .complete { return handshakeCompleted() }
+        // A failed handshake leaves OpenSSL's fatal alert queued: it goes out too.
+        sendOutbound()
+        switch progress {
+        case .inProgress:
+            armRetransmitTimer()
+        case .complete:
+            break
+        case .failed(let failure):
+            handshakeFailed(failure)
+            close(endpoint.receivedFatalAlert ? .alert : .handshakeFailed, notifyPeer: false, detail: failure.reason)
+        case .refused(let rules, let detail):
+            close(.accessDenied, notifyPeer: false, detail: "refused by \(rules.joined(separator: ",")): \(detail)")
+        }
+    }
+
+    /// Marks the session established, lets the role set up, and reads what the last flight carried.
+    func established() {
+        state = .established
+        establishedAt = .now()
+        timers.handshakeCompleted()
+        cipher = endpoint.cipherName
+        version = endpoint.protocolVersion
+        maximumPlaintext = endpoint.maximumPlaintext
+        settings.stats.record(.handshakeCompleted)
+        didEstablish()
+        guard state == .established else { return }
+        settings.logger.info(
+            "session open peer=\(peer.logDescription)\(settings.logFields) cipher=\(cipher) version=\(version)\(endpoint.identityLogFields)\(endpoint.resumptionLogField)\(roleLogFields)"
+        )
+        armIdleTimer(after: settings.idleTimeout)
+        readRecords(countingUndecryptable: false)
+    }
+
+    private func armRetransmitTimer() {
+        timers.armRetransmission(for: endpoint, on: eventLoop) { [weak self] in
+            self?.retransmit()
+        }
+    }
+
+    private func retransmit() {
+        guard state == .handshaking else { return }
+        if case .failure = endpoint.handleTimeout() {
+            close(
+                .handshakeFailed, notifyPeer: false,
+                detail: "\(endpoint.peerRole) stopped answering; retransmissions exhausted")
+            return
+        }
+        sendOutbound()
+        host.flush()
+        armRetransmitTimer()
+    }
+
+    // MARK: - Idle
+
+    /// Called once a second by the router: see ``IdleSweep``.
+    func sweepIfIdle(now: NIODeadline) -> Int {
+        guard state == .established else { return 0 }
+        return IdleSweep.sweep(
+            endpoint: endpoint, socket: socket, lastActivity: timers.lastActivity,
+            establishedAt: establishedAt, peerSentData: decryptedRecords > 0, now: now)
+    }
+
+    private func armIdleTimer(after delay: TimeAmount) {
+        timers.armIdle(on: eventLoop, in: delay) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// Fires once per idle period, not per datagram: re-arms for what is left.
+    private func checkIdle() {
+        guard state == .established else { return }
+        guard let left = timers.idleTimeLeft(of: settings.idleTimeout) else {
+            close(.idle, notifyPeer: true)
+            return
+        }
+        armIdleTimer(after: left)
+    }
+
+    // MARK: - Close
+
+    /// Ends the session and releases all it holds. Safe to call more than once.
+    func close(_ reason: CloseReason, notifyPeer: Bool, detail: String? = nil) {
+        guard state != .closed else { return }
+        let wasEstablished = state == .established
+        state = .closed
+        if notifyPeer {
+            endpoint.shutdown()
+            sendOutbound()
+            host.flush()
+        }
+        timers.cancelAll()
+        closeSocket()
+        if !wasEstablished { settings.stats.record(.handshakeFailed) }
+        released(reason: reason, wasEstablished: wasEstablished)
+        var line = "session close peer=\(peer.logDescription)\(settings.logFields) cipher=\(cipher)"
+        line += endpoint.identityLogFields + roleLogFields
+        line += timers.durationField + traffic.logFields + " reason=\(reason.rawValue)"
+        if let detail { line += " detail=\(LogValue.quoted(detail))" }
+        if closeIsNotable(reason: reason, wasEstablished: wasEstablished) {
+            settings.logger.notice("\(line)")
+        } else {
+            settings.logger.info("\(line)")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+
+/// What the router of one event loop lends its sessions: the one interface a
+/// session talks to its host through, the same for a listener and a connector.
+///
+/// It holds the loop's scratch buffer for decrypted records, the loop's
+/// traffic tally, and the router's own socket (a listener socket, or a
+/// connector's local socket) for datagrams sent to a session's peer with
+/// sendto. It also decides, in this one place, when what sessions queued is
+/// flushed: once, after the current event-loop iteration's I/O, so that the
+/// replies of every session that had something to send leave in one
+/// `sendmmsg` on the router's socket and one per session socket, never one
+/// system call per datagram.
+final class SessionHost {
+    /// The largest plaintext one record may carry (DTLS 1.2: 2^14 bytes).
+    static let plaintextScratchSize = 16384
+
+    let eventLoop: EventLoop
+    let allocator = ByteBufferAllocator()
+    /// Where sessions decrypt records before copying them out; used within one
+    /// call only and never handed out, so it is never copied on write.
+    var plaintextScratch: ByteBuffer
+    /// Plaintext datagrams and bytes since the router last added them to its metrics: plain integers, loop-local.
+    var traffic = TrafficTally()
+    /// The router's channel, while its handler is in a pipeline.
+    var context: ChannelHandlerContext?
+    private var routerSocketNeedsFlush = false
+    private var flushQueued = false
+    /// Session sockets that have datagrams queued since the last flush.
+    private var socketsToFlush: [SessionSocket] = []
+
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+        plaintextScratch = allocator.buffer(capacity: Self.plaintextScratchSize)
+    }
+
+    /// Queues one datagram to `peer` on the router's socket.
+    func send(_ datagram: ByteBuffer, to peer: SocketAddress) {
+        guard let context else { return }
+        context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+        routerSocketNeedsFlush = true
+        queueFlush()
+    }
+
+    /// Queues one datagram on a session's own socket.
+    func send(_ datagram: ByteBuffer, on socket: SessionSocket) {
+        guard socket.send(datagram) else { return }
+        socketsToFlush.append(socket)
+        queueFlush()
+    }
+
+    /// Sends everything queued now: at the end of the router's read batch,
+    /// from a timer, and before a session or the router goes away.
+    func flush() {
+        if routerSocketNeedsFlush, let context {
+            routerSocketNeedsFlush = false
+            context.flush()
+        }
+        guard !socketsToFlush.isEmpty else { return }
+        for socket in socketsToFlush { socket.flush() }
+        socketsToFlush.removeAll(keepingCapacity: true)
+    }
+
+    /// One flush after this loop iteration's I/O: every channel ready in it
+    /// has been read by then, so their replies leave together.
+    private func queueFlush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        eventLoop.assumeIsolated().execute {
+            self.flushQueued = false
+            self.flush()
+        }
+    }
+}
