@@ -15,13 +15,11 @@ final class ConnectorRouter: ChannelInboundHandler {
     let eventLoop: EventLoop
     /// What this connector's sessions share: scratch buffer, traffic tally, the local socket, flushing.
     let host: SessionHost
-    private var sessions: [SocketAddress: ConnectorSession] = [:]
+    private let table = SessionTable<ConnectorSession>()
     private var context: ChannelHandlerContext? { host.context }
     private var stopping = false
     private var lastServerErrorLog = NIODeadline.distantPast
     private var backoff = HandshakeBackoff()
-    /// The kernel's drops on the local socket already counted.
-    private var localSocketDrops = KernelDropCursor()
 
     init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
         self.runtime = runtime
@@ -30,7 +28,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     /// Sessions held now (handshaking or established).
-    var sessionCount: Int { sessions.count }
+    var sessionCount: Int { table.count }
 
     /// A reload kept this connector: new sessions use `runtime`.
     func update(runtime: ConnectorRuntime) {
@@ -48,7 +46,7 @@ final class ConnectorRouter: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        if let session = sessions[envelope.remoteAddress] {
+        if let session = table.session(for: envelope.remoteAddress) {
             session.receiveFromLocal(envelope.data)
         } else {
             open(for: envelope.remoteAddress)?.receiveFromLocal(envelope.data)
@@ -86,7 +84,7 @@ final class ConnectorRouter: ChannelInboundHandler {
             return nil
         }
         let session = ConnectorSession(peer: peer, connection: connection, router: self, runtime: runtime)
-        sessions[peer] = session
+        table.insert(session)
         runtime.stats.increment(.sessionsCreated)
         runtime.logger.debug(
             "handshake start peer=\(peer.logDescription) connector=\(runtime.name) server=\(runtime.serverDescription)")
@@ -102,7 +100,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     func sessionClosed(_ session: ConnectorSession, reason: CloseReason, established: Bool) {
-        if sessions[session.peer] === session { sessions[session.peer] = nil }
+        table.remove(session)
         // A failed handshake pauses new ones (not one we cut short at shutdown or reload).
         if !established, reason != .shutdown, reason != .reload {
             let pause = backoff.failed(at: .now())
@@ -127,42 +125,27 @@ final class ConnectorRouter: ChannelInboundHandler {
     }
 
     /// Adds the tallied datagrams and bytes to the connector's metrics.
-    func flushTraffic() {
-        guard !host.traffic.isEmpty else { return }
-        host.traffic.flush(into: runtime.stats.metrics)
-    }
+    func flushTraffic() { host.flushTraffic(into: runtime.stats.metrics.traffic) }
 
-    /// Counts what the kernel dropped on the local socket since the last call
-    /// (once a second, as ``ListenerRouter/collectListenerSocketDrops()``).
+    /// Counts what the kernel dropped on the local socket since the last call (once a second).
     func collectLocalSocketDrops() {
-        guard let channel = context?.channel else { return }
-        KernelDrops.count(channel: channel) { count in
-            let drops = self.localSocketDrops.advance(to: count)
-            if drops > 0 { self.runtime.stats.increment(.droppedKernelLocal, by: drops) }
-        }
+        host.collectRouterSocketDrops { self.runtime.stats.increment(.droppedKernelLocal, by: $0) }
     }
 
     /// Counts the kernel's drops on the local socket and every session's
     /// server socket; before a scrape or a stats line.
     func collectKernelDrops() {
         collectLocalSocketDrops()
-        for session in sessions.values { session.collectKernelDrops() }
+        table.collectKernelDrops()
     }
 
-    /// Once a second, as the listener's routers do (``ListenerRouter/sweepIdleSessions()``).
-    func sweepIdleSessions() {
-        var released = 0
-        let now = NIODeadline.now()
-        for session in sessions.values { released += session.sweepIfIdle(now: now) }
-        HeapTrim.afterReleasing(buffers: released)
-    }
+    /// Once a second, as the listener's routers do: see ``SessionTable/sweepIdleSessions()``.
+    func sweepIdleSessions() { table.sweepIdleSessions() }
 
     /// Stops opening sessions and closes every one with close_notify.
     func closeAllSessions(reason: CloseReason) {
         stopping = true
-        for session in Array(sessions.values) {
-            session.close(reason, notifyPeer: true)
-        }
+        table.closeAll(reason: reason)
         host.flush()
         flushTraffic()
     }

@@ -1,6 +1,5 @@
 import Atomics
 import CoreMetrics
-import Prometheus
 
 /// Counters of one connector, kept across reloads by name.
 ///
@@ -53,64 +52,5 @@ public final class ConnectorStats: SessionStats, Sendable {
     public var logLine: String {
         "stats connector=\(connectorName) active_sessions=\(active) parked_server_sockets=\(parkedSockets.load(ordering: .relaxed))"
             + counters.logFields(\.rawValue)
-    }
-}
-
-/// One connector's Prometheus series, labelled `connector="NAME"`.
-///
-/// Named apart from the listener series (`dtlsproxy_connector_…`) so that a
-/// sum over `dtlsproxy_sessions_active` still means sessions served, not dialled.
-final class ConnectorMetrics: Sendable {
-    let sessionsActive: CoreMetrics.Gauge
-    let socketsParked: CoreMetrics.Gauge
-    let datagramsIn: CoreMetrics.Counter
-    let datagramsOut: CoreMetrics.Counter
-    let bytesIn: CoreMetrics.Counter
-    let bytesOut: CoreMetrics.Counter
-    private let closed: [String: CoreMetrics.Counter]
-    private let factory: PrometheusMetricsFactory
-    private let connector: String
-
-    init(connector: String, factory: PrometheusMetricsFactory) {
-        self.connector = connector
-        self.factory = factory
-        let label = ("connector", connector)
-        sessionsActive = CoreMetrics.Gauge(
-            label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
-        socketsParked = CoreMetrics.Gauge(
-            label: "dtlsproxy_connector_sockets_parked", dimensions: [label], factory: factory)
-        // "in": plaintext from local peers into the tunnel; "out": from the server back to them.
-        datagramsIn = CoreMetrics.Counter(
-            label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "in")], factory: factory)
-        datagramsOut = CoreMetrics.Counter(
-            label: "dtlsproxy_connector_datagrams_total", dimensions: [label, ("direction", "out")], factory: factory)
-        bytesIn = CoreMetrics.Counter(
-            label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "in")], factory: factory)
-        bytesOut = CoreMetrics.Counter(
-            label: "dtlsproxy_connector_bytes_total", dimensions: [label, ("direction", "out")], factory: factory)
-        var closed: [String: CoreMetrics.Counter] = [:]
-        for reason in CloseReason.allCases {
-            closed[reason.rawValue] = CoreMetrics.Counter(
-                label: "dtlsproxy_connector_sessions_closed_total", dimensions: [label, ("reason", reason.rawValue)],
-                factory: factory)
-        }
-        self.closed = closed
-    }
-
-    /// `dropped_X` → `dtlsproxy_connector_drops_total{reason="X"}`; others → `dtlsproxy_connector_<name>_total`.
-    func series(for counter: ConnectorStats.Counter) -> CoreMetrics.Counter {
-        let name = counter.rawValue
-        if name.hasPrefix("dropped_") {
-            return CoreMetrics.Counter(
-                label: "dtlsproxy_connector_drops_total",
-                dimensions: [("connector", connector), ("reason", String(name.dropFirst("dropped_".count)))],
-                factory: factory)
-        }
-        return CoreMetrics.Counter(
-            label: "dtlsproxy_connector_\(name)_total", dimensions: [("connector", connector)], factory: factory)
-    }
-
-    func sessionClosed(_ reason: CloseReason) {
-        closed[reason.rawValue]?.increment()
     }
 }

@@ -19,7 +19,7 @@ final class ListenerRouter: ChannelInboundHandler {
     var allocator: ByteBufferAllocator { host.allocator }
     var cookies: CookieVerifier
     private var cookieSecret: [UInt8]
-    let table = SessionTable()
+    let table = SessionTable<ListenerSession>()
     private var context: ChannelHandlerContext? { host.context }
     private var boundAddress: SocketAddress?
     var stopping = false
@@ -30,14 +30,6 @@ final class ListenerRouter: ChannelInboundHandler {
     var rateLimiter: SourceRateLimiter
     /// Each source's share of this loop's handshakes in progress.
     let handshakeShares = HandshakeShares()
-    /// Sessions closed since the last sweep: each freed its SSL object and
-    /// buffers, so a burst of them (half-open handshakes timing out together
-    /// after a flood, a reload closing a listener) is worth a heap trim too.
-    private var closedSinceSweep = 0
-    /// Sessions closed in the sweeps since the last one that saw none.
-    private var closedInBurst = 0
-    /// The kernel's drops on this router's listener socket already counted.
-    private var listenerSocketDrops = KernelDropCursor()
 
     init(runtime: ListenerRuntime, cookieSecret: [UInt8], eventLoop: EventLoop) {
         self.runtime = runtime
@@ -60,43 +52,22 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     /// Adds the tallied datagrams and bytes to the listener's metrics.
-    func flushTraffic() {
-        guard !host.traffic.isEmpty else { return }
-        host.traffic.flush(into: runtime.stats.metrics)
-    }
+    func flushTraffic() { host.flushTraffic(into: runtime.stats.metrics.traffic) }
 
-    /// Counts what the kernel dropped on the listener socket since the last
-    /// call: one getsockopt, cheap enough for every second.
+    /// Counts what the kernel dropped on the listener socket since the last call (once a second).
     func collectListenerSocketDrops() {
-        guard let channel = context?.channel else { return }
-        KernelDrops.count(channel: channel) { count in
-            let drops = self.listenerSocketDrops.advance(to: count)
-            if drops > 0 { self.runtime.stats.increment(.droppedKernelListener, by: drops) }
-        }
+        host.collectRouterSocketDrops { self.runtime.stats.increment(.droppedKernelListener, by: $0) }
     }
 
     /// Counts what the kernel dropped on the listener socket and on every
-    /// session's backend socket, parked ones included. One getsockopt per
-    /// session, so this runs before a scrape or a stats line, not on a timer.
+    /// session's backend socket; before a scrape or a stats line.
     func collectKernelDrops() {
         collectListenerSocketDrops()
-        table.forEach { $0.collectKernelDrops() }
+        table.collectKernelDrops()
     }
 
-    /// Once a second (``IdleSweep/period``): lets every quiet session give
-    /// back what it can, then hands freed pages back to the system when
-    /// enough were freed to matter (see ``HeapTrim``).
-    func sweepIdleSessions() {
-        var released = closedSinceSweep
-        // The first quiet sweep after a burst of closes trims once more, for
-        // the closes that came after the burst's last trim.
-        let burstEnded = closedSinceSweep == 0 && closedInBurst >= HeapTrim.threshold
-        closedInBurst = closedSinceSweep == 0 ? 0 : closedInBurst + closedSinceSweep
-        closedSinceSweep = 0
-        let now = NIODeadline.now()
-        table.forEach { released += $0.sweepIfIdle(now: now) }
-        HeapTrim.afterReleasing(buffers: burstEnded ? max(released, HeapTrim.threshold) : released)
-    }
+    /// Once a second (``IdleSweep/period``): see ``SessionTable/sweepIdleSessions()``.
+    func sweepIdleSessions() { table.sweepIdleSessions() }
 
     /// The address the listener socket is bound to: the destination a PROXY
     /// header reports. (A wildcard bind reports the wildcard address; the
@@ -181,7 +152,6 @@ final class ListenerRouter: ChannelInboundHandler {
     }
 
     func sessionClosed(_ session: ListenerSession, reason: CloseReason, established: Bool) {
-        closedSinceSweep += 1
         table.remove(session)
         session.runtime.stats.releaseSession()
         session.runtime.stats.metrics.sessionClosed(reason, established: established)
@@ -204,9 +174,7 @@ final class ListenerRouter: ChannelInboundHandler {
     func closeAllSessions(reason: CloseReason = .shutdown) {
         stopping = true
         reassemblies.removeAll()
-        for session in table.all {
-            session.close(reason, notifyPeer: true)
-        }
+        table.closeAll(reason: reason)
         host.flush()
         flushTraffic()
     }

@@ -1,3 +1,5 @@
+import CoreMetrics
+
 /// Why a session ended, as its close log line and the metrics say it.
 public enum CloseReason: String, Sendable, CaseIterable {
     /// No datagram either way for `idle_timeout`.
@@ -20,4 +22,18 @@ public enum CloseReason: String, Sendable, CaseIterable {
     case replaced
     /// A local failure: a record OpenSSL rejected, a backend socket that could not be opened.
     case error
+}
+
+extension CloseReason {
+    /// One counter `label{owner, reason="…"}` per close reason, by raw value.
+    static func counters(
+        label: String, owner: (String, String), factory: any MetricsFactory
+    ) -> [String: CoreMetrics.Counter] {
+        var counters: [String: CoreMetrics.Counter] = [:]
+        for reason in allCases {
+            counters[reason.rawValue] = CoreMetrics.Counter(
+                label: label, dimensions: [owner, ("reason", reason.rawValue)], factory: factory)
+        }
+        return counters
+    }
 }

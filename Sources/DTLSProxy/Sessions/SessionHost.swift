@@ -28,6 +28,8 @@ final class SessionHost {
     private var flushQueued = false
     /// Session sockets that have datagrams queued since the last flush.
     private var socketsToFlush: [SessionSocket] = []
+    /// The kernel's drops on the router's socket already counted.
+    private var routerSocketDrops = KernelDropCursor()
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
@@ -69,6 +71,22 @@ final class SessionHost {
         eventLoop.assumeIsolated().execute {
             self.flushQueued = false
             self.flush()
+        }
+    }
+
+    /// Adds the tallied datagrams and bytes to the role's metrics.
+    func flushTraffic(into series: TrafficCounters) {
+        guard !traffic.isEmpty else { return }
+        traffic.flush(into: series)
+    }
+
+    /// Hands `count` what the kernel dropped on the router's socket since the
+    /// last call: one getsockopt, cheap enough for every second.
+    func collectRouterSocketDrops(_ count: @escaping (Int) -> Void) {
+        guard let channel = context?.channel else { return }
+        KernelDrops.count(channel: channel) { total in
+            let drops = self.routerSocketDrops.advance(to: total)
+            if drops > 0 { count(drops) }
         }
     }
 }

@@ -34,7 +34,7 @@ struct TrafficTally {
     }
 
     /// Adds the tally to `series` and resets it.
-    mutating func flush(into series: some TrafficSeries) {
+    mutating func flush(into series: TrafficCounters) {
         if datagramsIn > 0 {
             series.datagramsIn.increment(by: datagramsIn)
             series.bytesIn.increment(by: bytesIn)
@@ -47,13 +47,22 @@ struct TrafficTally {
     }
 }
 
-/// The four Prometheus counters a listener's or a connector's traffic goes to.
-protocol TrafficSeries {
-    var datagramsIn: CoreMetrics.Counter { get }
-    var datagramsOut: CoreMetrics.Counter { get }
-    var bytesIn: CoreMetrics.Counter { get }
-    var bytesOut: CoreMetrics.Counter { get }
-}
+/// The four Prometheus counters a listener's or a connector's traffic goes to:
+/// datagrams and bytes, each `direction="in"` and `direction="out"`.
+struct TrafficCounters: Sendable {
+    let datagramsIn: CoreMetrics.Counter
+    let datagramsOut: CoreMetrics.Counter
+    let bytesIn: CoreMetrics.Counter
+    let bytesOut: CoreMetrics.Counter
 
-extension ListenerMetrics: TrafficSeries {}
-extension ConnectorMetrics: TrafficSeries {}
+    /// `label` is the owner's dimension (`listener` or `connector`, and its name).
+    init(datagrams: String, bytes: String, label: (String, String), factory: any MetricsFactory) {
+        func counter(_ name: String, _ direction: String) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: name, dimensions: [label, ("direction", direction)], factory: factory)
+        }
+        datagramsIn = counter(datagrams, "in")
+        datagramsOut = counter(datagrams, "out")
+        bytesIn = counter(bytes, "in")
+        bytesOut = counter(bytes, "out")
+    }
+}
