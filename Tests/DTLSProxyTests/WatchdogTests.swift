@@ -122,7 +122,7 @@ struct MetricsTests {
         tally.countIn(20)
         tally.countOut(7)
         #expect(!render(metrics).contains(#"dtlsproxy_datagrams_total{listener="coaps",direction="in"} 2"#))
-        tally.flush(into: stats.metrics)
+        tally.flush(into: stats.metrics.traffic)
         #expect(tally.isEmpty)
         let text = render(metrics)
         #expect(text.contains(#"dtlsproxy_datagrams_total{listener="coaps",direction="in"} 2"#))

@@ -6,7 +6,7 @@ import NIOCore
 /// socket towards the server: the server sees each local peer as its own
 /// client). Replies from the server leave through this socket with sendto,
 /// so local peers see the one address they sent to.
-final class ConnectorRouter: ChannelInboundHandler {
+final class ConnectorRouter: SessionRouter {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
@@ -15,7 +15,7 @@ final class ConnectorRouter: ChannelInboundHandler {
     let eventLoop: EventLoop
     /// What this connector's sessions share: scratch buffer, traffic tally, the local socket, flushing.
     let host: SessionHost
-    private let table = SessionTable<ConnectorSession>()
+    let table = SessionTable<ConnectorSession>()
     private var context: ChannelHandlerContext? { host.context }
     private var stopping = false
     private var lastServerErrorLog = NIODeadline.distantPast
@@ -27,21 +27,16 @@ final class ConnectorRouter: ChannelInboundHandler {
         host = SessionHost(eventLoop: eventLoop)
     }
 
-    /// Sessions held now (handshaking or established).
-    var sessionCount: Int { table.count }
+    var trafficCounters: TrafficCounters { runtime.stats.metrics.traffic }
+
+    func countRouterSocketDrops(_ drops: Int) { runtime.stats.increment(.droppedKernelLocal, by: drops) }
+
+    func stopAdmitting() { stopping = true }
 
     /// A reload kept this connector: new sessions use `runtime`.
     func update(runtime: ConnectorRuntime) {
         flushTraffic()
         self.runtime = runtime
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        host.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        host.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,10 +46,6 @@ final class ConnectorRouter: ChannelInboundHandler {
         } else {
             open(for: envelope.remoteAddress)?.receiveFromLocal(envelope.data)
         }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        host.flush()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -122,31 +113,5 @@ final class ConnectorRouter: ChannelInboundHandler {
         runtime.logger.warning(
             "connector \(runtime.name): server \(session.runtime.serverDescription) error for peer \(session.peer.logDescription): \(error)"
         )
-    }
-
-    /// Adds the tallied datagrams and bytes to the connector's metrics.
-    func flushTraffic() { host.flushTraffic(into: runtime.stats.metrics.traffic) }
-
-    /// Counts what the kernel dropped on the local socket since the last call (once a second).
-    func collectLocalSocketDrops() {
-        host.collectRouterSocketDrops { self.runtime.stats.increment(.droppedKernelLocal, by: $0) }
-    }
-
-    /// Counts the kernel's drops on the local socket and every session's
-    /// server socket; before a scrape or a stats line.
-    func collectKernelDrops() {
-        collectLocalSocketDrops()
-        table.collectKernelDrops()
-    }
-
-    /// Once a second, as the listener's routers do: see ``SessionTable/sweepIdleSessions()``.
-    func sweepIdleSessions() { table.sweepIdleSessions() }
-
-    /// Stops opening sessions and closes every one with close_notify.
-    func closeAllSessions(reason: CloseReason) {
-        stopping = true
-        table.closeAll(reason: reason)
-        host.flush()
-        flushTraffic()
     }
 }

@@ -63,7 +63,7 @@ final class ConnectorSocket: Sendable {
         }
         let flushTask = loop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
             router.value.flushTraffic()
-            router.value.collectLocalSocketDrops()
+            router.value.collectRouterSocketDrops()
             router.value.sweepIdleSessions()
         }
         return ConnectorSocket(
@@ -87,7 +87,7 @@ final class ConnectorSocket: Sendable {
         flushTask.cancel()
         try? await router.eventLoop.submit {
             self.router.value.flushTraffic()
-            self.router.value.collectLocalSocketDrops()
+            self.router.value.collectRouterSocketDrops()
         }.get()
         try? await channel.close()
     }

@@ -7,7 +7,7 @@ import NIOCore
 /// answered with a HelloVerifyRequest and forgotten; a ClientHello with a
 /// valid cookie creates a session; anything else is dropped and counted.
 /// Replies leave through this socket with sendto, so clients see one address.
-final class ListenerRouter: ChannelInboundHandler {
+final class ListenerRouter: SessionRouter {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
@@ -51,24 +51,6 @@ final class ListenerRouter: ChannelInboundHandler {
         }
     }
 
-    /// Adds the tallied datagrams and bytes to the listener's metrics.
-    func flushTraffic() { host.flushTraffic(into: runtime.stats.metrics.traffic) }
-
-    /// Counts what the kernel dropped on the listener socket since the last call (once a second).
-    func collectListenerSocketDrops() {
-        host.collectRouterSocketDrops { self.runtime.stats.increment(.droppedKernelListener, by: $0) }
-    }
-
-    /// Counts what the kernel dropped on the listener socket and on every
-    /// session's backend socket; before a scrape or a stats line.
-    func collectKernelDrops() {
-        collectListenerSocketDrops()
-        table.collectKernelDrops()
-    }
-
-    /// Once a second (``IdleSweep/period``): see ``SessionTable/sweepIdleSessions()``.
-    func sweepIdleSessions() { table.sweepIdleSessions() }
-
     /// The address the listener socket is bound to: the destination a PROXY
     /// header reports. (A wildcard bind reports the wildcard address; the
     /// datagram's real destination would need IP_PKTINFO.)
@@ -77,24 +59,19 @@ final class ListenerRouter: ChannelInboundHandler {
         return boundAddress
     }
 
-    /// Sessions held on this loop, replacements included.
-    var sessionCount: Int { table.count }
+    var trafficCounters: TrafficCounters { runtime.stats.metrics.traffic }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        host.context = context
-    }
+    func countRouterSocketDrops(_ drops: Int) { runtime.stats.increment(.droppedKernelListener, by: drops) }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        host.context = nil
+    /// Forgets ClientHellos being put together too: no session will take them.
+    func stopAdmitting() {
+        stopping = true
+        reassemblies.removeAll()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         route(envelope.data, from: envelope.remoteAddress)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        host.flush()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -165,17 +142,5 @@ final class ListenerRouter: ChannelInboundHandler {
         runtime.logger.warning(
             "listener \(runtime.name): backend \(session.backendDescription) error for peer \(session.peer.logDescription): \(error)"
         )
-    }
-
-    // MARK: - Shutdown
-
-    /// Stops admitting new sessions and closes every session with close_notify:
-    /// `.shutdown` when the daemon stops, `.reload` when a reload removed the listener.
-    func closeAllSessions(reason: CloseReason = .shutdown) {
-        stopping = true
-        reassemblies.removeAll()
-        table.closeAll(reason: reason)
-        host.flush()
-        flushTraffic()
     }
 }

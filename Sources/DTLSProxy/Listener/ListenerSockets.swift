@@ -110,7 +110,7 @@ final class ListenerSockets: Sendable {
         let flushTasks = routers.map { router in
             router.eventLoop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
                 router.value.flushTraffic()
-                router.value.collectListenerSocketDrops()
+                router.value.collectRouterSocketDrops()
                 router.value.sweepIdleSessions()
             }
         }
@@ -194,7 +194,7 @@ final class ListenerSockets: Sendable {
         for router in routers {
             try? await router.eventLoop.submit {
                 router.value.flushTraffic()
-                router.value.collectListenerSocketDrops()
+                router.value.collectRouterSocketDrops()
             }.get()
         }
         for channel in channels {

@@ -40,7 +40,7 @@ final class ListenerMetrics: Sendable {
         closed = CloseReason.counters(label: Name.sessionsClosed, owner: label, factory: factory)
         handshakesFailed = CloseReason.counters(label: Name.handshakesFailed, owner: label, factory: factory)
         var drops: [String: CoreMetrics.Counter] = [:]
-        for counter in ListenerStats.Counter.allCases where counter.rawValue.hasPrefix("dropped_") {
+        for counter in ListenerStats.names where counter.rawValue.hasPrefix("dropped_") {
             let reason = String(counter.rawValue.dropFirst("dropped_".count))
             drops[reason] = CoreMetrics.Counter(
                 label: Name.drops, dimensions: [label, ("reason", reason)], factory: factory)

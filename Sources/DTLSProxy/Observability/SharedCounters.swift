@@ -28,55 +28,30 @@ struct BoundedCount: Sendable {
     }
 }
 
-/// What listener and connector stats share: a session ceiling and named
-/// counters. The gauge of active sessions is set when metrics are scraped,
-/// not on every session opened or closed.
+/// What listener and connector stats share: a session ceiling, the count of
+/// parked session sockets and named counters. The gauge of active sessions
+/// is set when metrics are scraped, not on every session opened or closed.
 protocol SessionStats: AnyObject, Sendable {
-    associatedtype Counter: CaseIterable & Equatable & Sendable & RawRepresentable<String>
-    where Counter.AllCases.Index == Int
     var sessions: BoundedCount { get }
-    var counters: CounterSet<Counter> { get }
+    var counters: CounterSet { get }
     /// Session sockets of idle sessions held without a NIO channel (``ParkableSocket``).
     var parkedSockets: ManagedAtomic<Int> { get }
     /// The counter of the kernel's drops on a session's own socket, named for what that socket reaches.
-    static var sessionSocketKernelDrops: Counter { get }
-}
-
-/// What the session core (``SessionCore``) counts, whichever its role. Each
-/// role's counters carry the same names (the raw values), except the drops on
-/// a session's own socket, which each role names for where that socket leads.
-enum SessionEvent: String, CaseIterable, Sendable {
-    case handshakeCompleted = "handshakes_completed"
-    case handshakeFailed = "handshakes_failed"
-    /// A plaintext datagram of zero bytes: a record cannot carry it (SSL_write refuses zero bytes).
-    case droppedEmpty = "dropped_empty"
-    /// A plaintext datagram larger than one record can carry at the MTU.
-    case droppedOversize = "dropped_oversize"
-    /// A datagram from the DTLS peer that yielded neither plaintext nor a reply.
-    case droppedUndecryptable = "dropped_undecryptable"
-    /// Datagrams the kernel dropped on a session's own socket, its receive queue full.
-    case droppedKernelSessionSocket = ""
+    var sessionSocketKernelDrops: StatsCounter { get }
 }
 
 extension SessionStats {
-    /// The role's counter for a core event.
-    static func counter(for event: SessionEvent) -> Counter {
-        guard event != .droppedKernelSessionSocket, let counter = Counter(rawValue: event.rawValue) else {
-            return sessionSocketKernelDrops
-        }
-        return counter
-    }
-
-    func record(_ event: SessionEvent, by amount: Int = 1) {
-        counters.increment(Self.counter(for: event), by: amount)
-    }
-
-    func increment(_ counter: Counter, by amount: Int = 1) {
+    func increment(_ counter: StatsCounter, by amount: Int = 1) {
         counters.increment(counter, by: amount)
     }
 
-    func value(_ counter: Counter) -> Int {
+    func value(_ counter: StatsCounter) -> Int {
         counters.value(counter)
+    }
+
+    /// Every `dropped_*` counter added up, for the systemd status line.
+    var droppedTotal: Int {
+        counters.names.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) { $0 + value($1) }
     }
 
     /// Sessions (handshaking or established) held now, over all event loops.
@@ -94,28 +69,41 @@ extension SessionStats {
 
 /// Named event counters of a listener or connector: each an atomic (for the
 /// stats line) and the Prometheus series it also moves, if any.
-struct CounterSet<Name: CaseIterable & Equatable & Sendable>: Sendable where Name.AllCases.Index == Int {
+struct CounterSet: Sendable {
+    /// The counters kept, in stats-line order.
+    let names: [StatsCounter]
+    /// Where each ``StatsCounter`` is in `names`, by its position in `allCases`; -1 if not kept.
+    private let slots: [Int]
     private let counters: [ManagedAtomic<Int>]
     private let series: [CoreMetrics.Counter?]
 
     /// `series` names the Prometheus counter each name also moves.
-    init(series: (Name) -> CoreMetrics.Counter?) {
-        counters = Name.allCases.map { _ in ManagedAtomic<Int>(0) }
-        self.series = Name.allCases.map(series)
+    init(names: [StatsCounter], series: (StatsCounter) -> CoreMetrics.Counter?) {
+        self.names = names
+        slots = StatsCounter.allCases.map { names.firstIndex(of: $0) ?? -1 }
+        counters = names.map { _ in ManagedAtomic<Int>(0) }
+        self.series = names.map(series)
     }
 
-    func increment(_ name: Name, by amount: Int = 1) {
-        let index = Name.allCases.firstIndex(of: name)!
+    private func slot(_ name: StatsCounter) -> Int? {
+        let slot = slots[StatsCounter.allCases.firstIndex(of: name)!]
+        assert(slot >= 0, "\(name.rawValue) is not a counter of this role")
+        return slot >= 0 ? slot : nil
+    }
+
+    func increment(_ name: StatsCounter, by amount: Int = 1) {
+        guard let index = slot(name) else { return }
         counters[index].wrappingIncrement(by: amount, ordering: .relaxed)
         series[index]?.increment(by: amount)
     }
 
-    func value(_ name: Name) -> Int {
-        counters[Name.allCases.firstIndex(of: name)!].load(ordering: .relaxed)
+    func value(_ name: StatsCounter) -> Int {
+        guard let index = slot(name) else { return 0 }
+        return counters[index].load(ordering: .relaxed)
     }
 
-    /// ` name=N` for every counter, in declaration order, for a stats line.
-    func logFields(_ label: (Name) -> String) -> String {
-        Name.allCases.map { " \(label($0))=\(value($0))" }.joined()
+    /// ` name=N` for every counter kept, in stats-line order.
+    var logFields: String {
+        names.map { " \($0.rawValue)=\(value($0))" }.joined()
     }
 }

@@ -141,7 +141,7 @@ class SessionCore: ConnectedSocketOwner {
     }
 
     private func countKernelDrops(_ drops: Int) {
-        if drops > 0 { settings.stats.record(.droppedKernelSessionSocket, by: drops) }
+        if drops > 0 { settings.stats.increment(settings.stats.sessionSocketKernelDrops, by: drops) }
     }
 
     // MARK: - Datagrams
@@ -168,8 +168,8 @@ class SessionCore: ConnectedSocketOwner {
     /// so it cannot become a record, and it is no reason to end the session.
     func encrypt(_ datagram: ByteBuffer) {
         guard state == .established else { return }
-        guard datagram.readableBytes > 0 else { return settings.stats.record(.droppedEmpty) }
-        guard datagram.readableBytes <= maximumPlaintext else { return settings.stats.record(.droppedOversize) }
+        guard datagram.readableBytes > 0 else { return settings.stats.increment(.droppedEmpty) }
+        guard datagram.readableBytes <= maximumPlaintext else { return settings.stats.increment(.droppedOversize) }
         timers.lastActivity = .now()
         if case .failure(let failure) = endpoint.write(datagram) {
             close(.error, notifyPeer: false, detail: failure.reason)
@@ -256,7 +256,7 @@ class SessionCore: ConnectedSocketOwner {
             return
         }
         undecryptableInARow += 1
-        settings.stats.record(.droppedUndecryptable)
+        settings.stats.increment(.droppedUndecryptable)
         let limit = settings.maxUndecryptableDatagrams
         if limit > 0, undecryptableInARow >= limit {
             close(.error, notifyPeer: true, detail: "\(undecryptableInARow) datagrams in a row could not be decrypted")
@@ -300,7 +300,7 @@ class SessionCore: ConnectedSocketOwner {
         cipher = endpoint.cipherName
         version = endpoint.protocolVersion
         maximumPlaintext = endpoint.maximumPlaintext
-        settings.stats.record(.handshakeCompleted)
+        settings.stats.increment(.handshakesCompleted)
         didEstablish()
         guard state == .established else { return }
         settings.logger.info(
@@ -369,7 +369,7 @@ class SessionCore: ConnectedSocketOwner {
         }
         timers.cancelAll()
         closeSocket()
-        if !wasEstablished { settings.stats.record(.handshakeFailed) }
+        if !wasEstablished { settings.stats.increment(.handshakesFailed) }
         released(reason: reason, wasEstablished: wasEstablished)
         var line = "session close peer=\(peer.logDescription)\(settings.logFields) cipher=\(cipher)"
         line += endpoint.identityLogFields + roleLogFields

@@ -36,18 +36,7 @@ final class StatusReporter: Sendable {
             stats.reduce(0) { $0 + $1.value(.handshakesCompleted) }
             + connectors.reduce(0) { $0 + $1.value(.handshakesCompleted) }
         let drops =
-            stats.reduce(0) { total, listener in
-                total
-                    + ListenerStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) {
-                        $0 + listener.value($1)
-                    }
-            }
-            + connectors.reduce(0) { total, connector in
-                total
-                    + ConnectorStats.Counter.allCases.filter { $0.rawValue.hasPrefix("dropped_") }.reduce(0) {
-                        $0 + connector.value($1)
-                    }
-            }
+            stats.reduce(0) { $0 + $1.droppedTotal } + connectors.reduce(0) { $0 + $1.droppedTotal }
         let now = NIODeadline.now()
         let (rate, reloadError) = state.withLockedValue { state -> (Double, String?) in
             let seconds = Double((now - state.at).nanoseconds) / 1e9
