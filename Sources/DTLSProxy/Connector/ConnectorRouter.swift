@@ -7,9 +7,6 @@ import NIOCore
 /// client). Replies from the server leave through this socket with sendto,
 /// so local peers see the one address they sent to.
 final class ConnectorRouter: SessionRouter {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
     /// The runtime new sessions use; a reload replaces it, sessions keep theirs.
     private(set) var runtime: ConnectorRuntime
     let eventLoop: EventLoop
@@ -18,7 +15,6 @@ final class ConnectorRouter: SessionRouter {
     let table = SessionTable<ConnectorSession>()
     private var context: ChannelHandlerContext? { host.context }
     private var stopping = false
-    private var lastServerErrorLog = NIODeadline.distantPast
     private var backoff = HandshakeBackoff()
 
     init(runtime: ConnectorRuntime, eventLoop: EventLoop) {
@@ -105,13 +101,4 @@ final class ConnectorRouter: SessionRouter {
         session.runtime.stats.metrics.sessionClosed(reason)
     }
 
-    /// Server socket errors are counted always, logged at most once a second per connector.
-    func logServerError(_ error: Error, session: ConnectorSession) {
-        let now = NIODeadline.now()
-        guard now - lastServerErrorLog >= .seconds(1) else { return }
-        lastServerErrorLog = now
-        runtime.logger.warning(
-            "connector \(runtime.name): server \(session.runtime.serverDescription) error for peer \(session.peer.logDescription): \(error)"
-        )
-    }
 }

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -10,25 +9,17 @@ import NIOPosix
 /// runtime in the router and leaves the socket and live sessions alone.
 final class ConnectorSocket: Sendable {
     let address: SocketAddress
-    let channel: Channel
-    let router: NIOLoopBound<ConnectorRouter>
-    /// Once a second the router adds its traffic tally to the metrics and sweeps idle sessions.
-    private let flushTask: RepeatedTask
-    private let current: NIOLockedValueBox<ConnectorRuntime>
+    /// The one socket, its router and the runtime new sessions use.
+    private let sockets: RouterSockets<ConnectorRouter, ConnectorRuntime>
 
-    private init(
-        address: SocketAddress, runtime: ConnectorRuntime, channel: Channel, router: NIOLoopBound<ConnectorRouter>,
-        flushTask: RepeatedTask
-    ) {
+    private init(address: SocketAddress, sockets: RouterSockets<ConnectorRouter, ConnectorRuntime>) {
         self.address = address
-        self.channel = channel
-        self.router = router
-        self.flushTask = flushTask
-        self.current = NIOLockedValueBox(runtime)
+        self.sockets = sockets
     }
 
     /// The runtime new sessions use.
-    var runtime: ConnectorRuntime { current.withLockedValue { $0 } }
+    var runtime: ConnectorRuntime { sockets.runtime }
+    var channel: Channel { sockets.channels[0] }
 
     /// Datagrams one read on the local socket may return, and room for the largest UDP payload.
     static let vectorReads = 4
@@ -61,46 +52,22 @@ final class ConnectorSocket: Sendable {
                     "connector \"\(runtime.name)\": cannot bind \(address.logDescription): \(ListenerSockets.describe(error))"
             )
         }
-        let flushTask = loop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
-            router.value.flushTraffic()
-            router.value.collectRouterSocketDrops()
-            router.value.sweepIdleSessions()
-        }
         return ConnectorSocket(
-            address: address, runtime: runtime, channel: channel, router: router, flushTask: flushTask)
+            address: address, sockets: RouterSockets(runtime: runtime, channels: [channel], routers: [router]))
     }
 
-    var eventLoop: EventLoop { router.eventLoop }
-
     func update(runtime: ConnectorRuntime) async {
-        current.withLockedValue { $0 = runtime }
-        try? await router.eventLoop.submit { self.router.value.update(runtime: runtime) }.get()
+        await sockets.update(runtime: runtime) { $0.update(runtime: runtime) }
     }
 
     /// Stops opening sessions and sends close_notify on every one (`.shutdown` or `.reload`).
-    func closeSessions(reason: CloseReason) async {
-        try? await router.eventLoop.submit { self.router.value.closeAllSessions(reason: reason) }.get()
-    }
+    func closeSessions(reason: CloseReason) async { await sockets.closeSessions(reason: reason) }
 
-    /// Stops the flush timer and closes the local socket; call after ``closeSessions(reason:)``.
-    func close() async {
-        flushTask.cancel()
-        try? await router.eventLoop.submit {
-            self.router.value.flushTraffic()
-            self.router.value.collectRouterSocketDrops()
-        }.get()
-        try? await channel.close()
-    }
+    /// Stops the upkeep and closes the local socket; call after ``closeSessions(reason:)``.
+    func close() async { await sockets.closeSockets() }
 
     /// Adds the traffic tally and the kernel's drops to the counters (before a scrape or a stats line).
-    func flushTraffic() -> EventLoopFuture<Void> {
-        router.eventLoop.submit {
-            self.router.value.flushTraffic()
-            self.router.value.collectKernelDrops()
-        }
-    }
+    func flushTraffic() -> EventLoopFuture<Void> { sockets.flushTraffic(on: sockets.routers[0].eventLoop) }
 
-    func sessionCount() async -> Int {
-        (try? await router.eventLoop.submit { self.router.value.sessionCount }.get()) ?? 0
-    }
+    func sessionCount() async -> Int { await sockets.sessionCounts().first ?? 0 }
 }

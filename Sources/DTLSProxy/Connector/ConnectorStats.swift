@@ -27,7 +27,9 @@ public final class ConnectorStats: SessionStats, Sendable {
         self.connectorName = connectorName
         let connectorMetrics = ConnectorMetrics(connector: connectorName, factory: metrics.factory)
         self.metrics = connectorMetrics
-        counters = CounterSet(names: Self.names) { connectorMetrics.series(for: $0) }
+        counters = CounterSet(names: Self.names) {
+            ConnectorMetrics.series(for: $0, connector: connectorName, factory: metrics.factory)
+        }
     }
 
     /// The kernel's drops on a session's own socket: its server socket.

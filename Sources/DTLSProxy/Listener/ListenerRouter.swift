@@ -8,9 +8,6 @@ import NIOCore
 /// valid cookie creates a session; anything else is dropped and counted.
 /// Replies leave through this socket with sendto, so clients see one address.
 final class ListenerRouter: SessionRouter {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
     /// The runtime new handshakes use; a reload replaces it (``update(runtime:cookieSecret:)``).
     private(set) var runtime: ListenerRuntime
     let eventLoop: EventLoop
@@ -23,7 +20,6 @@ final class ListenerRouter: SessionRouter {
     private var context: ChannelHandlerContext? { host.context }
     private var boundAddress: SocketAddress?
     var stopping = false
-    private var lastBackendErrorLog = NIODeadline.distantPast
     /// Fragmented ClientHellos being put together, after their first fragment's cookie verified.
     var reassemblies: [SocketAddress: (reassembly: ClientHelloReassembly, started: NIODeadline)] = [:]
     static let reassemblyLimit = 1024
@@ -134,13 +130,4 @@ final class ListenerRouter: SessionRouter {
         session.runtime.stats.metrics.sessionClosed(reason, established: established)
     }
 
-    /// Backend errors are counted always but logged at most once a second per listener and loop.
-    func logBackendError(_ error: Error, session: ListenerSession) {
-        let now = NIODeadline.now()
-        guard now - lastBackendErrorLog >= .seconds(1) else { return }
-        lastBackendErrorLog = now
-        runtime.logger.warning(
-            "listener \(runtime.name): backend \(session.backendDescription) error for peer \(session.peer.logDescription): \(error)"
-        )
-    }
 }

@@ -26,26 +26,17 @@ enum SocketKey: Hashable, Sendable, CustomStringConvertible {
 /// leaves the sockets and their sessions alone.
 final class ListenerSockets: Sendable {
     let key: SocketKey
-    let channels: [Channel]
-    let routers: [NIOLoopBound<ListenerRouter>]
-    /// Once a second each router adds its traffic tally and the kernel's drops
-    /// on its socket to the metrics and frees idle sessions' record buffers.
-    private let flushTasks: [RepeatedTask]
-    private let current: NIOLockedValueBox<ListenerRuntime>
+    /// The sockets, their routers and the runtime new handshakes use.
+    let sockets: RouterSockets<ListenerRouter, ListenerRuntime>
 
-    private init(
-        key: SocketKey, runtime: ListenerRuntime, channels: [Channel], routers: [NIOLoopBound<ListenerRouter>],
-        flushTasks: [RepeatedTask]
-    ) {
+    private init(key: SocketKey, sockets: RouterSockets<ListenerRouter, ListenerRuntime>) {
         self.key = key
-        self.channels = channels
-        self.routers = routers
-        self.flushTasks = flushTasks
-        self.current = NIOLockedValueBox(runtime)
+        self.sockets = sockets
     }
 
     /// The runtime new handshakes use.
-    var runtime: ListenerRuntime { current.withLockedValue { $0 } }
+    var runtime: ListenerRuntime { sockets.runtime }
+    var channels: [Channel] { sockets.channels }
 
     /// Binds (or adopts) the sockets of `runtime` and starts their routers; on
     /// failure nothing stays open. `loops` are every event loop; `passed`, when
@@ -107,14 +98,8 @@ final class ListenerSockets: Sendable {
             for channel in channels { try? await channel.close() }
             throw error
         }
-        let flushTasks = routers.map { router in
-            router.eventLoop.scheduleRepeatedTask(initialDelay: IdleSweep.period, delay: IdleSweep.period) { _ in
-                router.value.flushTraffic()
-                router.value.collectRouterSocketDrops()
-                router.value.sweepIdleSessions()
-            }
-        }
-        return ListenerSockets(key: key, runtime: runtime, channels: channels, routers: routers, flushTasks: flushTasks)
+        return ListenerSockets(
+            key: key, sockets: RouterSockets(runtime: runtime, channels: channels, routers: routers))
     }
 
     private static func makeRouter(
@@ -174,52 +159,18 @@ final class ListenerSockets: Sendable {
 
     /// A reload kept this listener: new handshakes use `runtime`, live sessions keep theirs.
     func update(runtime: ListenerRuntime, cookieSecret: [UInt8]) async {
-        current.withLockedValue { $0 = runtime }
-        for router in routers {
-            try? await router.eventLoop.submit { router.value.update(runtime: runtime, cookieSecret: cookieSecret) }
-                .get()
-        }
+        await sockets.update(runtime: runtime) { $0.update(runtime: runtime, cookieSecret: cookieSecret) }
     }
 
     /// Stops admitting and sends close_notify to every session (`.shutdown` or `.reload`).
-    func closeSessions(reason: CloseReason) async {
-        for router in routers {
-            try? await router.eventLoop.submit { router.value.closeAllSessions(reason: reason) }.get()
-        }
-    }
+    func closeSessions(reason: CloseReason) async { await sockets.closeSessions(reason: reason) }
 
-    /// Stops the flush timers and closes the sockets; call after ``closeSessions(reason:)``.
-    func closeSockets() async {
-        for task in flushTasks { task.cancel() }
-        for router in routers {
-            try? await router.eventLoop.submit {
-                router.value.flushTraffic()
-                router.value.collectRouterSocketDrops()
-            }.get()
-        }
-        for channel in channels {
-            try? await channel.close()
-        }
-    }
+    /// Stops the upkeep and closes the sockets; call after ``closeSessions(reason:)``.
+    func closeSockets() async { await sockets.closeSockets() }
 
-    /// Adds every router's traffic tally and the kernel's drops on the
-    /// listener and backend sockets to the counters now (before a scrape or a stats line).
-    func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> {
-        let futures = routers.map { router in
-            router.eventLoop.submit {
-                router.value.flushTraffic()
-                router.value.collectKernelDrops()
-            }
-        }
-        return EventLoopFuture.andAllComplete(futures, on: loop)
-    }
+    /// Adds every router's traffic tally and the kernel's drops to the counters now.
+    func flushTraffic(on loop: EventLoop) -> EventLoopFuture<Void> { sockets.flushTraffic(on: loop) }
 
     /// Sessions held per router, in router order.
-    func sessionCounts() async -> [Int] {
-        var counts: [Int] = []
-        for router in routers {
-            counts.append((try? await router.eventLoop.submit { router.value.sessionCount }.get()) ?? 0)
-        }
-        return counts
-    }
+    func sessionCounts() async -> [Int] { await sockets.sessionCounts() }
 }

@@ -10,12 +10,8 @@ final class ConnectorMetrics: Sendable {
     let socketsParked: CoreMetrics.Gauge
     let traffic: TrafficCounters
     private let closed: [String: CoreMetrics.Counter]
-    private let factory: PrometheusMetricsFactory
-    private let connector: String
 
     init(connector: String, factory: PrometheusMetricsFactory) {
-        self.connector = connector
-        self.factory = factory
         let label = ("connector", connector)
         sessionsActive = CoreMetrics.Gauge(
             label: "dtlsproxy_connector_sessions_active", dimensions: [label], factory: factory)
@@ -29,7 +25,9 @@ final class ConnectorMetrics: Sendable {
     }
 
     /// `dropped_X` → `dtlsproxy_connector_drops_total{reason="X"}`; others → `dtlsproxy_connector_<name>_total`.
-    func series(for counter: ConnectorStats.Counter) -> CoreMetrics.Counter {
+    static func series(
+        for counter: StatsCounter, connector: String, factory: PrometheusMetricsFactory
+    ) -> CoreMetrics.Counter {
         let name = counter.rawValue
         if name.hasPrefix("dropped_") {
             return CoreMetrics.Counter(

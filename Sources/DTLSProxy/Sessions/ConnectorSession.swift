@@ -11,15 +11,16 @@ import NIOCore
 final class ConnectorSession: SessionCore {
     /// The runtime this session was created with; a reload does not change it.
     let runtime: ConnectorRuntime
-    let connection: DTLSClientConnection
     private unowned let router: ConnectorRouter
     /// Local datagrams that arrived before the handshake completed, oldest first.
     private var pending: [ByteBuffer] = []
 
+    /// The client side of the association (the core's ``SessionCore/endpoint``, which this session created as one).
+    var connection: DTLSClientConnection { unsafeDowncast(endpoint, to: DTLSClientConnection.self) }
+
     init(peer: SocketAddress, connection: DTLSClientConnection, router: ConnectorRouter, runtime: ConnectorRuntime) {
         self.router = router
         self.runtime = runtime
-        self.connection = connection
         super.init(
             peer: peer, side: .dtlsOnSessionSocket, endpoint: connection, host: router.host,
             settings: runtime.sessionSettings)
@@ -55,7 +56,9 @@ final class ConnectorSession: SessionCore {
     /// Counts an error on the server socket (ICMP port unreachable, chiefly); the session stays.
     override func socketFailed(_ error: Error) {
         runtime.stats.increment(.serverErrors)
-        router.logServerError(error, session: self)
+        guard host.mayLogSocketError() else { return }
+        runtime.logger.warning(
+            "connector \(runtime.name): server \(runtime.serverDescription) error for peer \(peer.logDescription): \(error)")
     }
 
     override func handshakeFailed(_ failure: DTLSFailure) {

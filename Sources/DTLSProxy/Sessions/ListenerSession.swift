@@ -14,7 +14,6 @@ import NIOCore
 final class ListenerSession: SessionCore {
     let clientRandom: [UInt8]
     let isReplacement: Bool
-    let connection: DTLSServerConnection
     unowned let router: ListenerRouter
     /// The listener runtime this session was created with; a reload does not change it.
     let runtime: ListenerRuntime
@@ -32,12 +31,14 @@ final class ListenerSession: SessionCore {
         self.runtime = runtime
         self.clientRandom = clientRandom
         self.isReplacement = isReplacement
-        self.connection = connection
         self.router = router
         super.init(
             peer: peer, side: .dtlsOnRouterSocket, endpoint: connection, host: router.host,
             settings: runtime.sessionSettings)
     }
+
+    /// The server side of the association (the core's ``SessionCore/endpoint``, which this session created as one).
+    var connection: DTLSServerConnection { unsafeDowncast(endpoint, to: DTLSServerConnection.self) }
 
     /// Starts the handshake from the ClientHello that carried a valid cookie.
     func start(clientHello: ByteBuffer) {
@@ -145,7 +146,9 @@ final class ListenerSession: SessionCore {
             }
             return
         }
-        router.logBackendError(error, session: self)
+        guard host.mayLogSocketError() else { return }
+        runtime.logger.warning(
+            "listener \(runtime.name): backend \(backendDescription) error for peer \(peer.logDescription): \(error)")
     }
 
     /// Moves the session to another backend of its pool when its own is in a

@@ -30,6 +30,7 @@ final class SessionHost {
     private var socketsToFlush: [SessionSocket] = []
     /// The kernel's drops on the router's socket already counted.
     private var routerSocketDrops = KernelDropCursor()
+    private var lastSocketErrorLog = NIODeadline.distantPast
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
@@ -72,6 +73,14 @@ final class SessionHost {
             self.flushQueued = false
             self.flush()
         }
+    }
+
+    /// Errors on session sockets are counted always but logged at most once a
+    /// second per router: true when this one may be.
+    func mayLogSocketError(now: NIODeadline = .now()) -> Bool {
+        guard now - lastSocketErrorLog >= .seconds(1) else { return false }
+        lastSocketErrorLog = now
+        return true
     }
 
     /// Adds the tallied datagrams and bytes to the role's metrics.

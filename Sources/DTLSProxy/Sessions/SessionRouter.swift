@@ -4,7 +4,8 @@ import NIOCore
 /// by their peer on that socket (``SessionTable``) and lends them a
 /// ``SessionHost``. What both roles' routers do besides routing is written
 /// here once.
-protocol SessionRouter: ChannelInboundHandler, AnyObject {
+protocol SessionRouter: ChannelInboundHandler, AnyObject
+where InboundIn == AddressedEnvelope<ByteBuffer>, OutboundOut == AddressedEnvelope<ByteBuffer> {
     associatedtype Session: SessionCore
     var host: SessionHost { get }
     var table: SessionTable<Session> { get }
