@@ -25,26 +25,14 @@ extension ConfigurationLoader {
         guard let array = value.array else {
             throw context.error("connector", "expected an array of tables ([[connector]]), found \(found(value))")
         }
-        var connectors: [ConnectorConfiguration] = []
-        for (index, element) in array.enumerated() {
-            guard let table = element.table else {
-                throw context.error("connector[\(index)]", "expected a table, found \(found(element))")
-            }
-            let connector = try parseConnector(
-                Table(table, prefix: "connector[\(index)].", context: context), index: index)
-            if let other = connectors.first(where: { $0.name == connector.name }) {
-                throw context.error(
-                    connector.keyPath("name"), "duplicate name \"\(connector.name)\" (also connector[\(other.index)])")
-            }
-            if let other = connectors.first(where: { $0.listen == connector.listen }) {
-                throw context.error(
-                    connector.keyPath("listen"), "\(connector.listen) is also the address of connector[\(other.index)]")
-            }
+        let connectors = try parseSections(Array(array), named: "connector", context: context) {
+            (table, index) throws(ConfigurationError) in try parseConnector(table, index: index)
+        }
+        for connector in connectors {
             if let other = listeners.first(where: { $0.listen == connector.listen }) {
                 throw context.error(
                     connector.keyPath("listen"), "\(connector.listen) is also the address of listener[\(other.index)]")
             }
-            connectors.append(connector)
         }
         return connectors
     }
@@ -81,18 +69,9 @@ extension ConfigurationLoader {
         connector.verifyDepth = try table.int("verify_depth", in: 0...32) ?? connector.verifyDepth
         connector.minVersion = try table.version("min_version") ?? connector.minVersion
         connector.maxVersion = try table.version("max_version") ?? connector.maxVersion
-        if connector.minVersion > connector.maxVersion {
-            throw table.error(
-                "min_version",
-                "\"\(connector.minVersion.rawValue)\" is above max_version \"\(connector.maxVersion.rawValue)\"")
-        }
-        for key in ["ciphers", "groups"] {
-            guard let text = try table.string(key), !text.isEmpty else { continue }
-            guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else {
-                throw table.error(key, "blank; write \"\" (or leave the key out) for the built-in list")
-            }
-            if key == "ciphers" { connector.ciphers = text } else { connector.groups = text }
-        }
+        try table.checkVersionRange(min: connector.minVersion, max: connector.maxVersion)
+        connector.ciphers = try table.openSSLList("ciphers") ?? connector.ciphers
+        connector.groups = try table.openSSLList("groups") ?? connector.groups
         connector.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? connector.idleTimeout
         connector.handshakeTimeout =
             try table.duration("handshake_timeout", allowZero: false) ?? connector.handshakeTimeout

@@ -80,19 +80,9 @@ extension ConfigurationLoader {
         }
 
         security.maxVersion = try table.version("max_version") ?? security.maxVersion
-        if listener.minVersion > security.maxVersion {
-            throw table.error(
-                "min_version",
-                "\"\(listener.minVersion.rawValue)\" is above max_version \"\(security.maxVersion.rawValue)\"")
-        }
-        for key in ["ciphers", "groups"] {
-            // "" means the built-in list, as "" means "none" for the file keys.
-            guard let text = try table.string(key), !text.isEmpty else { continue }
-            guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else {
-                throw table.error(key, "blank; write \"\" (or leave the key out) for the built-in list")
-            }
-            if key == "ciphers" { security.ciphers = text } else { security.groups = text }
-        }
+        try table.checkVersionRange(min: listener.minVersion, max: security.maxVersion)
+        security.ciphers = try table.openSSLList("ciphers") ?? security.ciphers
+        security.groups = try table.openSSLList("groups") ?? security.groups
 
         security.sessionTickets = try table.bool("session_tickets") ?? security.sessionTickets
         security.ticketKeyRotation =
@@ -176,5 +166,21 @@ extension ConfigurationLoader.Table {
             result.append(text)
         }
         return result
+    }
+
+    /// `min_version` must not be above `max_version`, for a listener and a connector alike.
+    func checkVersionRange(min: DTLSVersionSetting, max: DTLSVersionSetting) throws(ConfigurationError) {
+        guard min > max else { return }
+        throw error("min_version", "\"\(min.rawValue)\" is above max_version \"\(max.rawValue)\"")
+    }
+
+    /// `ciphers` or `groups`: an OpenSSL list, or nil for the built-in one
+    /// ("" means the built-in list, as "" means "none" for the file keys).
+    func openSSLList(_ key: String) throws(ConfigurationError) -> String? {
+        guard let text = try string(key), !text.isEmpty else { return nil }
+        guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else {
+            throw error(key, "blank; write \"\" (or leave the key out) for the built-in list")
+        }
+        return text
     }
 }

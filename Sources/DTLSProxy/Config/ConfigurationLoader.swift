@@ -59,23 +59,9 @@ public enum ConfigurationLoader {
             }
             array = listenerArray
         }
-        var listeners: [ListenerConfiguration] = []
         let elements: [TOMLValueConvertible] = array.map { Array($0) } ?? []
-        for (index, element) in elements.enumerated() {
-            guard let table = element.table else {
-                throw context.error("listener[\(index)]", "expected a table, found \(found(element))")
-            }
-            let listener = try parseListener(
-                Table(table, prefix: "listener[\(index)].", context: context), index: index)
-            if let other = listeners.first(where: { $0.name == listener.name }) {
-                throw context.error(
-                    listener.keyPath("name"), "duplicate name \"\(listener.name)\" (also listener[\(other.index)])")
-            }
-            if let other = listeners.first(where: { $0.listen == listener.listen }) {
-                throw context.error(
-                    listener.keyPath("listen"), "\(listener.listen) is also the address of listener[\(other.index)]")
-            }
-            listeners.append(listener)
+        let listeners = try parseSections(elements, named: "listener", context: context) {
+            (table, index) throws(ConfigurationError) in try parseListener(table, index: index)
         }
         let connectors = try parseConnectors(root, context: context, listeners: listeners)
         guard !listeners.isEmpty || !connectors.isEmpty else { throw context.error("listener", none) }

@@ -34,17 +34,10 @@ final class ConnectorSocket: Sendable {
         }.get()
         let channel: Channel
         do {
-            channel = try await DatagramBootstrap(group: loop)
-                .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-                .channelOption(
-                    .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
-                )
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(router.value)
-                    }
-                }
-                .bind(to: address)
+            channel = try await RouterSockets<ConnectorRouter, ConnectorRuntime>.bootstrap(
+                on: loop, router: router, vectorReads: vectorReads, datagramSlot: datagramSlot
+            )
+            .bind(to: address)
                 .get()
         } catch {
             throw StartupError(

@@ -115,22 +115,10 @@ final class ListenerSockets: Sendable {
     /// Room for one datagram: the largest DTLS record (16 KiB of plaintext plus expansion).
     static let datagramSlot = 18 * 1024
 
+    /// A listener socket's bootstrap: 8 × 18 KiB of receive slots (DTLS records can exceed the MTU on loopback).
     private static func bootstrap(_ loop: EventLoop, router: NIOLoopBound<ListenerRouter>) -> DatagramBootstrap {
-        DatagramBootstrap(group: loop)
-            // Vector reads (recvmmsg): one system call returns up to `vectorReads`
-            // datagrams. NIO splits the receive buffer into that many equal slots,
-            // each of which must hold the largest record a client may send (DTLS
-            // records can exceed the MTU on loopback): 8 × 18 KiB, reused from
-            // read to read, per listener socket, not per session.
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-            .channelOption(
-                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
-            )
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(router.value)
-                }
-            }
+        RouterSockets<ListenerRouter, ListenerRuntime>.bootstrap(
+            on: loop, router: router, vectorReads: vectorReads, datagramSlot: datagramSlot)
     }
 
     /// SO_REUSEPORT would let us share a port with another process of the same

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// A listener's or a connector's routers, each the handler of its own socket
 /// on its own event loop, with the runtime new sessions use and the upkeep
@@ -79,5 +80,26 @@ final class RouterSockets<Router: SessionRouter & SendableMetatype, Runtime: Sen
             counts.append((try? await router.eventLoop.submit { router.value.sessionCount }.get()) ?? 0)
         }
         return counts
+    }
+
+    /// A datagram bootstrap for a router's socket on `loop`, with `router` as its handler.
+    ///
+    /// Vector reads (recvmmsg): one system call returns up to `vectorReads`
+    /// datagrams. NIO splits the receive buffer into that many equal slots,
+    /// each of which must hold the largest datagram the socket may receive,
+    /// reused from read to read, per router socket, not per session.
+    static func bootstrap(
+        on loop: EventLoop, router: NIOLoopBound<Router>, vectorReads: Int, datagramSlot: Int
+    ) -> DatagramBootstrap {
+        DatagramBootstrap(group: loop)
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
+            .channelOption(
+                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
+            )
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(router.value)
+                }
+            }
     }
 }
