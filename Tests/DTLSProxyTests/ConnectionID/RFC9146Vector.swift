@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 @testable import DTLSProxy
 
@@ -75,6 +76,33 @@ struct RFC9146Vector: Decodable, Sendable {
     /// The end that sent records in `direction` (`c2s` or `s2c`).
     static func sender(_ direction: String) -> ConnectionEnd {
         direction == "c2s" ? .client : .server
+    }
+
+    /// The keys of the session, derived from its master secret and randoms.
+    func keys() throws -> (suite: RecordCipherSuite, block: KeyBlock) {
+        let suite = try #require(RecordCipherSuite(openSSLName: suiteOpenSSLName))
+        let block = try KeyBlock(
+            masterSecret: hexBytes(masterSecret), clientRandom: hexBytes(clientRandom),
+            serverRandom: hexBytes(serverRandom), suite: suite)
+        return (suite, block)
+    }
+
+    /// The bytes of the epoch-1 record sent in `direction` with sequence number `seq`.
+    func wireRecord(_ direction: String, seq: UInt64) throws -> [UInt8] {
+        for datagram in datagrams where datagram.direction == direction {
+            let bytes = hexBytes(datagram.hex)
+            let parsed = bytes.withUnsafeBytes {
+                DatagramRecords(parsing: $0, connectionIDLength: receiverCID(direction).count)
+            }
+            for record in parsed.records where record.header.epoch == 1 && record.header.sequenceNumber == seq {
+                return Array(bytes[record.range])
+            }
+        }
+        throw VectorError.noSuchRecord(direction, seq)
+    }
+
+    enum VectorError: Error {
+        case noSuchRecord(String, UInt64)
     }
 
     /// The CID records in `direction` carry: the one their receiver asked for.
