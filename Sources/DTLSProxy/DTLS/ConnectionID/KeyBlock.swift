@@ -111,6 +111,8 @@ public struct KeyBlock: Equatable, Sendable {
 public enum KeyDerivationError: Error, Sendable {
     /// An input had the wrong length: which one, and its length.
     case badLength(String, Int)
+    /// The session's suite is not an AEAD suite this project can protect records with.
+    case unsupportedCipher(String)
     /// OpenSSL refused; its error queue has been drained into the error.
     case openSSL(OpenSSLError)
 }
