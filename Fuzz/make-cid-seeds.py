@@ -4,8 +4,8 @@
 Each seed is a datagram of `tls12_cid` records (content type 25) sealed with the
 fixed keys of FuzzRecords.swift (key all 0x42, IV all 0x24, CID "fuzz-cid"),
 one file per suite, plus ordinary epoch-1 records for a side without a CID.
-Sealed here with the `cryptography` package, independently of the Swift code,
-so the fuzz target starting from them also checks that they open.
+Sealed here by a Python AEAD implementation, independently of the Swift code and
+of OpenSSL's record layer; a unit test (FuzzSeedRecordTests) checks that they open.
 Run from the repository root: python3 Fuzz/make-cid-seeds.py
 """
 from pathlib import Path

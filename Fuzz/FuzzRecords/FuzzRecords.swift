@@ -233,7 +233,8 @@ private func checkConnectionIDRecords(_ datagram: UnsafeRawBufferPointer) {
         for record in parsed.records {
             require(record.range.lowerBound == end, "records do not tile the datagram")
             require(record.header.recordLength == record.range.count, "record range and header disagree")
-            require(record.header.connectionIDLength == (record.header.isConnectionIDRecord ? cidLength : 0), "CID length")
+            require(
+                record.header.connectionIDLength == (record.header.isConnectionIDRecord ? cidLength : 0), "CID length")
             end = record.range.upperBound
         }
         require(end <= datagram.count, "records past the end of the datagram")
@@ -248,7 +249,8 @@ private func checkConnectionIDRecords(_ datagram: UnsafeRawBufferPointer) {
 }
 
 private func checkOpen(
-    _ bytes: UnsafeRawBufferPointer, header: ConnectionIDRecordHeader, _ codec: (opener: RecordOpener, sealer: RecordSealer)
+    _ bytes: UnsafeRawBufferPointer, header: ConnectionIDRecordHeader,
+    _ codec: (opener: RecordOpener, sealer: RecordSealer)
 ) {
     let opened: OpenedRecord
     do {

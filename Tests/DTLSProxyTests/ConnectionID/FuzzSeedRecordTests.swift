@@ -4,7 +4,7 @@ import Testing
 @testable import DTLSProxy
 
 /// The RFC 9146 seeds of the fuzz target (Fuzz/make-cid-seeds.py seals them with
-/// Python's `cryptography` package) open with the target's fixed keys and seal
+/// an AEAD implementation other than OpenSSL) open with the target's fixed keys and seal
 /// back to the same bytes: a second outside check of the record format, and a
 /// guard that the fuzzer starts from records that reach the success path.
 @Suite("Fuzz seeds for CID records")
@@ -36,7 +36,8 @@ struct FuzzSeedRecordTests {
         let sealer = try RecordSealer(suite: suite, keys: keys, connectionID: cid)
         let expected: [(UInt8, [UInt8], Int)] =
             withCID
-            ? [(23, Array("GET /fuzz\r\n".utf8), 3), (21, [1, 0], 0)] : [(23, Array("GET /fuzz\r\n".utf8), 0), (23, [], 0)]
+            ? [(23, Array("GET /fuzz\r\n".utf8), 3), (21, [1, 0], 0)]
+            : [(23, Array("GET /fuzz\r\n".utf8), 0), (23, [], 0)]
         for (record, (type, plaintext, padding)) in zip(parsed.records, expected) {
             let bytes = Array(datagram[record.range])
             let opened = try opener.open(bytes)

@@ -21,14 +21,18 @@ struct RFC9146VectorTests {
     }
 
     /// Every record of every datagram, each datagram read with its receiver's CID length.
-    private func records(_ vector: RFC9146Vector) -> [(direction: String, bytes: [UInt8], header: ConnectionIDRecordHeader)] {
+    private func records(
+        _ vector: RFC9146Vector
+    ) -> [(direction: String, bytes: [UInt8], header: ConnectionIDRecordHeader)] {
         var found: [(String, [UInt8], ConnectionIDRecordHeader)] = []
         for datagram in vector.datagrams {
             let bytes = hexBytes(datagram.hex)
             let parsed = bytes.withUnsafeBytes {
                 DatagramRecords(parsing: $0, connectionIDLength: vector.receiverCID(datagram.direction).count)
             }
-            for record in parsed.records { found.append((datagram.direction, Array(bytes[record.range]), record.header)) }
+            for record in parsed.records {
+                found.append((datagram.direction, Array(bytes[record.range]), record.header))
+            }
         }
         return found
     }
@@ -132,7 +136,9 @@ struct RFC9146VectorTests {
                 contentType: expected.innerType, sequenceNumber: expected.seq, plaintext: hexBytes(expected.plaintext),
                 padding: expected.padding)
             #expect(resealed == record.bytes, "\(expected.direction) seq \(expected.seq)")
-            #expect(sealer.recordLength(plaintextLength: opened.plaintext.count, padding: expected.padding) == resealed.count)
+            #expect(
+                sealer.recordLength(plaintextLength: opened.plaintext.count, padding: expected.padding)
+                    == resealed.count)
 
             // The other end's keys must not open it.
             let wrongKeys = try RecordOpener(suite: suite, keys: keys.writeKeys(of: sender.peer), connectionID: cid)

@@ -62,7 +62,8 @@ struct RecordProtectionRejectionTests {
         let fixture = try Fixture(name)
         let last = fixture.record.count - 1
         expectRefused(fixture.flipping(last), by: fixture.opener, with: .authenticationFailed)
-        expectRefused(fixture.flipping(last - fixture.suite.tagLength + 1), by: fixture.opener, with: .authenticationFailed)
+        expectRefused(
+            fixture.flipping(last - fixture.suite.tagLength + 1), by: fixture.opener, with: .authenticationFailed)
         let firstCiphertextByte = fixture.headerLength + fixture.suite.explicitNonceLength
         expectRefused(fixture.flipping(firstCiphertextByte), by: fixture.opener, with: .authenticationFailed)
         if fixture.suite.explicitNonceLength > 0 {
@@ -158,7 +159,8 @@ struct RecordProtectionRejectionTests {
                 bytes[fixture.headerLength - 2] = UInt8(fragmentLength >> 8)
                 bytes[fixture.headerLength - 1] = UInt8(fragmentLength & 0xFF)
                 let expected: RecordProtectionError =
-                    fragmentLength < fixture.suite.recordOverhead + 1 ? .tooShort(fragmentLength) : .authenticationFailed
+                    fragmentLength < fixture.suite.recordOverhead + 1
+                    ? .tooShort(fragmentLength) : .authenticationFailed
                 expectRefused(bytes, by: fixture.opener, with: expected)
             } else {
                 #expect(throws: RecordProtectionError.self) { try fixture.opener.open(bytes) }

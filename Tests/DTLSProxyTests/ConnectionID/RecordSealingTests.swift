@@ -87,7 +87,8 @@ struct RecordSealingTests {
             try RecordSealer(suite: suite, keys: TrafficKeys(key: [1, 2], iv: [0, 0, 0, 0]), connectionID: [])
         }
         #expect(throws: RecordProtectionError.self) {
-            try RecordOpener(suite: suite, keys: TrafficKeys(key: [UInt8](repeating: 0, count: 16), iv: [0]), connectionID: [])
+            try RecordOpener(
+                suite: suite, keys: TrafficKeys(key: [UInt8](repeating: 0, count: 16), iv: [0]), connectionID: [])
         }
         #expect(throws: RecordProtectionError.self) {
             try RecordOpener(suite: suite, keys: keys(suite, 1), connectionID: [UInt8](repeating: 0, count: 256))

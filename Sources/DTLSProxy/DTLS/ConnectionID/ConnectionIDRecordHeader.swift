@@ -120,7 +120,8 @@ public struct DatagramRecords: Sendable {
         while offset < datagram.count {
             do {
                 let header = try ConnectionIDRecordHeader(
-                    parsing: UnsafeRawBufferPointer(rebasing: datagram[offset...]), connectionIDLength: connectionIDLength)
+                    parsing: UnsafeRawBufferPointer(rebasing: datagram[offset...]),
+                    connectionIDLength: connectionIDLength)
                 records.append(Record(header: header, range: offset..<offset + header.recordLength))
                 offset += header.recordLength
             } catch {

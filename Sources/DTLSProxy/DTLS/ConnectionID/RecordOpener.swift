@@ -102,7 +102,8 @@ public final class RecordOpener {
         let contentType = plaintext[typeIndex]
         let paddingLength = plaintext.count - typeIndex - 1
         plaintext.removeLast(paddingLength + 1)
-        return OpenedRecord(header: header, contentType: contentType, plaintext: plaintext, paddingLength: paddingLength)
+        return OpenedRecord(
+            header: header, contentType: contentType, plaintext: plaintext, paddingLength: paddingLength)
     }
 
     /// Builds nonce and additional data, then decrypts and authenticates the text of `fragment`.

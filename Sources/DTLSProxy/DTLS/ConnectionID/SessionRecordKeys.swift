@@ -27,7 +27,9 @@ public struct SessionRecordKeys: Equatable, Sendable {
         let serverLength = SSL_get_server_random(ssl, &serverRandom, serverRandom.count)
         defer { masterSecret.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
         guard secretLength == 48 else { throw .badLength("master secret", secretLength) }
-        guard clientLength == 32, serverLength == 32 else { throw .badLength("hello random", min(clientLength, serverLength)) }
+        guard clientLength == 32, serverLength == 32 else {
+            throw .badLength("hello random", min(clientLength, serverLength))
+        }
         self.suite = suite
         self.keyBlock = try KeyBlock(
             masterSecret: masterSecret, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite)
@@ -46,7 +48,8 @@ public struct SessionRecordKeys: Equatable, Sendable {
     }
 
     /// A sealer for the records `end` sends; `peerConnectionID` is the CID the other end asked to receive.
-    public func sealer(for end: ConnectionEnd, peerConnectionID: [UInt8]) throws(RecordProtectionError) -> RecordSealer {
+    public func sealer(for end: ConnectionEnd, peerConnectionID: [UInt8]) throws(RecordProtectionError) -> RecordSealer
+    {
         try RecordSealer(suite: suite, keys: keyBlock.writeKeys(of: end), connectionID: peerConnectionID)
     }
 
