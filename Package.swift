@@ -81,7 +81,9 @@ let package = Package(
         ),
         .testTarget(
             name: "DTLSProxyTests",
-            dependencies: ["DTLSProxy"]
+            dependencies: ["DTLSProxy"],
+            // Test data read through #filePath, not bundled as resources.
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

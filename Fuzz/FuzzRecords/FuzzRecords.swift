@@ -1,6 +1,8 @@
 // libFuzzer target for the code that reads datagrams before any OpenSSL object
 // exists: DTLSRecordHeader, ClientHelloParser (fragment, summary, parse),
-// ClientHelloReassembly and HelloVerifyRequest.
+// ClientHelloReassembly and HelloVerifyRequest; and for the RFC 9146 record
+// layer: DatagramRecords and RecordOpener (tls12_cid and ordinary records)
+// with fixed keys, every suite.
 //
 // The input is read as the datagrams a client sends: back-to-back DTLS records,
 // each one a datagram of its own (so a capture of a fragmented ClientHello,
@@ -17,6 +19,7 @@ public func fuzzRecords(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
     checkDatagram(input)
     checkReassembly(of: input)
+    checkConnectionIDRecords(input)
     return 0
 }
 
@@ -194,4 +197,82 @@ private func checkReassembled(
                 "reassembled ClientHello reads differently from its first fragment")
         }
     }
+}
+
+// MARK: - Connection ID records
+
+/// The CID the fuzzed side issued; Fuzz/make-cid-seeds.py seals its seeds with it.
+private let fuzzConnectionID = Array("fuzz-cid".utf8)
+
+/// The fixed keys of each suite: the key all 0x42, the IV all 0x24 (as in Fuzz/make-cid-seeds.py).
+private func fuzzKeys(_ suite: RecordCipherSuite) -> TrafficKeys {
+    TrafficKeys(
+        key: [UInt8](repeating: 0x42, count: suite.keyLength), iv: [UInt8](repeating: 0x24, count: suite.fixedIVLength))
+}
+
+/// An opener and a sealer per suite, for a side with the fuzz CID and for one with none.
+/// libFuzzer calls the entry point from one thread only, hence `nonisolated(unsafe)`.
+nonisolated(unsafe) private let fuzzCodecs: [(opener: RecordOpener, sealer: RecordSealer)] =
+    [fuzzConnectionID, []].flatMap { cid in
+        RecordCipherSuite.allCases.map { suite in
+            (
+                try! RecordOpener(suite: suite, keys: fuzzKeys(suite), connectionID: cid),
+                try! RecordSealer(suite: suite, keys: fuzzKeys(suite), connectionID: cid)
+            )
+        }
+    }
+
+/// Splits `datagram` as a side with a CID and as one without, and opens every
+/// record with every suite: no trap, records tile the datagram, and a record
+/// that opens seals back to the same bytes when its explicit nonce is the
+/// epoch and sequence number.
+private func checkConnectionIDRecords(_ datagram: UnsafeRawBufferPointer) {
+    for cidLength in [fuzzConnectionID.count, 0] {
+        let parsed = DatagramRecords(parsing: datagram, connectionIDLength: cidLength)
+        var end = 0
+        for record in parsed.records {
+            require(record.range.lowerBound == end, "records do not tile the datagram")
+            require(record.header.recordLength == record.range.count, "record range and header disagree")
+            require(
+                record.header.connectionIDLength == (record.header.isConnectionIDRecord ? cidLength : 0), "CID length")
+            end = record.range.upperBound
+        }
+        require(end <= datagram.count, "records past the end of the datagram")
+        require((parsed.failure == nil) == (end == datagram.count), "failure reported iff bytes were left")
+        for record in parsed.records {
+            let bytes = UnsafeRawBufferPointer(rebasing: datagram[record.range])
+            for codec in fuzzCodecs where codec.opener.connectionID.count == cidLength {
+                checkOpen(bytes, header: record.header, codec)
+            }
+        }
+    }
+}
+
+private func checkOpen(
+    _ bytes: UnsafeRawBufferPointer, header: ConnectionIDRecordHeader,
+    _ codec: (opener: RecordOpener, sealer: RecordSealer)
+) {
+    let opened: OpenedRecord
+    do {
+        opened = try codec.opener.open(bytes)
+    } catch {
+        return
+    }
+    require(opened.header == header, "opened header differs from the parsed one")
+    require(opened.header.epoch == codec.opener.epoch, "record of another epoch opened")
+    require(header.isConnectionIDRecord == !codec.opener.connectionID.isEmpty, "record format and CID disagree")
+    let suite = codec.opener.suite
+    if suite.explicitNonceLength > 0 {
+        var nonce: UInt64 = 0
+        for index in 0..<8 { nonce = nonce << 8 | UInt64(bytes[header.headerLength + index]) }
+        guard nonce == UInt64(header.epoch) << 48 | header.sequenceNumber else { return }
+    }
+    guard
+        let resealed = try? codec.sealer.seal(
+            contentType: opened.contentType, sequenceNumber: header.sequenceNumber, plaintext: opened.plaintext,
+            padding: opened.paddingLength)
+    else {
+        return require(false, "an opened record does not seal again")
+    }
+    require(resealed.elementsEqual(bytes), "an opened record seals to other bytes")
 }

@@ -5,8 +5,9 @@
  * SSL_CTX_ctrl and BIO_ctrl. Swift cannot import macros that take arguments,
  * so each one we use is restated here as a static inline function with the
  * same meaning. Nothing here holds state; the one helper with a body of its own
- * (dp_EVP_MAC_CTX_set_hmac_sha256_key) exists because Swift cannot build an
- * OSSL_PARAM array whose string pointers outlive the call safely.
+ * (dp_EVP_MAC_CTX_set_hmac_sha256_key, dp_EVP_KDF_derive_tls1_prf) exists
+ * because Swift cannot build an OSSL_PARAM array whose string pointers outlive
+ * the call safely.
  */
 #ifndef DTLS_PROXYD_COPENSSL_SHIM_H
 #define DTLS_PROXYD_COPENSSL_SHIM_H
@@ -17,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -161,6 +163,23 @@ static inline int dp_EVP_MAC_CTX_set_hmac_sha256_key(EVP_MAC_CTX *mac, unsigned 
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[2] = OSSL_PARAM_construct_end();
     return EVP_MAC_CTX_set_params(mac, params);
+}
+
+/*
+ * Runs the TLS 1.2 PRF (RFC 5246 §5) of an EVP_KDF_CTX fetched as "TLS1-PRF":
+ * `length` bytes of P_<digest>(secret, seed) into `out`, where the seed is the
+ * label followed by the randoms. As above, the OSSL_PARAM array must not
+ * outlive the strings it points at, so it is built here, for this call only.
+ */
+static inline int dp_EVP_KDF_derive_tls1_prf(EVP_KDF_CTX *kdf, const char *digest, const unsigned char *secret,
+                                             size_t secret_length, const unsigned char *seed, size_t seed_length,
+                                             unsigned char *out, size_t length) {
+    OSSL_PARAM params[4];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)secret, secret_length);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, (void *)seed, seed_length);
+    params[3] = OSSL_PARAM_construct_end();
+    return EVP_KDF_derive(kdf, out, length, params);
 }
 
 

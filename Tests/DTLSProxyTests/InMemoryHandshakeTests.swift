@@ -139,6 +139,32 @@ struct InMemoryHandshakeTests {
         exchange(server, client)
     }
 
+    /// The record keys derived from a finished OpenSSL session open the epoch-1
+    /// records OpenSSL writes, and OpenSSL reads the records sealed with them
+    /// (ordinary records: OpenSSL has no CID).
+    @Test(arguments: [false, true])
+    func recordKeysFromTheSessionMatchOpenSSL(certificate: Bool) throws {
+        let (server, client, _) = try handshake(certificate: certificate)
+        let keys = try SessionRecordKeys(ssl: server.ssl)
+        #expect(try SessionRecordKeys(ssl: client.ssl) == keys)
+        #expect(client.write(ByteBuffer(string: "ping")))
+        let opener = try keys.opener(for: .server, ownConnectionID: [])
+        var opened: [OpenedRecord] = []
+        for datagram in datagrams(of: client) {
+            let bytes = Array(datagram.readableBytesView)
+            let parsed = bytes.withUnsafeBytes { DatagramRecords(parsing: $0, connectionIDLength: 0) }
+            #expect(parsed.failure == nil)
+            for record in parsed.records { opened.append(try opener.open(Array(bytes[record.range]))) }
+        }
+        #expect(opened.map(\.plaintext) == [Array("ping".utf8)])
+        #expect(opened.map(\.contentType) == [23])
+        // Sealed here, read by OpenSSL; a sequence number beyond any the server's SSL used.
+        let sealer = try keys.sealer(for: .server, peerConnectionID: [])
+        let record = try sealer.seal(contentType: 23, sequenceNumber: 500, plaintext: Array("pong".utf8))
+        client.receive(ByteBuffer(bytes: record))
+        #expect(readAll(client) == ["pong"])
+    }
+
     /// Every write is one datagram and every read returns exactly one queued datagram.
     @Test func datagramBIOKeepsBoundaries() throws {
         let (_, client, _) = try handshake(certificate: false)

@@ -6,7 +6,7 @@ import COpenSSL
 /// queue is blamed on the next call that fails, which on an event loop is
 /// often another peer's session. So every failing call is followed by
 /// `OpenSSLError.drain()`, which empties the queue and keeps the reasons.
-public struct OpenSSLError: Error, CustomStringConvertible, Sendable {
+public struct OpenSSLError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The OpenSSL function or step that failed, e.g. `SSL_CTX_use_PrivateKey_file`.
     public var operation: String
     /// The reason strings taken off the error queue, oldest first.
