@@ -147,7 +147,7 @@ struct InMemoryHandshakeTests {
         let (server, client, _) = try handshake(certificate: certificate)
         let keys = try SessionRecordKeys(ssl: server.ssl)
         #expect(try SessionRecordKeys(ssl: client.ssl) == keys)
-        #expect(client.write(ByteBuffer(string: "ping")))
+        #expect(client.write(ByteBuffer(string: "ping")).succeeded)
         let opener = try keys.opener(for: .server, ownConnectionID: [])
         var opened: [OpenedRecord] = []
         for datagram in datagrams(of: client) {
