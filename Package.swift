@@ -81,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTLSProxyTests",
-            dependencies: ["DTLSProxy"],
+            dependencies: ["DTLSProxy", .product(name: "NIOEmbedded", package: "swift-nio")],
             // Test data read through #filePath, not bundled as resources.
             exclude: ["Fixtures"]
         ),

@@ -93,9 +93,17 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
             Glibc.close(descriptor)
             return
         }
+        // A loop that cannot host sockets (an embedded test loop) fails the open, it does not trap.
+        guard let bootstrap = DatagramBootstrap(validatingGroup: eventLoop) else {
+            state = .closed
+            Glibc.close(descriptor)
+            pending.removeAll()
+            owner.socketOpenFailed("event loop \(eventLoop) cannot host sockets")
+            return
+        }
         let handler = NIOLoopBound(ConnectedSocketHandler(owner: owner), eventLoop: eventLoop)
         let remote = self.remote
-        DatagramBootstrap(group: eventLoop)
+        bootstrap
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -217,6 +225,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     /// Closes the socket; idempotent. Returns the kernel's drops on it not
     /// collected yet, so that they stay counted after the socket is gone.
     func close() -> Int {
+        if case .closed = state { return 0 }
         let uncollectedDrops = collectKernelDrops()
         switch state {
         case .open(let channel):

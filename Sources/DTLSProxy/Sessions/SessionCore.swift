@@ -122,6 +122,9 @@ class SessionCore: ConnectedSocketOwner {
             for: self, to: remote, readSize: readSize, receiveBuffer: receiveBuffer,
             parkedCount: settings.stats.parkedSockets, eventLoop: eventLoop)
         switch opened {
+        case .success(let socket) where state == .closed:
+            // Its registration failed at once and closed the session.
+            _ = socket.close()
         case .success(let socket): self.socket = socket
         case .failure(let error): socketOpenFailed(error.description)
         }
