@@ -84,12 +84,14 @@ public enum ConfigurationLoader {
         }
         daemon.workers = try table.int("workers", in: 0...1024) ?? daemon.workers
         if let path = try table.path("cookie_secret_file") {
-            switch ConfigFileAccess.read(path, limit: 16) {
+            switch ConfigFileAccess.read(path, limit: 4096) {
             case .failure(let failure): throw table.error("cookie_secret_file", failure.cause(path: path))
             case .success(let bytes) where bytes.count < 16:
                 throw table.error(
                     "cookie_secret_file", "\(path) holds \(bytes.count) bytes; a cookie secret needs at least 16")
-            case .success: daemon.cookieSecretFile = path
+            case .success(let bytes):
+                daemon.cookieSecretFile = path
+                daemon.cookieSecret = bytes
             }
         }
         if let text = try table.string("metrics_listen"), !text.isEmpty {

@@ -34,6 +34,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var workers: Int = 0
     /// `cookie_secret_file`: absolute path, or nil for a random secret per start.
     public var cookieSecretFile: String? = nil
+    /// What the loader read from `cookie_secret_file` (read and checked once, there).
+    public var cookieSecret: [UInt8]? = nil
     /// `metrics_listen`: optional Prometheus endpoint.
     public var metricsListen: EndpointAddress? = nil
     /// `shutdown_timeout`: how long a graceful stop may wait for peers.

@@ -102,7 +102,10 @@ public final class ListenerSet: Sendable {
     /// Validates `configuration` completely and binds what it adds, touching nothing that serves.
     func prepare(_ configuration: ProxyConfiguration) async throws -> Plan {
         try activation.checkNames(against: configuration.listeners, configFile: configuration.sourcePath)
-        let cookieSecret = try CookieSecret.load(configuration)
+        // Without a file, the random secret of this run stays across reloads.
+        let cookieSecret =
+            configuration.daemon.cookieSecret
+            ?? state.withLockedValue { $0.cookieSecret.isEmpty ? nil : $0.cookieSecret } ?? CookieVerifier.randomSecret()
         let (existing, knownStats) = state.withLockedValue { ($0.listeners, $0.stats) }
         var stats = knownStats
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
