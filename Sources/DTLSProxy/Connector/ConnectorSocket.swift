@@ -38,7 +38,7 @@ final class ConnectorSocket: Sendable {
                 on: loop, router: router, vectorReads: vectorReads, datagramSlot: datagramSlot
             )
             .bind(to: address)
-                .get()
+            .get()
         } catch {
             throw StartupError(
                 description:

@@ -105,7 +105,8 @@ public final class ListenerSet: Sendable {
         // Without a file, the random secret of this run stays across reloads.
         let cookieSecret =
             configuration.daemon.cookieSecret
-            ?? state.withLockedValue { $0.cookieSecret.isEmpty ? nil : $0.cookieSecret } ?? CookieVerifier.randomSecret()
+            ?? state.withLockedValue { $0.cookieSecret.isEmpty ? nil : $0.cookieSecret }
+            ?? CookieVerifier.randomSecret()
         let (existing, knownStats) = state.withLockedValue { ($0.listeners, $0.stats) }
         var stats = knownStats
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []

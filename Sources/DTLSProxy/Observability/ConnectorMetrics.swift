@@ -21,7 +21,8 @@ final class ConnectorMetrics: Sendable {
         traffic = TrafficCounters(
             datagrams: "dtlsproxy_connector_datagrams_total", bytes: "dtlsproxy_connector_bytes_total", label: label,
             factory: factory)
-        closed = CloseReason.counters(label: "dtlsproxy_connector_sessions_closed_total", owner: label, factory: factory)
+        closed = CloseReason.counters(
+            label: "dtlsproxy_connector_sessions_closed_total", owner: label, factory: factory)
     }
 
     /// `dropped_X` → `dtlsproxy_connector_drops_total{reason="X"}`; others → `dtlsproxy_connector_<name>_total`.

@@ -58,7 +58,8 @@ final class ConnectorSession: SessionCore {
         runtime.stats.increment(.serverErrors)
         guard host.mayLogSocketError() else { return }
         runtime.logger.warning(
-            "connector \(runtime.name): server \(runtime.serverDescription) error for peer \(peer.logDescription): \(error)")
+            "connector \(runtime.name): server \(runtime.serverDescription) error for peer \(peer.logDescription): \(error)"
+        )
     }
 
     override func handshakeFailed(_ failure: DTLSFailure) {

@@ -272,7 +272,9 @@ class SessionCore: ConnectedSocketOwner {
     func startHandshake() {
         timers.startHandshakeDeadline(on: eventLoop, in: settings.handshakeTimeout) { [weak self] in
             guard let self else { return }
-            self.close(.handshakeTimeout, notifyPeer: false, detail: "no completed handshake within \(self.settings.handshakeTimeoutText)")
+            self.close(
+                .handshakeTimeout, notifyPeer: false,
+                detail: "no completed handshake within \(self.settings.handshakeTimeoutText)")
         }
         advanceHandshake()
     }
