@@ -36,10 +36,17 @@ struct ConfigurationLoaderMemoryTests {
         }
         for _ in 0..<50 { _ = try folder.parse(toml) }
         #expect(heapInUse() > 0, "the C library reports its heap")
-        let before = heapInUse()
-        let rounds = 500
-        for _ in 0..<rounds { _ = try folder.parse(toml) }
-        let perParse = (heapInUse() - before) / rounds
+        // The heap is the whole process's, and other suites run beside this
+        // one, allocating and freeing: the median of several batches is this
+        // loader's own growth. A real leak shows in every batch.
+        let rounds = 100
+        var batches: [Int] = []
+        for _ in 0..<7 {
+            let before = heapInUse()
+            for _ in 0..<rounds { _ = try folder.parse(toml) }
+            batches.append((heapInUse() - before) / rounds)
+        }
+        let perParse = batches.sorted()[batches.count / 2]
         // What stays is TOMLKit's own: the emptied root table and its parse-error record
         // (about 150 bytes); every string read used to keep its copy too (1.8 KiB here).
         #expect(perParse < 512, "each parse kept \(perParse) bytes of heap")

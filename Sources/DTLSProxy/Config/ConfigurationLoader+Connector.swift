@@ -72,11 +72,7 @@ extension ConfigurationLoader {
         try table.checkVersionRange(min: connector.minVersion, max: connector.maxVersion)
         connector.ciphers = try table.openSSLList("ciphers") ?? connector.ciphers
         connector.groups = try table.openSSLList("groups") ?? connector.groups
-        connector.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? connector.idleTimeout
-        connector.handshakeTimeout =
-            try table.duration("handshake_timeout", allowZero: false) ?? connector.handshakeTimeout
-        connector.mtu = try table.int("mtu", in: 256...65507) ?? connector.mtu
-        connector.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? connector.maxSessions
+        try parseSessionKeys(table, into: &connector)
         connector.allowWorldReadableKeys = try table.bool("allow_world_readable_keys") ?? false
         connector.sessionTickets = try table.bool("session_tickets") ?? connector.sessionTickets
         try parseServerName(table, into: &connector)

@@ -9,8 +9,17 @@ protocol ConfiguredSection {
     func keyPath(_ key: String) -> String
 }
 
-extension ListenerConfiguration: ConfiguredSection {}
-extension ConnectorConfiguration: ConfiguredSection {}
+/// The session keys a listener and a connector both have, with the same
+/// meaning, limits and defaults.
+protocol SessionKeys {
+    var idleTimeout: ConfigDuration { get set }
+    var handshakeTimeout: ConfigDuration { get set }
+    var mtu: Int { get set }
+    var maxSessions: Int { get set }
+}
+
+extension ListenerConfiguration: ConfiguredSection, SessionKeys {}
+extension ConnectorConfiguration: ConfiguredSection, SessionKeys {}
 
 extension ConfigurationLoader {
     /// Parses every table of an array of tables (`[[listener]]`, `[[connector]]`)
@@ -37,5 +46,14 @@ extension ConfigurationLoader {
             sections.append(section)
         }
         return sections
+    }
+
+    /// `idle_timeout`, `handshake_timeout`, `mtu` and `max_sessions`, where given.
+    static func parseSessionKeys(_ table: Table, into section: inout some SessionKeys) throws(ConfigurationError) {
+        section.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? section.idleTimeout
+        section.handshakeTimeout =
+            try table.duration("handshake_timeout", allowZero: false) ?? section.handshakeTimeout
+        section.mtu = try table.int("mtu", in: 256...65507) ?? section.mtu
+        section.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? section.maxSessions
     }
 }

@@ -131,11 +131,7 @@ public enum ConfigurationLoader {
         listener.clientCA = try table.path("client_ca")
         listener.pskFile = try table.path("psk_file")
         listener.minVersion = try table.version("min_version") ?? listener.minVersion
-        listener.idleTimeout = try table.duration("idle_timeout", allowZero: false) ?? listener.idleTimeout
-        listener.handshakeTimeout =
-            try table.duration("handshake_timeout", allowZero: false) ?? listener.handshakeTimeout
-        listener.mtu = try table.int("mtu", in: 256...65507) ?? listener.mtu
-        listener.maxSessions = try table.int("max_sessions", in: 1...10_000_000) ?? listener.maxSessions
+        try parseSessionKeys(table, into: &listener)
         try parseAdmissionLimits(table, into: &listener)
 
         switch (listener.certificate, listener.privateKey, listener.pskFile) {

@@ -42,7 +42,8 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     private weak var owner: Owner?
     private let remote: SocketAddress
     private let eventLoop: EventLoop
-    private let readSize: Int
+    /// One read of up to the session's largest datagram, the same for every channel the socket gets.
+    private let recvAllocator: FixedSizeRecvByteBufferAllocator
     /// The owner's count of parked sockets, shared by its event loops.
     private let parkedCount: ManagedAtomic<Int>
 
@@ -54,7 +55,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         self.owner = owner
         self.remote = remote
         self.eventLoop = eventLoop
-        self.readSize = readSize
+        recvAllocator = FixedSizeRecvByteBufferAllocator(capacity: readSize)
         self.parkedCount = parkedCount
     }
 
@@ -104,7 +105,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         let handler = NIOLoopBound(ConnectedSocketHandler(owner: owner), eventLoop: eventLoop)
         let remote = self.remote
         bootstrap
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
+            .channelOption(.recvAllocator, value: recvAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler.value)

@@ -34,7 +34,9 @@ public struct ConnectionIDRecordHeader: Equatable, Sendable {
     public var connectionIDRange: Range<Int> { Self.connectionIDOffset..<Self.connectionIDOffset + connectionIDLength }
     /// Where the fragment lies, counted from the start of the record.
     public var fragmentRange: Range<Int> { headerLength..<recordLength }
+}
 
+extension ConnectionIDRecordHeader {
     /// Parses the record header at the start of `bytes`; the fragment must fit in them.
     ///
     /// - Parameter connectionIDLength: the length of the CID this side issued
@@ -69,18 +71,6 @@ public struct ConnectionIDRecordHeader: Equatable, Sendable {
         self.init(
             contentType: plain.contentType, version: plain.version, epoch: plain.epoch,
             sequenceNumber: plain.sequenceNumber, connectionIDLength: 0, fragmentLength: plain.fragmentLength)
-    }
-
-    private init(
-        contentType: UInt8, version: UInt16, epoch: UInt16, sequenceNumber: UInt64, connectionIDLength: Int,
-        fragmentLength: Int
-    ) {
-        self.contentType = contentType
-        self.version = version
-        self.epoch = epoch
-        self.sequenceNumber = sequenceNumber
-        self.connectionIDLength = connectionIDLength
-        self.fragmentLength = fragmentLength
     }
 }
 

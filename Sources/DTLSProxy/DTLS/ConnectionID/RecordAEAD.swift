@@ -18,17 +18,31 @@ import COpenSSL
 ///   a bad tag.
 final class RecordAEAD {
     let suite: RecordCipherSuite
+    /// The fixed part of every nonce (the write IV of the key block).
+    let iv: [UInt8]
     private let context: OpaquePointer
     private let encrypting: Bool
 
-    init(suite: RecordCipherSuite, key: [UInt8], encrypting: Bool) throws(RecordProtectionError) {
+    /// One direction's cipher with `keys`; `connectionID` is only checked here
+    /// (the sealer or opener that owns this keeps it).
+    init(
+        suite: RecordCipherSuite, keys: TrafficKeys, connectionID: [UInt8], encrypting: Bool
+    ) throws(RecordProtectionError) {
+        let key = keys.key
         guard key.count == suite.keyLength else {
             throw .invalidParameters("a \(key.count)-byte key; the suite needs \(suite.keyLength)")
+        }
+        guard keys.iv.count == suite.fixedIVLength else {
+            throw .invalidParameters("a \(keys.iv.count)-byte IV; the suite needs \(suite.fixedIVLength)")
+        }
+        guard connectionID.count <= ConnectionIDExtension.maximumLength else {
+            throw .invalidParameters("a \(connectionID.count)-byte CID")
         }
         guard let context = EVP_CIPHER_CTX_new() else {
             throw .openSSL(OpenSSLError.fromQueue("EVP_CIPHER_CTX_new"))
         }
         self.suite = suite
+        iv = keys.iv
         self.context = context
         self.encrypting = encrypting
         let enc: Int32 = encrypting ? 1 : 0

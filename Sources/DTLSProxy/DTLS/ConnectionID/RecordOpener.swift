@@ -29,24 +29,17 @@ public final class RecordOpener {
     public let epoch: UInt16
     /// The CID records must carry; empty for ordinary records.
     public let connectionID: [UInt8]
-    private let iv: [UInt8]
     private let aead: RecordAEAD
+    private var iv: [UInt8] { aead.iv }
 
     /// An opener with `keys` (the sending end's write key and IV, see `KeyBlock.writeKeys(of:)`).
     public init(
         suite: RecordCipherSuite, keys: TrafficKeys, epoch: UInt16 = 1, connectionID: [UInt8]
     ) throws(RecordProtectionError) {
-        guard keys.iv.count == suite.fixedIVLength else {
-            throw .invalidParameters("a \(keys.iv.count)-byte IV; the suite needs \(suite.fixedIVLength)")
-        }
-        guard connectionID.count <= ConnectionIDExtension.maximumLength else {
-            throw .invalidParameters("a \(connectionID.count)-byte CID")
-        }
+        aead = try RecordAEAD(suite: suite, keys: keys, connectionID: connectionID, encrypting: false)
         self.suite = suite
         self.epoch = epoch
         self.connectionID = connectionID
-        self.iv = keys.iv
-        self.aead = try RecordAEAD(suite: suite, key: keys.key, encrypting: false)
     }
 
     /// Opens one record, given as exactly its bytes.

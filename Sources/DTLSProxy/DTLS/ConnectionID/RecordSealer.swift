@@ -20,25 +20,18 @@ public final class RecordSealer {
     public let connectionID: [UInt8]
     /// The record version written in every record: DTLS 1.2 (0xFEFD).
     public let version: UInt16
-    private let iv: [UInt8]
     private let aead: RecordAEAD
+    private var iv: [UInt8] { aead.iv }
 
     /// A sealer with `keys` (the sending end's write key and IV, see `KeyBlock.writeKeys(of:)`).
     public init(
         suite: RecordCipherSuite, keys: TrafficKeys, epoch: UInt16 = 1, connectionID: [UInt8], version: UInt16 = 0xFEFD
     ) throws(RecordProtectionError) {
-        guard keys.iv.count == suite.fixedIVLength else {
-            throw .invalidParameters("a \(keys.iv.count)-byte IV; the suite needs \(suite.fixedIVLength)")
-        }
-        guard connectionID.count <= ConnectionIDExtension.maximumLength else {
-            throw .invalidParameters("a \(connectionID.count)-byte CID")
-        }
+        aead = try RecordAEAD(suite: suite, keys: keys, connectionID: connectionID, encrypting: true)
         self.suite = suite
         self.epoch = epoch
         self.connectionID = connectionID
         self.version = version
-        self.iv = keys.iv
-        self.aead = try RecordAEAD(suite: suite, key: keys.key, encrypting: true)
     }
 
     /// The length of the sealed record for a plaintext of `plaintextLength` bytes and `padding` zeros.

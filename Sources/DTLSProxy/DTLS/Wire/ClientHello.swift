@@ -32,10 +32,15 @@ public struct ClientHelloSummary: Equatable, Sendable {
 
 /// Why a datagram that looked like a ClientHello was not accepted as one.
 public enum ClientHelloParseFailure: String, Error, Sendable {
+    /// The record is not of the handshake content type.
     case notHandshakeRecord = "not_handshake_record"
+    /// A ClientHello comes only in epoch 0.
     case notEpochZero = "not_epoch_zero"
+    /// The handshake message is of another type.
     case notClientHello = "not_client_hello"
+    /// The message is a fragment; the router puts fragments together first.
     case fragmented = "fragmented_client_hello"
+    /// The message or one of its fields ends early.
     case truncated = "truncated_client_hello"
 }
 
