@@ -306,11 +306,12 @@ class SessionCore: ConnectedSocketOwner {
         version = endpoint.protocolVersion
         maximumPlaintext = endpoint.maximumPlaintext
         settings.stats.increment(.handshakesCompleted)
-        didEstablish()
-        guard state == .established else { return }
+        // Logged before the role sets up, so the line comes before any datagram the session forwards.
         settings.logger.info(
             "session open peer=\(peer.logDescription)\(settings.logFields) cipher=\(cipher) version=\(version)\(endpoint.identityLogFields)\(endpoint.resumptionLogField)\(roleLogFields)"
         )
+        didEstablish()
+        guard state == .established else { return }
         armIdleTimer(after: settings.idleTimeout)
         readRecords(countingUndecryptable: false)
     }
