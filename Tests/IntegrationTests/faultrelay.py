@@ -171,7 +171,10 @@ class FaultRelay:
             timeout = 0.05 if not self._timers else max(0.0, min(0.05, self._timers[0][0] - now))
             with self._lock:
                 sockets = [self.front, *self._client_of]
-            ready, _, _ = select.select(sockets, [], [], timeout)
+            try:
+                ready, _, _ = select.select(sockets, [], [], timeout)
+            except (OSError, ValueError):
+                continue  # a socket closed by rebind() since the snapshot
             for sock in ready:
                 try:
                     data, addr = sock.recvfrom(65536)
@@ -187,7 +190,26 @@ class FaultRelay:
                             self._client_of[up] = addr
                     self._schedule(self.up, up, data, None)
                 else:
-                    self._schedule(self.down, self.front, data, self._client_of[sock])
+                    client = self._client_of.get(sock)
+                    if client is not None:
+                        self._schedule(self.down, self.front, data, client)
+
+    def rebind(self) -> list[tuple[int, int]]:
+        """A NAT rebinding: every client gets a new upstream socket (a new source
+        port toward the target); the old one is closed, so what the target still
+        sends to the old port is lost, as behind a NAT whose binding expired.
+        Returns (old port, new port) per client."""
+        moves = []
+        with self._lock:
+            for addr, old in list(self._upstream.items()):
+                new = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                new.connect(self.target)
+                self._upstream[addr] = new
+                del self._client_of[old]
+                self._client_of[new] = addr
+                moves.append((old.getsockname()[1], new.getsockname()[1]))
+                old.close()
+        return moves
 
     def stop(self):
         self._stop.set()
