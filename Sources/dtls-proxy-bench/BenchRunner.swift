@@ -1,12 +1,6 @@
 import COpenSSL
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Starts each target in front of one echo backend, measures it, stops it.
 /// Every process it starts is stopped before it returns, on success or error.
 final class BenchRunner {

@@ -3,9 +3,7 @@ import Foundation
 /// One cell of the echo matrix: `sessions` asked for, `admitted` of them
 /// established, each keeping `window` datagrams of `payload` bytes in flight.
 struct MatrixCell: Codable {
-    var sessions: Int
-    var payload: Int
-    var window: Int
+    var sessions, payload, window: Int
     /// Sessions the target let in (socat admits few); the run uses only these.
     var admitted: Int
     /// Nil when no session was admitted.

@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// A process the benchmark started: its output goes to a log file, and
 /// `stop()` ends it and every child it forked (socat forks one per client).
 final class Child {
