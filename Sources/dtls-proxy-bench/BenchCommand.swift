@@ -17,7 +17,8 @@ struct BenchCommand: ParsableCommand {
 
 /// `dtls-proxy-bench run`: the whole comparison; prints a table, writes JSON.
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run every measurement and write the results.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run every measurement and write the results (or compare two builds' daemons).")
 
     @Option(help: "Folder with the release binaries dtls-proxyd and udp-echo.")
     var binaries: String = ".build/release"
@@ -40,31 +41,73 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the memory measurement (it opens 10 000 sessions).")
     var skipMemory = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Folder with a second build's dtls-proxyd, the baseline, to compare with this one's.",
+            discussion: """
+                The run then measures only the daemons: in each round direct UDP (16×8, 1200 B and the round \
+                trip), then the two daemons one after the other, their order alternating from round to round. \
+                It writes compare.json and compare.md (medians and spread per figure) instead of latest.json.
+                """))
+    var baselineBinaries: String?
+
+    @Option(help: "Rounds of the comparison (with --baseline-binaries).")
+    var rounds: Int = 3
+
+    @Option(help: "What the comparison calls this build.")
+    var label = "current"
+
+    @Option(help: "What the comparison calls the baseline build.")
+    var baselineLabel = "baseline"
+
     func validate() throws {
         guard seconds > 0, seconds <= 30 else { throw ValidationError("--seconds must be in (0, 30]") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1...64") }
         guard memorySessions.allSatisfy({ (1...15000).contains($0) }) else {
             throw ValidationError("--memory-sessions: 1...15000 each")
         }
+        guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1...50") }
+        guard label != baselineLabel else { throw ValidationError("--label and --baseline-label must differ") }
     }
 
     func run() throws {
         let work = URL(fileURLWithPath: "\(output)/work").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let paths = BenchPaths(binaries: binaries, work: work, socat: socat)
-        for binary in ["dtls-proxyd", "udp-echo"]
-        where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
-            throw BenchError("\(binaries)/\(binary) is missing: build with `swift build -c release` first")
-        }
+        try Self.requireExecutables(["dtls-proxyd", "udp-echo"], in: binaries)
+        if let baselineBinaries { try Self.requireExecutables(["dtls-proxyd"], in: baselineBinaries) }
         try paths.makeCertificate()
         let runner = try BenchRunner(paths: paths, seconds: seconds, workers: workers)
-        let report = try runner.runAll(memorySessions: skipMemory ? [] : memorySessions.sorted())
+        let memory = skipMemory ? [] : memorySessions.sorted()
+        guard let baselineBinaries else {
+            let report = try runner.runAll(memorySessions: memory)
+            print("")
+            print(report.table())
+            try Self.write(report, to: "\(output)/latest.json")
+            print("\nwrote \(output)/latest.json")
+            return
+        }
+        let report = try runner.runComparison(
+            current: BuildUnderTest(label: label, binaries: binaries, tag: ""),
+            baseline: BuildUnderTest(label: baselineLabel, binaries: baselineBinaries, tag: "-baseline"),
+            rounds: rounds, memorySessions: memory)
+        let markdown = report.markdown()
         print("")
-        print(report.table())
+        print(markdown)
+        try Self.write(report, to: "\(output)/compare.json")
+        try markdown.write(toFile: "\(output)/compare.md", atomically: true, encoding: .utf8)
+        print("\nwrote \(output)/compare.json and \(output)/compare.md")
+    }
+
+    private static func requireExecutables(_ names: [String], in folder: String) throws {
+        for name in names where !FileManager.default.isExecutableFile(atPath: "\(folder)/\(name)") {
+            throw BenchError("\(folder)/\(name) is missing: build with `swift build -c release` first")
+        }
+    }
+
+    private static func write(_ value: some Encodable, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let path = "\(output)/latest.json"
-        try encoder.encode(report).write(to: URL(fileURLWithPath: path))
-        print("\nwrote \(path)")
+        try encoder.encode(value).write(to: URL(fileURLWithPath: path))
     }
 }
