@@ -85,14 +85,12 @@ def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-def issue_client_cert(directory: Path, ca: tuple[Path, Path], name: str, cn: str,
-                      san: str | None = None) -> tuple[Path, Path]:
-    """A client certificate (clientAuth) for ``cn`` issued by ``ca``, optional SAN
-    (e.g. ``"URI:spiffe://example.org/x,DNS:a.example.org"``): (certificate, key)."""
-    cert, key, csr = (directory / f"{name}.pem", directory / f"{name}.key",
-                      directory / f"{name}.csr")
+def _issue(directory: Path, ca: tuple[Path, Path], name: str, cn: str, extensions: str) -> tuple[Path, Path]:
+    """A certificate for ``cn`` with ``extensions`` (extfile lines) signed by ``ca``, and its
+    new ECDSA P-256 key: (``NAME.pem``, ``NAME.key``)."""
+    cert, key, csr = directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}.csr"
     ext = directory / f"{name}.ext"
-    ext.write_text("extendedKeyUsage=clientAuth\n" + (f"subjectAltName={san}\n" if san else ""))
+    ext.write_text(extensions)
     _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}")
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
@@ -102,18 +100,18 @@ def issue_client_cert(directory: Path, ca: tuple[Path, Path], name: str, cn: str
     return cert, key
 
 
+def issue_client_cert(directory: Path, ca: tuple[Path, Path], name: str, cn: str,
+                      san: str | None = None) -> tuple[Path, Path]:
+    """A client certificate (clientAuth) for ``cn`` issued by ``ca``, optional SAN
+    (e.g. ``"URI:spiffe://example.org/x,DNS:a.example.org"``): (certificate, key)."""
+    return _issue(directory, ca, name, cn,
+                  "extendedKeyUsage=clientAuth\n" + (f"subjectAltName={san}\n" if san else ""))
+
+
 def issue_intermediate_ca(directory: Path, ca: tuple[Path, Path], name: str) -> tuple[Path, Path]:
     """A CA certificate signed by ``ca`` (one level down): (certificate, key)."""
-    cert, key, csr = directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}.csr"
-    ext = directory / f"{name}.ext"
-    ext.write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
-    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
-             "-out", str(cert), "-extfile", str(ext))
-    os.chmod(key, 0o600)
-    return cert, key
+    return _issue(directory, ca, name, name,
+                  "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
 
 
 def write_secret(path: Path, text: str | bytes) -> Path:
