@@ -11,10 +11,10 @@ extension ComparisonReport {
                 + "load average at start \(machine.loadAverageAtStart); \(Self.number(secondsPerFigure)) s per figure, "
                 + "workers = \(workers); run took \(Self.number(seconds)) s. Each round measures direct UDP, then "
                 + "one fresh daemon of each build, \(current.label) first in odd rounds, \(baseline.label) first "
-                + "in even ones. Medians over the rounds; spread: lowest–highest (range / median).",
+                + "in even ones. Medians over the rounds; spread: lowest–highest (range / median); ratio: "
+                + "\(current.label) over \(baseline.label), medians.",
             "",
-            "| figure | \(baseline.label) | spread | \(current.label) | spread | \(current.label) / \(baseline.label) "
-                + "| ranges |",
+            "| figure | \(baseline.label) | spread | \(current.label) | spread | ratio | ranges |",
             "|---|---|---|---|---|---|---|",
         ]
         for figure in figures {
