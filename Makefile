@@ -8,6 +8,9 @@
 #   make bench  release build, then dtls-proxy-bench: direct UDP, a plaintext
 #               relay, the daemon and socat side by side (about 3 minutes);
 #               writes bench-results/latest.json, docs/bench/latest.png, BENCHMARKS.md
+#   make bench-compare BASE=<git rev>  the daemon of this tree and that of BASE
+#               (built in a temporary git worktree) in alternating rounds of one
+#               run; writes bench-results/compare.json and compare.md
 #   make install  release build, then binary, systemd units and example
 #               configuration under DESTDIR/PREFIX (see install-files)
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS
@@ -37,7 +40,8 @@ DOCDIR      ?= $(PREFIX)/share/doc/dtls-proxyd
 SYSCONFDIR  ?= /etc
 INSTALL_BIN ?= $(RELEASE_BIN)/dtls-proxyd
 
-.PHONY: all help lint format deps build release cert run test unit-test integration-test check-config bench install install-files clean \
+.PHONY: all help lint format deps build release cert run test unit-test integration-test check-config bench bench-compare \
+        install install-files clean \
         fuzz fuzz-build sanitize sanitize-address sanitize-thread sanitize-integration
 
 all: build
@@ -136,6 +140,29 @@ bench: deps release
 	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || { echo "make bench: installing matplotlib with pip"; $(PYTHON) -m pip install --quiet matplotlib; }
 	$(PYTHON) scripts/bench-report.py bench-results/latest.json $(BENCH_CHART) BENCHMARKS.md
 
+## bench-compare: BASE=<git rev>: release builds of this tree and of BASE (in a temporary
+## git worktree, removed afterwards; its build folder $(BENCH_BASE_SCRATCH) is kept for the
+## next comparison), then their daemons in alternating rounds of one run: medians and spread
+## per figure in bench-results/compare.json and compare.md (also printed). BENCH_ARGS as for
+## bench, e.g. BENCH_ARGS="--rounds 5 --seconds 2 --skip-memory".
+BASE ?=
+BENCH_BASE_SCRATCH := .build-bench-base
+bench-compare: deps release
+	@test -n "$(BASE)" || { echo "make bench-compare: name the build to compare with, e.g. BASE=HEAD~5" >&2; exit 1; }
+	@set -e; \
+	rev=$$(git rev-parse --verify --quiet "$(BASE)^{commit}") || { echo "make bench-compare: $(BASE) is not a commit" >&2; exit 1; }; \
+	short=$$(git rev-parse --short $$rev); \
+	here="$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- Sources Package.swift || echo +changes)"; \
+	tree=$$(mktemp -d /tmp/dtls-proxyd-base.XXXXXX); \
+	trap 'git worktree remove --force "$$tree" 2>/dev/null || rm -rf "$$tree"; git worktree prune' EXIT; \
+	git worktree add --detach --quiet "$$tree" $$rev; \
+	if [ -f Package.resolved ]; then cp Package.resolved "$$tree/"; fi; \
+	echo "bench-compare: release build of $(BASE) ($$short) in $$tree"; \
+	$(SWIFT) build -c release --package-path "$$tree" --scratch-path "$(CURDIR)/$(BENCH_BASE_SCRATCH)" --product dtls-proxyd; \
+	mkdir -p bench-results; \
+	$(RELEASE_BIN)/dtls-proxy-bench run --binaries $(RELEASE_BIN) --baseline-binaries $(BENCH_BASE_SCRATCH)/release \
+	  --label "this tree ($$here)" --baseline-label "$(BASE) ($$short)" --output bench-results $(BENCH_ARGS)
+
 ## unit-test: the Swift unit tests only
 unit-test:
 	$(SWIFT) test
@@ -179,7 +206,7 @@ install-files:
 ## clean: build products and test caches (keeps the development certificate)
 clean:
 	$(SWIFT) package clean
-	rm -rf $(FUZZ_SCRATCH) $(ASAN_SCRATCH) $(TSAN_SCRATCH)
+	rm -rf $(FUZZ_SCRATCH) $(ASAN_SCRATCH) $(TSAN_SCRATCH) $(BENCH_BASE_SCRATCH)
 	rm -rf .pytest_cache Tests/IntegrationTests/__pycache__ Tests/IntegrationTests/.pytest_cache
 
 # --- Fuzzing and sanitizers (not part of `make test`; see docs/testing.md)

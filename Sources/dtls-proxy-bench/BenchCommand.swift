@@ -17,7 +17,8 @@ struct BenchCommand: ParsableCommand {
 
 /// `dtls-proxy-bench run`: the whole comparison; prints a table, writes JSON.
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run every measurement and write the results.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run every measurement and write the results (or compare two builds' daemons).")
 
     @Option(help: "Folder with the release binaries dtls-proxyd and udp-echo.")
     var binaries: String = ".build/release"
@@ -40,141 +41,73 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the memory measurement (it opens 10 000 sessions).")
     var skipMemory = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Folder with a second build's dtls-proxyd, the baseline, to compare with this one's.",
+            discussion: """
+                The run then measures only the daemons: in each round direct UDP (16×8, 1200 B and the round \
+                trip), then the two daemons one after the other, their order alternating from round to round. \
+                It writes compare.json and compare.md (medians and spread per figure) instead of latest.json.
+                """))
+    var baselineBinaries: String?
+
+    @Option(help: "Rounds of the comparison (with --baseline-binaries).")
+    var rounds: Int = 3
+
+    @Option(help: "What the comparison calls this build.")
+    var label = "current"
+
+    @Option(help: "What the comparison calls the baseline build.")
+    var baselineLabel = "baseline"
+
     func validate() throws {
         guard seconds > 0, seconds <= 30 else { throw ValidationError("--seconds must be in (0, 30]") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1...64") }
         guard memorySessions.allSatisfy({ (1...15000).contains($0) }) else {
             throw ValidationError("--memory-sessions: 1...15000 each")
         }
+        guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1...50") }
+        guard label != baselineLabel else { throw ValidationError("--label and --baseline-label must differ") }
     }
 
     func run() throws {
         let work = URL(fileURLWithPath: "\(output)/work").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let paths = BenchPaths(binaries: binaries, work: work, socat: socat)
-        for binary in ["dtls-proxyd", "udp-echo"]
-        where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
-            throw BenchError("\(binaries)/\(binary) is missing: build with `swift build -c release` first")
-        }
+        try Self.requireExecutables(["dtls-proxyd", "udp-echo"], in: binaries)
+        if let baselineBinaries { try Self.requireExecutables(["dtls-proxyd"], in: baselineBinaries) }
         try paths.makeCertificate()
         let runner = try BenchRunner(paths: paths, seconds: seconds, workers: workers)
-        let report = try runner.runAll(memorySessions: skipMemory ? [] : memorySessions.sorted())
+        let memory = skipMemory ? [] : memorySessions.sorted()
+        guard let baselineBinaries else {
+            let report = try runner.runAll(memorySessions: memory)
+            print("")
+            print(report.table())
+            try Self.write(report, to: "\(output)/latest.json")
+            print("\nwrote \(output)/latest.json")
+            return
+        }
+        let report = try runner.runComparison(
+            current: BuildUnderTest(label: label, binaries: binaries, tag: ""),
+            baseline: BuildUnderTest(label: baselineLabel, binaries: baselineBinaries, tag: "-baseline"),
+            rounds: rounds, memorySessions: memory)
+        let markdown = report.markdown()
         print("")
-        print(report.table())
+        print(markdown)
+        try Self.write(report, to: "\(output)/compare.json")
+        try markdown.write(toFile: "\(output)/compare.md", atomically: true, encoding: .utf8)
+        print("\nwrote \(output)/compare.json and \(output)/compare.md")
+    }
+
+    private static func requireExecutables(_ names: [String], in folder: String) throws {
+        for name in names where !FileManager.default.isExecutableFile(atPath: "\(folder)/\(name)") {
+            throw BenchError("\(folder)/\(name) is missing: build with `swift build -c release` first")
+        }
+    }
+
+    private static func write(_ value: some Encodable, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let path = "\(output)/latest.json"
-        try encoder.encode(report).write(to: URL(fileURLWithPath: path))
-        print("\nwrote \(path)")
-    }
-}
-
-/// `dtls-proxy-bench relay`: the lean plaintext relay used as the floor.
-struct Relay: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Serve as the plaintext relay (the benchmark starts this itself).")
-
-    @Option(help: "Address to receive on, 127.0.0.1:PORT.")
-    var listen: String
-
-    @Option(help: "Backend address, 127.0.0.1:PORT.")
-    var backend: String
-
-    func run() throws {
-        guard let listen = Endpoint.parse(listen), let backend = Endpoint.parse(backend) else {
-            throw ValidationError("addresses must be 127.0.0.1:PORT")
-        }
-        // bench_relay_run returns only when it cannot start; "listening" is printed just before.
-        FileHandle.standardOutput.write(Data("relay listening on \(listen)\n".utf8))
-        let result = bench_relay_run(listen.port, backend.port)
-        throw BenchError("relay: cannot serve \(listen) (\(result)): \(errnoText())")
-    }
-}
-
-/// `dtls-proxy-bench load`: one throughput and latency measurement against a
-/// running target, for profiling it (perf, callgrind) under a steady load.
-struct Load: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load one running target (for profiling it).")
-
-    @Option(help: "Target address, 127.0.0.1:PORT.")
-    var target: String
-
-    @Flag(help: "Speak DTLS 1.2 (a daemon or socat); without it, plain UDP.")
-    var dtls = false
-
-    @Option(help: "Sessions.")
-    var sessions: Int = 16
-
-    @Option(help: "Datagrams in flight per session.")
-    var window: Int = 8
-
-    @Option(help: "Payload bytes.")
-    var payload: Int = 1200
-
-    @Option(help: "Measured seconds.")
-    var seconds: Double = 10
-
-    @Option(
-        help:
-            "Seconds to stay idle between the handshakes and the load (the daemon frees idle sessions' buffers after 1-2 s)."
-    )
-    var idle: Double = 0
-
-    func run() throws {
-        guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
-        let clients: [EchoClient]
-        if dtls {
-            let context = try ClientContext()
-            clients =
-                HandshakeDriver(context: context, target: endpoint).establish(
-                    count: sessions, concurrency: min(sessions, 64), seconds: 30
-                ).clients
-        } else {
-            clients = try (0..<sessions).map { _ in try PlainClient(target: endpoint) }
-        }
-        defer { clients.forEach { $0.close() } }
-        guard !clients.isEmpty else { throw BenchError("no session established with \(endpoint)") }
-        if idle > 0 { usleep(UInt32(min(idle, 60) * 1e6)) }
-        let result = LoadGenerator.throughput(
-            clients: clients, window: window, payload: payload, warmup: 0.5, seconds: seconds)
-        let latency = LoadGenerator.latency(client: clients[0], payload: payload, count: 20_000, seconds: 3)
-        print(
-            String(
-                format:
-                    "%d sessions × %d, %d B: %.0f echoes/s, %.0f Mbit/s each way, %d stalls; window 1: p50 %.1f µs p99 %.1f µs p99.9 %.1f µs",
-                clients.count, window, payload, result.echoesPerSecond, result.megabitsPerSecond, result.stalls,
-                latency.p50, latency.p99, latency.p999))
-    }
-}
-
-/// `dtls-proxy-bench idle`: opens established sessions and leaves them idle,
-/// for measuring a running daemon's memory per session (massif, malloc
-/// statistics, RSS). Each session carries one 32-byte echo first unless
-/// `--no-echo`, as in the memory figure of `run`; the server is never told the
-/// sessions end (no close_notify), their source ports stay taken until exit.
-struct Idle: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Open idle DTLS sessions on a running target and hold them (for memory profiling).")
-
-    @Option(help: "Target address, 127.0.0.1:PORT.")
-    var target: String
-
-    @Option(help: "Sessions to open.")
-    var sessions: Int = 1000
-
-    @Option(help: "Seconds to hold them open after the last handshake.")
-    var hold: Double = 30
-
-    @Flag(inversion: .prefixedNo, help: "Send one echo on each session before leaving it idle.")
-    var echo = true
-
-    func run() throws {
-        guard let endpoint = Endpoint.parse(target) else { throw ValidationError("--target must be 127.0.0.1:PORT") }
-        let driver = HandshakeDriver(context: try ClientContext(), target: endpoint)
-        let (sockets, outcome) = driver.openIdle(count: sessions, echo: echo, seconds: 600)
-        defer { sockets.forEach { _ = close($0) } }
-        FileHandle.standardOutput.write(
-            Data("\(sockets.count) sessions open (\(outcome.failed) failed); holding \(hold) s\n".utf8))
-        usleep(UInt32(min(hold, 3600) * 1e6))
+        try encoder.encode(value).write(to: URL(fileURLWithPath: path))
     }
 }

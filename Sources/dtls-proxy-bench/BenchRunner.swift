@@ -1,12 +1,6 @@
 import COpenSSL
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Starts each target in front of one echo backend, measures it, stops it.
 /// Every process it starts is stopped before it returns, on success or error.
 final class BenchRunner {
@@ -25,14 +19,10 @@ final class BenchRunner {
     }
 
     func runAll(memorySessions: [Int]) throws -> BenchReport {
-        let machine = MachineInfo.current(openssl: String(cString: OpenSSL_version(OPENSSL_VERSION)))
+        let machine = machineInfo()
         let started = monotonicNanoseconds()
-        let backendEndpoint = Endpoint(port: Endpoint.freePort())
-        let echo = try Child(
-            name: "udp-echo", executable: "\(paths.binaries)/udp-echo",
-            arguments: ["--listen", "\(backendEndpoint)", "--vector-reads", "32"], logDirectory: paths.work)
+        let (echo, backendEndpoint) = try startEchoBackend()
         defer { echo.stop() }
-        try echo.waitForLog("listening", seconds: 10)
 
         var targets: [TargetResult] = []
         progress("direct UDP → udp-echo \(backendEndpoint)")
@@ -102,27 +92,56 @@ final class BenchRunner {
                 try measureMemory(daemon: daemon, target: endpoint, counts: memorySessions)
             }
         }
-        if ProcessInfo.processInfo.activeProcessorCount <= 2 {
-            notes.append(
-                "the load generator (one thread) shares the \(ProcessInfo.processInfo.activeProcessorCount) cores with the target and the echo backend"
-            )
-        }
+        noteSharedCores()
         return BenchReport(
             machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
             targets: targets, memory: memory, workers: workerRuns, notes: notes)
     }
 
+    // MARK: - The run around the targets
+
+    func machineInfo() -> MachineInfo {
+        MachineInfo.current(openssl: String(cString: OpenSSL_version(OPENSSL_VERSION)))
+    }
+
+    /// The bundled udp-echo (vector reads) that every target stands in front of; the caller stops it.
+    func startEchoBackend() throws -> (child: Child, endpoint: Endpoint) {
+        let endpoint = Endpoint(port: Endpoint.freePort())
+        let echo = try Child(
+            name: "udp-echo", executable: "\(paths.binaries)/udp-echo",
+            arguments: ["--listen", "\(endpoint)", "--vector-reads", "32"], logDirectory: paths.work)
+        do {
+            try echo.waitForLog("listening", seconds: 10)
+        } catch {
+            echo.stop()
+            throw error
+        }
+        return (echo, endpoint)
+    }
+
+    func noteSharedCores() {
+        if ProcessInfo.processInfo.activeProcessorCount <= 2 {
+            notes.append(
+                "the load generator (one thread) shares the \(ProcessInfo.processInfo.activeProcessorCount) cores with the target and the echo backend"
+            )
+        }
+    }
+
     // MARK: - Targets
 
-    private func measurePlain(name: String, kind: String, target: Endpoint, child: Child?) throws -> TargetResult {
+    /// `sessions` and `payloads` narrow the matrix (the comparison's direct UDP runs only its headline cell).
+    func measurePlain(
+        name: String, kind: String, target: Endpoint, child: Child?,
+        sessions: [Int] = BenchRunner.matrixSessions, payloads: [Int] = BenchRunner.matrixPayloads
+    ) throws -> TargetResult {
         var result = TargetResult(name: name, kind: kind)
-        try runMatrix(into: &result, child: child) { count in
+        try runMatrix(into: &result, child: child, sessions: sessions, payloads: payloads) { count in
             try (0..<count).map { _ in try PlainClient(target: target) }
         }
         return result
     }
 
-    private func measureDTLS(
+    func measureDTLS(
         name: String, kind: String, target: Endpoint, child: Child, admitSeconds: Double
     ) throws -> TargetResult {
         var result = TargetResult(name: name, kind: kind)
@@ -177,11 +196,16 @@ final class BenchRunner {
 
     // MARK: - The daemon
 
-    private func withDaemon<T>(workers: Int, backend: Endpoint, _ body: (Child, Endpoint) throws -> T) throws -> T {
+    /// Starts `build`'s dtls-proxyd (this run's own unless told) in front of `backend`,
+    /// runs `body` once it is ready, then stops it.
+    func withDaemon<T>(
+        workers: Int, backend: Endpoint, build: BuildUnderTest? = nil, _ body: (Child, Endpoint) throws -> T
+    ) throws -> T {
+        let build = build ?? BuildUnderTest(label: "dtls-proxyd", binaries: paths.binaries, tag: "")
         let endpoint = Endpoint(port: Endpoint.freePort())
-        let config = try paths.writeDaemonConfig(workers: workers, listen: endpoint, backend: backend)
+        let config = try paths.writeDaemonConfig(workers: workers, listen: endpoint, backend: backend, tag: build.tag)
         let daemon = try Child(
-            name: "dtls-proxyd-w\(workers)", executable: "\(paths.binaries)/dtls-proxyd",
+            name: "dtls-proxyd-w\(workers)\(build.tag)", executable: "\(build.binaries)/dtls-proxyd",
             arguments: ["--config", config], logDirectory: paths.work)
         defer { daemon.stop(grace: 8) }
         try daemon.waitForLog("ready:", seconds: 15)
@@ -203,7 +227,7 @@ final class BenchRunner {
         throw BenchError("the daemon did not log its per-loop session counts after SIGUSR1")
     }
 
-    private func measureMemory(daemon: Child, target: Endpoint, counts: [Int]) throws -> MemoryResult {
+    func measureMemory(daemon: Child, target: Endpoint, counts: [Int]) throws -> MemoryResult {
         usleep(500_000)
         let baseline = daemon.residentKiB
         var sockets: [Int32] = []
@@ -232,7 +256,7 @@ final class BenchRunner {
             perSessionKiB: zip(counts, resident).map { Double($1 - baseline) / Double($0) }, perLoop: perLoop)
     }
 
-    private func progress(_ text: String) {
+    func progress(_ text: String) {
         FileHandle.standardError.write(Data("dtls-proxy-bench: \(text)\n".utf8))
     }
 }

@@ -1,12 +1,6 @@
 import COpenSSL
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Runs DTLS handshakes, `concurrency` at a time, from one thread: each slot
 /// is a fresh socket (a new source port, so every handshake is a full one with
 /// a cookie exchange), driven by poll and OpenSSL's retransmission timer.

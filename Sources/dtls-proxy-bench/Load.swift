@@ -9,10 +9,7 @@ import Histogram
 /// Throughput of a closed loop: every session keeps `window` datagrams in
 /// flight and sends one more for every echo it gets back.
 struct ThroughputResult: Codable {
-    var sessions: Int
-    var window: Int
-    var payload: Int
-    var echoes: Int
+    var sessions, window, payload, echoes: Int
     var seconds: Double
     /// Windows refilled after 50 ms without an echo (datagrams presumed lost).
     var stalls: Int
@@ -33,9 +30,7 @@ struct ThroughputResult: Codable {
 /// Round-trip latency at window 1, in microseconds.
 struct LatencyResult: Codable {
     var samples: Int
-    var p50: Double
-    var p99: Double
-    var p999: Double
+    var p50, p99, p999: Double
     var lost: Int
 }
 

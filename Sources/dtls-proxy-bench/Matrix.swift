@@ -3,9 +3,7 @@ import Foundation
 /// One cell of the echo matrix: `sessions` asked for, `admitted` of them
 /// established, each keeping `window` datagrams of `payload` bytes in flight.
 struct MatrixCell: Codable {
-    var sessions: Int
-    var payload: Int
-    var window: Int
+    var sessions, payload, window: Int
     /// Sessions the target let in (socat admits few); the run uses only these.
     var admitted: Int
     /// Nil when no session was admitted.
@@ -27,12 +25,14 @@ extension BenchRunner {
     /// and the CPU per datagram of the bulk run. `open` establishes up to the
     /// count it is given and may return fewer (socat); `atSixteen` runs with the
     /// 16 sessions still open, after the bulk run (the daemon's per-loop counts).
+    /// `sessions` and `payloads` are the matrix's rows and columns.
     func runMatrix(
         into result: inout TargetResult, child: Child?,
+        sessions: [Int] = BenchRunner.matrixSessions, payloads: [Int] = BenchRunner.matrixPayloads,
         open: (Int) throws -> [EchoClient], atSixteen: () throws -> Void = {}
     ) throws {
         var cells: [MatrixCell] = []
-        for count in Self.matrixSessions {
+        for count in sessions {
             let clients = try open(count)
             defer { clients.forEach { $0.close() } }
             if clients.count < count {
@@ -42,7 +42,7 @@ extension BenchRunner {
             }
             // 1200 B first on the 16-session set: the headline figure and the
             // latency run come right after the handshakes, as in earlier runs.
-            for payload in Self.matrixPayloads.sorted(by: { count == 16 ? $0 > $1 : $0 < $1 }) {
+            for payload in payloads.sorted(by: { count == 16 ? $0 > $1 : $0 < $1 }) {
                 guard !clients.isEmpty else {
                     cells.append(MatrixCell(sessions: count, payload: payload, window: Self.window, admitted: 0))
                     continue

@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// A process the benchmark started: its output goes to a log file, and
 /// `stop()` ends it and every child it forked (socat forks one per client).
 final class Child {
@@ -142,8 +136,9 @@ struct BenchPaths {
 
     /// A daemon configuration for the benchmark: no per-source handshake
     /// limit (every client comes from 127.0.0.1), long idle timeout.
-    func writeDaemonConfig(workers: Int, listen: Endpoint, backend: Endpoint) throws -> String {
-        let path = "\(work)/dtls-proxy-w\(workers).toml"
+    /// `tag` tells apart the files of two builds' daemons in one run.
+    func writeDaemonConfig(workers: Int, listen: Endpoint, backend: Endpoint, tag: String = "") throws -> String {
+        let path = "\(work)/dtls-proxy-w\(workers)\(tag).toml"
         let text = """
             [daemon]
             log_level = "info"

@@ -57,10 +57,7 @@ struct WorkersResult: Codable {
 struct MachineInfo: Codable {
     var cpu: String
     var cores: Int
-    var kernel: String
-    var openssl: String
-    var loadAverageAtStart: String
-    var date: String
+    var kernel, openssl, loadAverageAtStart, date: String
 
     static func current(openssl: String) -> MachineInfo {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""

@@ -7,8 +7,8 @@ happens on loopback with ports chosen at run time.  Every wait is bounded and
 every process a test starts is killed when the test ends.
 
 Helpers that do not need fixtures (process wrappers, the echo backend, config
-writing, DTLS record crafting) live in ``harness.py``; this file turns them
-into fixtures.
+writing, plain UDP peers, DTLS record crafting) live in ``harness.py``; this file
+turns them into fixtures.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from harness import (
     EchoBackend,
     NotifyRecorder,
     Proc,
-    free_udp_port,
+    connector_config,
+    endpoint_port,
     ipv6_available,
     issue_client_cert,
     issue_intermediate_ca,
+    listener_config,
     make_ca,
     write_config,
 )
@@ -141,12 +143,18 @@ def echo_backend(backends):
 def start_daemon(procs, tmp_path):
     """Write a config and start the daemon on it; returns the running ``Daemon``.
 
-    ``start_daemon(listeners=[...], daemon={...}, env={...}, wait_ready=True)``.
-    Each listener is a dict of config keys; ``certificate``/``private_key``
-    default to the session's test certificate.
+    ``start_daemon(listeners=[...], daemon={...}, env={...}, wait_ready=True, connectors=[...])``.
+    Each listener and connector is a dict of config keys (``listener_config``,
+    ``connector_config``). The config is ``name`` in the test's folder; without one,
+    ``dtls-proxy.toml`` for the test's first daemon, ``dtls-proxy-2.toml`` for its second...
     """
-    def start(listeners, daemon=None, env=None, wait_ready=True, name="dtls-proxy.toml"):
-        path = write_config(tmp_path / name, listeners, daemon)
+    written: list[Path] = []
+
+    def start(listeners=(), daemon=None, env=None, wait_ready=True, name=None, connectors=()):
+        if name is None:
+            name = f"dtls-proxy-{len(written) + 1}.toml" if written else "dtls-proxy.toml"
+        path = write_config(tmp_path / name, listeners, daemon, connectors)
+        written.append(path)
         d = Daemon(path, env=env)
         procs.append(d)
         if wait_ready:
@@ -167,17 +175,36 @@ def proxied(start_daemon, echo_backend, certs):
     """``proxied(host="127.0.0.1", reply=None, **listener_keys)``: backend + daemon, ready to use."""
     def start(host: str = "127.0.0.1", daemon=None, env=None, reply=None, **keys) -> Proxied:
         backend = echo_backend(host=host, reply=reply)
-        port = free_udp_port(host)
-        listener = {
-            "name": "test",
-            "listen": _endpoint(host, port),
-            "backend": _endpoint(host, backend.port),
-            "certificate": str(certs["cert"]),
-            "private_key": str(certs["key"]),
-        }
-        listener.update(keys)
+        listener = listener_config(backend, certs, host=host, **keys)
         d = start_daemon([listener], daemon=daemon, env=env)
-        return Proxied(d, backend, host, port)
+        return Proxied(d, backend, host, endpoint_port(listener["listen"]))
+    return start
+
+
+class Tunnel:
+    """Two daemons: ``far`` with listener ``far`` in front of a Python echo ``backend``,
+    ``near`` with connector ``tun`` to it; a local peer talks to ``127.0.0.1:port``."""
+
+    def __init__(self, far: Daemon, near: Daemon, backend: EchoBackend, listener: dict, connector: dict):
+        self.far, self.near, self.backend = far, near, backend
+        self.listener, self.connector = listener, connector
+        self.port = endpoint_port(connector["listen"])
+
+
+@pytest.fixture
+def tunnel(start_daemon, echo_backend, certs):
+    """``tunnel(prefix=b"", near_daemon=None, **connector_keys)``: backend, listener instance,
+    connector instance, ready to use. The connector verifies the listener's certificate
+    (``server_ca``, ``server_name="localhost"``); ``connector_keys`` add or override, and a
+    key given as None is left out. ``near_daemon`` is the connector instance's [daemon] table."""
+    def start(prefix: bytes = b"", near_daemon=None, **connector_keys) -> Tunnel:
+        backend = echo_backend(prefix=prefix)
+        listener = listener_config(backend, certs, name="far")
+        far = start_daemon([listener])
+        keys = {"server_ca": str(certs["cert"]), "server_name": "localhost", **connector_keys}
+        connector = connector_config(listener["listen"], **{k: v for k, v in keys.items() if v is not None})
+        near = start_daemon(connectors=[connector], daemon=near_daemon)
+        return Tunnel(far, near, backend, listener, connector)
     return start
 
 
@@ -207,7 +234,3 @@ def notify():
 def require_ipv6():
     if not ipv6_available():
         pytest.fail("IPv6 loopback (::1) is not available on this host; the IPv6 listener cannot be proven")
-
-
-def _endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -7,23 +7,23 @@ server: openssl s_server), which hands the plaintext to a UDP backend.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import time
-from pathlib import Path
 
 from harness import (
-    Daemon,
-    Proc,
-    _toml_value,
-    config_text,
+    connector_config,
+    endpoint_port,
     free_tcp_port,
     free_udp_port,
+    listener_config,
     metric,
     parse_kv,
     report,
     scrape,
+    udp_client,
+    udp_roundtrip,
+    write_config,
     write_secret,
 )
 
@@ -31,87 +31,20 @@ PSK_IDENTITY = "tunnel-1"
 PSK_HEX = "000102030405060708090a0b0c0d0e0f"
 
 
-def write_config(path: Path, listeners=(), connectors=(), daemon=None) -> Path:
-    text = config_text(list(listeners), daemon)
-    for connector in connectors:
-        text += "\n[[connector]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in connector.items())
-    path.write_text(text)
-    return path
-
-
-class Instances:
-    """Starts daemons on configs written under the test's folder; the ``procs`` fixture kills them."""
-
-    def __init__(self, procs, tmp_path: Path):
-        self.procs, self.tmp_path, self.count = procs, tmp_path, 0
-
-    def start(self, listeners=(), connectors=(), daemon=None, wait_ready=True) -> Daemon:
-        self.count += 1
-        path = write_config(self.tmp_path / f"instance{self.count}.toml", listeners, connectors, daemon)
-        d = Daemon(path)
-        self.procs.append(d)
-        if wait_ready:
-            d.wait_ready()
-        return d
-
-
-def udp_client() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    s.settimeout(5)
-    return s
-
-
-def roundtrip(sock: socket.socket, port: int, payloads: list[bytes], window: int = 50) -> list[bytes]:
-    """Send ``payloads`` to 127.0.0.1:port in windows, collecting every reply; bounded by the socket timeout."""
-    replies: list[bytes] = []
-    for start in range(0, len(payloads), window):
-        batch = payloads[start:start + window]
-        for p in batch:
-            sock.sendto(p, ("127.0.0.1", port))
-        for _ in batch:
-            replies.append(sock.recv(65536))
-    return replies
-
-
-def server_listener(certs, backend, **keys) -> dict:
-    listener = {"name": "far", "listen": f"127.0.0.1:{free_udp_port()}",
-                "backend": f"127.0.0.1:{backend.port}",
-                "certificate": str(certs["cert"]), "private_key": str(certs["key"])}
-    listener.update(keys)
-    return listener
-
-
-def connector_to(server: str, **keys) -> dict:
-    """A connector named ``tun`` on a free local port, to the DTLS server at ``server``; ``keys`` add or override."""
-    connector = {"name": "tun", "listen": f"127.0.0.1:{free_udp_port()}", "server": server}
-    connector.update(keys)
-    return connector
-
-
-def connector_for(listener: dict, **keys) -> dict:
-    """A connector to the listener instance described by ``listener``."""
-    return connector_to(listener["listen"], **keys)
-
-
-def local_port(connector: dict) -> int:
-    return int(connector["listen"].rsplit(":", 1)[1])
+def _connector_stats(daemon) -> dict[str, int]:
+    return daemon.stats(kind="connector")["tun"]
 
 
 # --------------------------------------------------------------------------- tunnel
 
-def test_tunnel_carries_1000_datagrams_and_verifies_the_server(procs, tmp_path, certs, echo_backend):
-    backend = echo_backend(prefix=b"echo:")
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    far = inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
+def test_tunnel_carries_1000_datagrams_and_verifies_the_server(tunnel):
+    tun = tunnel(prefix=b"echo:")
+    backend, listener, far, near = tun.backend, tun.listener, tun.far, tun.near
 
     client = udp_client()
     payloads = [f"datagram {i:04d} ".encode() + bytes([i % 256]) * (i % 700) for i in range(1000)]
     started = time.monotonic()
-    replies = roundtrip(client, local_port(connector), payloads)
+    replies = udp_roundtrip(client, tun.port, payloads)
     elapsed = time.monotonic() - started
     client.close()
     assert sorted(replies) == sorted(b"echo:" + p for p in payloads)
@@ -127,16 +60,12 @@ def test_tunnel_carries_1000_datagrams_and_verifies_the_server(procs, tmp_path, 
     far.wait_for(rb"session open [^\n]*listener=far", timeout=5)
 
 
-def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(procs, tmp_path, certs, echo_backend):
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    far = inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="wrong.test")
-    near = inst.start(connectors=[connector])
+def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(tunnel):
+    tun = tunnel(server_name="wrong.test")
+    backend, far, near = tun.backend, tun.far, tun.near
 
     client = udp_client()
-    client.sendto(b"must not arrive", ("127.0.0.1", local_port(connector)))
+    client.sendto(b"must not arrive", ("127.0.0.1", tun.port))
     near.wait_for(rb"connector tun: server \S+ failed verification \(server_name wrong\.test\): "
                   rb"certificate verify failed: hostname mismatch", timeout=10)
     near.wait_for(rb"session close [^\n]*connector=tun[^\n]*reason=handshake_failed "
@@ -146,7 +75,7 @@ def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(p
     near.wait_for(rb"connector tun: handshake with \S+ failed; no new session for 500 ms", timeout=5)
     burst = [udp_client() for _ in range(5)]
     for sock in burst:
-        sock.sendto(b"during the pause", ("127.0.0.1", local_port(connector)))
+        sock.sendto(b"during the pause", ("127.0.0.1", tun.port))
     time.sleep(0.1)
     stats = _connector_stats(near)
     for sock in burst:
@@ -165,34 +94,27 @@ def test_wrong_server_name_fails_the_handshake_and_nothing_reaches_the_backend(p
     assert near.alive() and far.alive()
 
 
-
-def test_an_ip_server_is_checked_against_the_certificate_ip(procs, tmp_path, certs, echo_backend):
+def test_an_ip_server_is_checked_against_the_certificate_ip(tunnel):
     """No server_name and an IP `server`: the certificate's iPAddress SAN is checked (the test one has 127.0.0.1)."""
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]))
-    inst.start(connectors=[connector])
+    tun = tunnel(server_name=None)
     client = udp_client()
-    assert roundtrip(client, local_port(connector), [b"by address"]) == [b"by address"]
+    assert udp_roundtrip(client, tun.port, [b"by address"]) == [b"by address"]
     client.close()
 
 
-def test_psk_connector_to_psk_listener(procs, tmp_path, echo_backend):
+def test_psk_connector_to_psk_listener(start_daemon, tmp_path, echo_backend):
     backend = echo_backend()
     psk = write_secret(tmp_path / "psk.txt", f"other:ffff\n{PSK_IDENTITY}:{PSK_HEX}\n")
-    inst = Instances(procs, tmp_path)
-    listener = {"name": "far", "listen": f"127.0.0.1:{free_udp_port()}",
-                "backend": f"127.0.0.1:{backend.port}", "psk_file": str(psk)}
-    far = inst.start([listener])
-    connector = connector_for(listener, psk_identity=PSK_IDENTITY, psk_file=str(psk))
-    near = inst.start(connectors=[connector])
+    listener = listener_config(backend, name="far", psk_file=str(psk))
+    far = start_daemon([listener])
+    connector = connector_config(listener["listen"], psk_identity=PSK_IDENTITY, psk_file=str(psk))
+    near = start_daemon(connectors=[connector])
+    port = endpoint_port(connector["listen"])
     client = udp_client()
-    assert roundtrip(client, local_port(connector), [b"psk one", b"psk two"]) == [b"psk one", b"psk two"]
+    assert udp_roundtrip(client, port, [b"psk one", b"psk two"]) == [b"psk one", b"psk two"]
     # An empty datagram cannot be a record of its own: dropped and counted, the session goes on.
-    client.sendto(b"", ("127.0.0.1", local_port(connector)))
-    assert roundtrip(client, local_port(connector), [b"psk three"]) == [b"psk three"]
+    client.sendto(b"", ("127.0.0.1", port))
+    assert udp_roundtrip(client, port, [b"psk three"]) == [b"psk three"]
     client.close()
     assert _connector_stats(near)["dropped_empty"] == 1
     opened = parse_kv(near.wait_for(rb"session open [^\n]*connector=tun[^\n]*", timeout=5).group(0))
@@ -200,20 +122,21 @@ def test_psk_connector_to_psk_listener(procs, tmp_path, echo_backend):
     far.wait_for(rb"session open [^\n]*psk_identity=" + PSK_IDENTITY.encode(), timeout=5)
 
 
-def test_client_certificate_presented_to_a_listener_that_requires_one(procs, tmp_path, certs, pki, echo_backend):
+def test_client_certificate_presented_to_a_listener_that_requires_one(start_daemon, certs, pki, echo_backend):
     backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend, client_ca=str(pki["ca"]), client_auth="require")
-    far = inst.start([listener])
-    with_cert = connector_for(listener, name="with-cert", server_ca=str(certs["cert"]), server_name="localhost",
-                              certificate=str(pki["dev1"][0]), private_key=str(pki["dev1"][1]))
-    without = connector_for(listener, name="without-cert", server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[with_cert, without])
+    listener = listener_config(backend, certs, name="far", client_ca=str(pki["ca"]), client_auth="require")
+    far = start_daemon([listener])
+    with_cert = connector_config(listener["listen"], name="with-cert", server_ca=str(certs["cert"]),
+                                 server_name="localhost", certificate=str(pki["dev1"][0]),
+                                 private_key=str(pki["dev1"][1]))
+    without = connector_config(listener["listen"], name="without-cert", server_ca=str(certs["cert"]),
+                               server_name="localhost")
+    near = start_daemon(connectors=[with_cert, without])
 
     client = udp_client()
-    assert roundtrip(client, local_port(with_cert), [b"from dev1"]) == [b"from dev1"]
+    assert udp_roundtrip(client, endpoint_port(with_cert["listen"]), [b"from dev1"]) == [b"from dev1"]
     far.wait_for(rb"session open [^\n]*listener=far[^\n]* identity=dev1", timeout=5)
-    client.sendto(b"refused", ("127.0.0.1", local_port(without)))
+    client.sendto(b"refused", ("127.0.0.1", endpoint_port(without["listen"])))
     far.wait_for(rb"session close [^\n]*reason=handshake_failed detail=\"peer did not return a certificate\"", timeout=10)
     near.wait_for(rb"session close [^\n]*connector=without-cert[^\n]*reason=alert", timeout=10)
     client.close()
@@ -222,42 +145,39 @@ def test_client_certificate_presented_to_a_listener_that_requires_one(procs, tmp
 
 # --------------------------------------------------------------------------- other peers
 
-def test_libcoap_through_the_tunnel(procs, tmp_path, certs):
+def test_libcoap_through_the_tunnel(start_daemon, peer, certs):
     coap_port = free_udp_port()
-    server = Proc(["coap-server-notls", "-A", "127.0.0.1", "-p", str(coap_port)])
-    procs.append(server)
+    peer(["coap-server-notls", "-A", "127.0.0.1", "-p", str(coap_port)])
     time.sleep(0.3)
-    inst = Instances(procs, tmp_path)
-    listener = {"name": "coaps", "listen": f"127.0.0.1:{free_udp_port()}", "backend": f"127.0.0.1:{coap_port}",
-                "certificate": str(certs["cert"]), "private_key": str(certs["key"])}
-    far = inst.start([listener])
-    connector = connector_for(listener, name="coap", server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
-    client = Proc(["coap-client-notls", "-B", "5", f"coap://127.0.0.1:{local_port(connector)}/.well-known/core"])
-    procs.append(client)
+    listener = listener_config(coap_port, certs, name="coaps")
+    far = start_daemon([listener])
+    connector = connector_config(listener["listen"], name="coap", server_ca=str(certs["cert"]), server_name="localhost")
+    near = start_daemon(connectors=[connector])
+    client = peer(["coap-client-notls", "-B", "5",
+                   f"coap://127.0.0.1:{endpoint_port(connector['listen'])}/.well-known/core"])
     assert client.wait(timeout=10) == 0, client.text
     client.wait_for(rb'</time>;if="clock"', timeout=2)
     near.wait_for(rb"session open [^\n]*connector=coap", timeout=5)
     far.wait_for(rb"session open [^\n]*listener=coaps", timeout=5)
 
 
-def _s_server_and_connector(procs, tmp_path, certs) -> tuple[Proc, dict, Daemon]:
-    """``openssl s_server -dtls1_2`` on a free port, and a connector instance verifying it."""
+def _s_server_and_connector(start_daemon, peer, certs):
+    """``openssl s_server -dtls1_2`` on a free port, and a connector instance verifying it:
+    (the server's process, the connector's local port, the connector instance)."""
     port = free_udp_port()
-    server = Proc(["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(certs["cert"]),
+    server = peer(["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(certs["cert"]),
                    "-key", str(certs["key"]), "-quiet"])
-    procs.append(server)
     time.sleep(0.5)
-    connector = connector_to(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
-    near = Instances(procs, tmp_path).start(connectors=[connector])
-    return server, connector, near
+    connector = connector_config(f"127.0.0.1:{port}", server_ca=str(certs["cert"]), server_name="localhost")
+    near = start_daemon(connectors=[connector])
+    return server, endpoint_port(connector["listen"]), near
 
 
-def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
+def test_openssl_s_server_as_the_far_end(start_daemon, peer, certs):
     """An independent DTLS server: what the local peer sends reaches it, what it sends comes back."""
-    server, connector, near = _s_server_and_connector(procs, tmp_path, certs)
+    server, local_port, near = _s_server_and_connector(start_daemon, peer, certs)
     client = udp_client()
-    client.sendto(b"hello s_server\n", ("127.0.0.1", local_port(connector)))
+    client.sendto(b"hello s_server\n", ("127.0.0.1", local_port))
     server.wait_for(rb"hello s_server", timeout=10)
     near.wait_for(rb"session open [^\n]*connector=tun[^\n]*server_identity=localhost", timeout=5)
     server.send(b"hello local peer\n")
@@ -265,15 +185,15 @@ def test_openssl_s_server_as_the_far_end(procs, tmp_path, certs):
     client.close()
 
 
-def test_an_idle_session_parks_its_server_socket_and_still_hears_the_server(procs, tmp_path, certs):
+def test_an_idle_session_parks_its_server_socket_and_still_hears_the_server(start_daemon, peer, certs):
     """After a second of quiet the session's socket to the server is parked; the
     server (openssl s_server) speaking first still reaches the local peer, and
     the local peer's next datagram still reaches the server, from the same port."""
-    server, connector, near = _s_server_and_connector(procs, tmp_path, certs)
+    server, local_port, near = _s_server_and_connector(start_daemon, peer, certs)
     client = udp_client()
-    client.sendto(b"first from the local peer\n", ("127.0.0.1", local_port(connector)))
+    client.sendto(b"first from the local peer\n", ("127.0.0.1", local_port))
     server.wait_for(rb"first from the local peer", timeout=10)
-    sockets_open = _sockets(near)
+    sockets_open = near.socket_count()
 
     def wait_parked(n: int) -> None:
         deadline = time.monotonic() + 10
@@ -282,107 +202,76 @@ def test_an_idle_session_parks_its_server_socket_and_still_hears_the_server(proc
         assert _connector_stats(near)["parked_server_sockets"] == n
 
     wait_parked(1)
-    assert _sockets(near) == sockets_open, "a parked socket is still open"
+    assert near.socket_count() == sockets_open, "a parked socket is still open"
     server.send(b"the server speaks first\n")
     assert client.recv(100) == b"the server speaks first\n"
     wait_parked(1)
     start = server.mark()
-    client.sendto(b"second from the local peer\n", ("127.0.0.1", local_port(connector)))
+    client.sendto(b"second from the local peer\n", ("127.0.0.1", local_port))
     server.wait_for(rb"second from the local peer", timeout=10, start=start)
     client.close()
     stats = _connector_stats(near)
     assert stats["sessions_created"] == 1 and stats["server_errors"] == 0, stats
 
 
-def test_gnutls_serv_echo_with_psk_as_the_far_end(procs, tmp_path):
+def test_gnutls_serv_echo_with_psk_as_the_far_end(start_daemon, peer, tmp_path):
     port = free_udp_port()
     psk = write_secret(tmp_path / "psk.txt", f"{PSK_IDENTITY}:{PSK_HEX}\n")
-    server = Proc(["gnutls-serv", "--udp", "--echo", "-p", str(port), "--pskpasswd", str(psk),
+    server = peer(["gnutls-serv", "--udp", "--echo", "-p", str(port), "--pskpasswd", str(psk),
                    "--priority", "NORMAL:-KX-ALL:+PSK"])
-    procs.append(server)
     server.wait_for(rb"listening on", timeout=10)
-    inst = Instances(procs, tmp_path)
-    connector = connector_to(f"127.0.0.1:{port}", psk_identity=PSK_IDENTITY, psk_file=str(psk))
-    inst.start(connectors=[connector])
+    connector = connector_config(f"127.0.0.1:{port}", psk_identity=PSK_IDENTITY, psk_file=str(psk))
+    start_daemon(connectors=[connector])
     client = udp_client()
-    assert roundtrip(client, local_port(connector), [b"via gnutls"]) == [b"via gnutls"]
+    assert udp_roundtrip(client, endpoint_port(connector["listen"]), [b"via gnutls"]) == [b"via gnutls"]
     client.close()
 
 
 # --------------------------------------------------------------------------- life
 
-def _connector_stats(daemon: Daemon) -> dict[str, int]:
-    start = daemon.mark()
-    daemon.signal(signal.SIGUSR1)
-    line = daemon.wait_for(rb"stats connector=tun [^\n]*", timeout=5, start=start).group(0)
-    return {k: int(v) for k, v in parse_kv(line).items() if v.isdigit()}
-
-
-def _sockets(daemon: Daemon) -> int:
-    """Open sockets of the daemon (other descriptors, e.g. timers of the runtime, come and go)."""
-    fds = Path(f"/proc/{daemon.pid}/fd")
-    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
-
-
-def _wait_count(daemon: Daemon, text: str, n: int, timeout: float = 5.0) -> bool:
-    """Whether the log holds exactly ``n`` occurrences of ``text`` once it has at least ``n`` (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and daemon.text.count(text) < n:
-        time.sleep(0.1)
-    return daemon.text.count(text) == n
-
-
-def test_idle_close_and_shutdown_release_everything(procs, tmp_path, certs, echo_backend):
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    far = inst.start([listener])
+def test_idle_close_and_shutdown_release_everything(tunnel):
     metrics_port = free_tcp_port()
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost", idle_timeout="1s")
-    near = inst.start(connectors=[connector], daemon={"metrics_listen": f"127.0.0.1:{metrics_port}"})
-    baseline_sockets = _sockets(near)
+    tun = tunnel(idle_timeout="1s", near_daemon={"metrics_listen": f"127.0.0.1:{metrics_port}"})
+    far, near = tun.far, tun.near
+    baseline_sockets = near.socket_count()
 
     clients = [udp_client() for _ in range(3)]
     for i, c in enumerate(clients):
-        assert roundtrip(c, local_port(connector), [b"peer %d" % i]) == [b"peer %d" % i]
+        assert udp_roundtrip(c, tun.port, [b"peer %d" % i]) == [b"peer %d" % i]
     assert _connector_stats(near)["active_sessions"] == 3
-    assert _sockets(near) == baseline_sockets + 3, "one server socket per local peer"
+    assert near.socket_count() == baseline_sockets + 3, "one server socket per local peer"
     _, text = scrape(metrics_port)
     assert metric(text, "dtlsproxy_connector_sessions_active", connector="tun") == 3
 
-    assert _wait_count(near, "reason=idle", 3)
-    assert _wait_count(far, "reason=close_notify", 3), "the listener got each close_notify"
+    assert near.wait_count("reason=idle", 3)
+    assert far.wait_count("reason=close_notify", 3), "the listener got each close_notify"
     stats = _connector_stats(near)
     assert stats["active_sessions"] == 0 and stats["sessions_created"] == 3 and stats["handshakes_completed"] == 3
     # The scrape's connection closes asynchronously too; wait (bounded) for the count to settle.
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _sockets(near) != baseline_sockets:
+    while time.monotonic() < deadline and near.socket_count() != baseline_sockets:
         time.sleep(0.1)
-    assert _sockets(near) == baseline_sockets
+    assert near.socket_count() == baseline_sockets
     _, text = scrape(metrics_port)
     assert metric(text, "dtlsproxy_connector_sessions_active", connector="tun") == 0
     assert metric(text, "dtlsproxy_connector_sessions_closed_total", connector="tun", reason="idle") == 3
     assert metric(text, "dtlsproxy_connector_datagrams_total", connector="tun", direction="in") == 3
 
     # A peer that speaks again gets a new session; a stop closes it with close_notify.
-    assert roundtrip(clients[0], local_port(connector), [b"again"]) == [b"again"]
+    assert udp_roundtrip(clients[0], tun.port, [b"again"]) == [b"again"]
     for c in clients:
         c.close()
     assert near.stop(timeout=10) == 0
     assert "reason=shutdown" in near.text
     assert "stats connector=tun active_sessions=0" in near.text
-    assert _wait_count(far, "reason=close_notify", 4)
+    assert far.wait_count("reason=close_notify", 4)
 
 
-def test_reload_adds_removes_and_refuses_bad_connectors(procs, tmp_path, certs, echo_backend):
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
+def test_reload_adds_removes_and_refuses_bad_connectors(tunnel, certs, tmp_path):
+    tun = tunnel()
+    connector, near = tun.connector, tun.near
     client = udp_client()
-    assert roundtrip(client, local_port(connector), [b"before"]) == [b"before"]
+    assert udp_roundtrip(client, tun.port, [b"before"]) == [b"before"]
 
     # A bad connector: the reload fails and the running one keeps serving its live session.
     bad = dict(connector, name="bad", listen=f"127.0.0.1:{free_udp_port()}", server_ca=str(tmp_path / "missing.pem"))
@@ -391,10 +280,10 @@ def test_reload_adds_removes_and_refuses_bad_connectors(procs, tmp_path, certs, 
     near.signal(signal.SIGHUP)
     near.wait_for(rb"reload failed; the running configuration stays: \S+: connector\[1\]\.server_ca: file not found",
                   timeout=10, start=mark)
-    assert roundtrip(client, local_port(connector), [b"still"]) == [b"still"]
+    assert udp_roundtrip(client, tun.port, [b"still"]) == [b"still"]
 
     # Replace it by another connector: the old one's session closes (reason reload) and its port is free.
-    other = connector_for(listener, name="other", server_ca=str(certs["cert"]), server_name="localhost")
+    other = connector_config(tun.listener["listen"], name="other", server_ca=str(certs["cert"]), server_name="localhost")
     write_config(near.config, connectors=[other])
     mark = near.mark()
     near.signal(signal.SIGHUP)
@@ -402,19 +291,19 @@ def test_reload_adds_removes_and_refuses_bad_connectors(procs, tmp_path, certs, 
                   timeout=10, start=mark)
     near.wait_for(rb"session close [^\n]*connector=tun[^\n]*reason=reload", timeout=5, start=mark)
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", local_port(connector)))
+    probe.bind(("127.0.0.1", tun.port))
     probe.close()
-    assert roundtrip(client, local_port(other), [b"after"]) == [b"after"]
+    assert udp_roundtrip(client, endpoint_port(other["listen"]), [b"after"]) == [b"after"]
     client.close()
 
 
-def test_unreachable_server_is_counted_and_the_handshake_times_out(procs, tmp_path, certs):
+def test_unreachable_server_is_counted_and_the_handshake_times_out(start_daemon, certs):
     """Nothing listens on the server port: ICMP port unreachable is counted, the daemon goes on."""
-    inst = Instances(procs, tmp_path)
-    connector = connector_to(f"127.0.0.1:{free_udp_port()}", server_ca=str(certs["cert"]), handshake_timeout="1500ms")
-    near = inst.start(connectors=[connector])
+    connector = connector_config(f"127.0.0.1:{free_udp_port()}", server_ca=str(certs["cert"]),
+                                 handshake_timeout="1500ms")
+    near = start_daemon(connectors=[connector])
     client = udp_client()
-    client.sendto(b"into the void", ("127.0.0.1", local_port(connector)))
+    client.sendto(b"into the void", ("127.0.0.1", endpoint_port(connector["listen"])))
     near.wait_for(rb"connector tun: server \S+ error for peer \S+: [^\n]*(refused|Connection)", timeout=5)
     near.wait_for(rb"session close [^\n]*connector=tun[^\n]*reason=handshake_timeout", timeout=5)
     stats = _connector_stats(near)
@@ -423,18 +312,15 @@ def test_unreachable_server_is_counted_and_the_handshake_times_out(procs, tmp_pa
     client.close()
 
 
-def test_systemd_status_counts_connector_sessions(procs, tmp_path, certs, echo_backend, notify):
+def test_systemd_status_counts_connector_sessions(start_daemon, certs, echo_backend, notify):
     """One daemon holding both ends of a tunnel: STATUS= counts the listener's
     session and the connector's, and both handshakes."""
     backend = echo_backend()
-    listener = server_listener(certs, backend)
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
-    path = write_config(tmp_path / "both.toml", [listener], [connector])
-    daemon = Daemon(path, env={"NOTIFY_SOCKET": notify.path})
-    procs.append(daemon)
-    daemon.wait_ready()
+    listener = listener_config(backend, certs, name="far")
+    connector = connector_config(listener["listen"], server_ca=str(certs["cert"]), server_name="localhost")
+    start_daemon([listener], connectors=[connector], env={"NOTIFY_SOCKET": notify.path}, name="both.toml")
     client = udp_client()
-    assert roundtrip(client, local_port(connector), [b"status"]) == [b"status"]
+    assert udp_roundtrip(client, endpoint_port(connector["listen"]), [b"status"]) == [b"status"]
     client.close()
     # STATUS= is refreshed every 2 s; the next one after the echo must count both sessions.
     index = notify.wait_for("STATUS=", start=len(notify.messages), timeout=10)
@@ -442,18 +328,14 @@ def test_systemd_status_counts_connector_sessions(procs, tmp_path, certs, echo_b
     assert status.startswith("STATUS=2 sessions, "), status
 
 
-def test_new_local_peers_resume_the_servers_session(procs, tmp_path, certs, echo_backend):
+def test_new_local_peers_resume_the_servers_session(tunnel):
     """The second local peer's session resumes the first one's ticket: both
     the connector and the listener log resumed=yes, and the echo still works."""
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    far = inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost")
-    near = inst.start(connectors=[connector])
+    tun = tunnel()
+    far, near = tun.far, tun.near
     for i in range(3):
         client = udp_client()
-        assert roundtrip(client, local_port(connector), [b"peer %d" % i]) == [b"peer %d" % i]
+        assert udp_roundtrip(client, tun.port, [b"peer %d" % i]) == [b"peer %d" % i]
         client.close()
     opens = [l for l in near.log_lines() if "session open" in l]
     assert len(opens) == 3 and "resumed=yes" not in opens[0], opens
@@ -461,15 +343,11 @@ def test_new_local_peers_resume_the_servers_session(procs, tmp_path, certs, echo
     assert sum("resumed=yes" in l for l in far.log_lines() if "session open" in l) == 2
 
 
-def test_session_tickets_off_means_full_handshakes(procs, tmp_path, certs, echo_backend):
-    backend = echo_backend()
-    inst = Instances(procs, tmp_path)
-    listener = server_listener(certs, backend)
-    far = inst.start([listener])
-    connector = connector_for(listener, server_ca=str(certs["cert"]), server_name="localhost", session_tickets=False)
-    near = inst.start(connectors=[connector])
+def test_session_tickets_off_means_full_handshakes(tunnel):
+    tun = tunnel(session_tickets=False)
+    far, near = tun.far, tun.near
     for i in range(2):
         client = udp_client()
-        assert roundtrip(client, local_port(connector), [b"full %d" % i]) == [b"full %d" % i]
+        assert udp_roundtrip(client, tun.port, [b"full %d" % i]) == [b"full %d" % i]
         client.close()
     assert not any("resumed=yes" in l for l in near.log_lines() + far.log_lines())
