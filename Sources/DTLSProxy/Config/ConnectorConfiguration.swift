@@ -24,16 +24,22 @@ public struct ConnectorConfiguration: Sendable, Equatable {
     public var serverIP: String? = nil
     /// `verify_depth`: most intermediate CA certificates between the server's and a CA of `server_ca`.
     public var verifyDepth: Int = 4
-    /// `certificate`: absolute path of the client certificate chain presented to the server.
+    /// `certificate` and `private_key`: absolute paths of the client certificate
+    /// chain presented to the server, and of its key.
     public var certificate: String? = nil
-    /// `private_key`: absolute path of the key of `certificate`.
     public var privateKey: String? = nil
-    /// `psk_identity`: the identity this connector sends; its key comes from `psk_file`.
+    /// `psk_identity`: the identity this connector sends; its key comes from
+    /// `psk_file` (absolute path of a file of `identity:hexkey` lines, the
+    /// listener's format), read into `pskTable`, of which only the entry of
+    /// `psk_identity` is used.
     public var pskIdentity: String? = nil
-    /// `psk_file`: absolute path of a file of `identity:hexkey` lines (the listener's format).
     public var pskFile: String? = nil
-    /// The keys read from `psk_file`; only the entry of `psk_identity` is used.
     public var pskTable: PSKTable? = nil
+    /// The key of `psk_identity`, when the connector uses a PSK.
+    var pskKey: [UInt8]? {
+        guard let pskIdentity else { return nil }
+        return pskTable?[pskIdentity]
+    }
     /// `min_version` / `max_version`.
     public var minVersion: DTLSVersionSetting = .dtls1_2
     public var maxVersion: DTLSVersionSetting = .dtls1_2
@@ -59,12 +65,6 @@ public struct ConnectorConfiguration: Sendable, Equatable {
 
     /// The key path used in error messages, e.g. `connector[0].server_ca`.
     public func keyPath(_ key: String) -> String { "connector[\(index)].\(key)" }
-
-    /// The key of `psk_identity`, when the connector uses a PSK.
-    var pskKey: [UInt8]? {
-        guard let pskIdentity else { return nil }
-        return pskTable?[pskIdentity]
-    }
 
     public init(index: Int, name: String, listen: EndpointAddress, server: EndpointAddress) {
         self.index = index
