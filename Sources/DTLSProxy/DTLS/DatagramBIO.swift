@@ -15,6 +15,8 @@ final class DatagramBIOBuffers {
     var inbound: ByteBuffer?
     /// Datagrams OpenSSL wrote, oldest first; the session sends and clears them.
     var outbound: [ByteBuffer] = []
+    /// Converts `tls12_cid` records for OpenSSL once a CID was negotiated (RFC 9146); nil before.
+    var recordLayer: ConnectionIDRecordLayer?
     /// The largest datagram we send, as configured (`mtu`).
     let mtu: Int
     /// IP and UDP header bytes for the peer's address family (28 for IPv4, 48 for IPv6).
@@ -29,6 +31,12 @@ final class DatagramBIOBuffers {
     }
 
     fileprivate func read(into destination: UnsafeMutableRawBufferPointer) -> Int? {
+        if let recordLayer, recordLayer.convertsInbound {
+            guard let records = recordLayer.nextInbound(from: &inbound) else { return nil }
+            let count = min(records.count, destination.count)
+            records.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+            return count
+        }
         guard var datagram = inbound else { return nil }
         inbound = nil
         // A datagram larger than OpenSSL's buffer is truncated, as recvfrom would do.
