@@ -27,6 +27,7 @@ extension DTLSEndpoint {
         }
         ownConnectionID = own
         peerConnectionID = peer
+        buffers.stopsBeforeProtectedRecords = false
         buffers.recordLayer = ConnectionIDRecordLayer(
             ssl: ssl, end: connectionEnd, ownConnectionID: own, peerConnectionID: peer)
         return true

@@ -56,6 +56,7 @@ public class DTLSEndpoint {
             throw OpenSSLError.fromQueue("BIO_new")
         }
         SSL_set_bio(ssl, bio, bio)
+        buffers.stopsBeforeProtectedRecords = connectionID.isEnabled
         _ = dp_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
         // With SSL_OP_NO_QUERY_MTU, OpenSSL uses this as the largest record datagram.
         if dp_SSL_set_mtu(ssl, mtu) != 1 {

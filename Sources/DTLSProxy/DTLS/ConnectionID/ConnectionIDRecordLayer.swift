@@ -85,6 +85,16 @@ public final class ConnectionIDRecordLayer {
         datagram.withUnsafeReadableBytes { connectionID(in: $0, length: length) }
     }
 
+    /// How many bytes at the start of `datagram` are whole ordinary epoch-0 records:
+    /// what may be read before a CID is known.
+    static func epochZeroPrefixLength(_ datagram: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while let header = DTLSRecordHeader(UnsafeRawBufferPointer(rebasing: datagram[offset...])), header.epoch == 0 {
+            offset += DTLSRecordHeader.length + header.fragmentLength
+        }
+        return offset
+    }
+
     /// Forgets the last datagram's accepted record, before the next datagram is read.
     func startDatagram() {
         lastAccepted = nil
