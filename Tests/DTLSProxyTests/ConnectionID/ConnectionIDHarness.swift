@@ -92,9 +92,25 @@ final class ConnectionIDHarness {
         return lines
     }
 
+    /// What the network does to each datagram the client sends during the
+    /// handshake after its ClientHello: by default, delivers it as it is.
+    var handshakeNetwork: ([UInt8]) -> [[UInt8]] = { [$0] }
+
     /// Runs both handshakes to completion (resuming the session `cache` holds, as a
     /// connector does); nil after recording why not.
     func connect(resuming cache: ClientSessionCache? = nil) throws -> (DTLSServerConnection, DTLSClientConnection)? {
+        switch try handshake(resuming: cache) {
+        case .success(let pair): return pair
+        case .failure(let failure):
+            Issue.record("\(failure)")
+            return nil
+        }
+    }
+
+    /// Runs both handshakes, to completion or to the first failure.
+    func handshake(
+        resuming cache: ClientSessionCache? = nil
+    ) throws -> Result<(DTLSServerConnection, DTLSClientConnection), DTLSFailure> {
         let client = try DTLSClientConnection(context: clientContext, ipv6: false, allocator: allocator)
         cache?.offer(to: client.ssl)
         #expect(client.handshake() == .inProgress)
@@ -117,7 +133,7 @@ final class ConnectionIDHarness {
                 switch server.handshake() {
                 case .complete: serverDone = true
                 case .inProgress: break
-                case let other: Issue.record("server handshake: \(other)"); return nil
+                case let other: return .failure(DTLSFailure("server handshake: \(other)"))
                 }
             }
             for datagram in drain(server) {
@@ -126,21 +142,30 @@ final class ConnectionIDHarness {
                 switch client.handshake() {
                 case .complete: clientDone = true
                 case .inProgress: break
-                case let other: Issue.record("client handshake: \(other)"); return nil
+                case let other: return .failure(DTLSFailure("client handshake: \(other)"))
                 }
             }
             for datagram in drain(client) {
-                toServer.append(Array(datagram.readableBytesView))
-                server.receive(datagram)
-                if serverDone { _ = readAll(server) }
+                for delivered in handshakeNetwork(Array(datagram.readableBytesView)) {
+                    toServer.append(delivered)
+                    server.receive(ByteBuffer(bytes: delivered))
+                    if serverDone {
+                        _ = readAll(server)
+                        continue
+                    }
+                    switch server.handshake() {
+                    case .complete: serverDone = true
+                    case .inProgress: break
+                    case let other: return .failure(DTLSFailure("server handshake: \(other)"))
+                    }
+                }
             }
         }
         guard serverDone && clientDone else {
             let stats = [server.connectionIDRecords?.stats, client.connectionIDRecords?.stats]
-            Issue.record("handshake did not complete; drops (server, client): \(stats)")
-            return nil
+            return .failure(DTLSFailure("handshake did not complete; drops (server, client): \(stats)"))
         }
-        return (server, client)
+        return .success((server, client))
     }
 
     /// A ping from the client and a pong from the server, each read by the other end.
