@@ -215,7 +215,8 @@ public class DTLSEndpoint {
         guard buffersReleased else { return .done }
         guard SSL_alloc_buffers(ssl) == 1 else {
             let queued = OpenSSLError.drain()
-            return .failure(DTLSFailure(queued.isEmpty ? "cannot allocate record buffers" : queued.joined(separator: "; ")))
+            return .failure(
+                DTLSFailure(queued.isEmpty ? "cannot allocate record buffers" : queued.joined(separator: "; ")))
         }
         buffersReleased = false
         return .done

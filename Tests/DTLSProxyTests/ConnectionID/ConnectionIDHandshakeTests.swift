@@ -90,6 +90,20 @@ struct ConnectionIDHandshakeTests {
         WireRecords(harness.toClient, connectionIDLength: 4).expectProtected(with: clientCID, minimum: 2)
     }
 
+    /// After a second HelloVerifyRequest the server runs OpenSSL's own cookie
+    /// exchange over copies of the ClientHello (each parsed, extension and all)
+    /// instead of `DTLSv1_listen`; the CID is negotiated all the same.
+    @Test func statefulCookieExchangeNegotiatesTheConnectionID() throws {
+        let harness = try ConnectionIDHarness(
+            certificate: false, server: try ConnectionIDIssuer().policy, client: try .on(length: 5))
+        harness.helloVerifyRounds = 2
+        let (server, client) = try #require(try harness.connect())
+        let serverCID = try #require(server.ownConnectionID)
+        #expect(client.peerConnectionID == serverCID && server.peerConnectionID == client.ownConnectionID)
+        harness.exchange(server, client)
+        WireRecords(harness.toServer, connectionIDLength: 6).expectProtected(with: serverCID, minimum: 2)
+    }
+
     /// A server whose CID policy is off ignores the client's extension: an
     /// ordinary session, nothing converted, nothing of type 25 on the wire.
     @Test func serverWithConnectionIDOffIgnoresTheOffer() throws {

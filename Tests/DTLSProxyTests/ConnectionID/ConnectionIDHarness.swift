@@ -95,6 +95,8 @@ final class ConnectionIDHarness {
     /// What the network does to each datagram the client sends during the
     /// handshake after its ClientHello: by default, delivers it as it is.
     var handshakeNetwork: ([UInt8]) -> [[UInt8]] = { [$0] }
+    /// How many HelloVerifyRequests the client gets before its ClientHello reaches the server.
+    var helloVerifyRounds = 1
 
     /// Runs both handshakes to completion (resuming the session `cache` holds, as a
     /// connector does); nil after recording why not.
@@ -114,15 +116,19 @@ final class ConnectionIDHarness {
         let client = try DTLSClientConnection(context: clientContext, ipv6: false, allocator: allocator)
         cache?.offer(to: client.ssl)
         #expect(client.handshake() == .inProgress)
-        let first = try #require(drain(client).first)
-        toServer.append(Array(first.readableBytesView))
-        let hello = try first.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
-        let verify = HelloVerifyRequest.datagram(
-            cookie: cookies.cookie(for: peerMaterial), recordSequenceNumber: hello.recordSequenceNumber,
-            messageSequence: hello.messageSequence)
-        client.receive(ByteBuffer(bytes: verify))
-        #expect(client.handshake() == .inProgress)
-        let second = try #require(drain(client).first)
+        var second = try #require(drain(client).first)
+        // The router's HelloVerifyRequests: the ClientHello that carries a cookie is numbered 1,
+        // or more after further rounds, which the server then replays (ClientHelloRenumbering).
+        for _ in 0..<helloVerifyRounds {
+            toServer.append(Array(second.readableBytesView))
+            let hello = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
+            let verify = HelloVerifyRequest.datagram(
+                cookie: cookies.cookie(for: peerMaterial), recordSequenceNumber: hello.recordSequenceNumber,
+                messageSequence: hello.messageSequence)
+            client.receive(ByteBuffer(bytes: verify))
+            #expect(client.handshake() == .inProgress)
+            second = try #require(drain(client).first)
+        }
         toServer.append(Array(second.readableBytesView))
         let server = try DTLSServerConnection(
             context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)

@@ -130,7 +130,8 @@ struct ConnectionIDHostileInputTests {
     @Test func connectionIDForRoutingWithoutDecrypting() throws {
         let (harness, server, client) = try established()
         let record = try written("r", by: client)
-        #expect(ConnectionIDRecordLayer.connectionID(in: ByteBuffer(bytes: record), length: 6) == server.ownConnectionID)
+        #expect(
+            ConnectionIDRecordLayer.connectionID(in: ByteBuffer(bytes: record), length: 6) == server.ownConnectionID)
         let ordinary = try #require(harness.toServer.first)  // the ClientHello
         #expect(ConnectionIDRecordLayer.connectionID(in: ByteBuffer(bytes: ordinary), length: 6) == nil)
         #expect(ConnectionIDRecordLayer.connectionID(in: ByteBuffer(bytes: Array(record.prefix(15))), length: 6) == nil)

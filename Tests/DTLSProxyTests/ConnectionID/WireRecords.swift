@@ -43,8 +43,7 @@ struct WireRecords {
 
     /// Checks one direction: protected records are all `tls12_cid` with `connectionID`
     /// when it is non-empty, all ordinary otherwise, and no epoch+sequence repeats.
-    func expectProtected(with connectionID: [UInt8], minimum: Int, sourceLocation: SourceLocation = #_sourceLocation)
-    {
+    func expectProtected(with connectionID: [UInt8], minimum: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(unparsed == 0, sourceLocation: sourceLocation)
         #expect(protected.count >= minimum, sourceLocation: sourceLocation)
         #expect(!hasRepeatedSequenceNumbers, sourceLocation: sourceLocation)

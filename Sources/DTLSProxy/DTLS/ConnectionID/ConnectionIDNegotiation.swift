@@ -100,7 +100,8 @@ private func connectionIDParse(
     guard let ssl, let endpoint = DTLSEndpoint.endpoint(of: ssl), endpoint.connectionIDPolicy.isEnabled else {
         return 1
     }
-    let body = input.map { UnsafeBufferPointer(start: $0, count: inputLength) } ?? UnsafeBufferPointer(start: nil, count: 0)
+    let body =
+        input.map { UnsafeBufferPointer(start: $0, count: inputLength) } ?? UnsafeBufferPointer(start: nil, count: 0)
     guard let peerExtension = try? ConnectionIDExtension(parsing: body) else {
         alert?.pointee = SSL_AD_DECODE_ERROR
         return 0
