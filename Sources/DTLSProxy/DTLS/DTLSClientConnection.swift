@@ -7,7 +7,9 @@ import NIOCore
 /// the server's name (or IP) against its certificate.
 final class DTLSClientConnection: DTLSEndpoint {
     init(context: DTLSClientContext, ipv6: Bool, allocator: ByteBufferAllocator) throws {
-        try super.init(context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator)
+        try super.init(
+            context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator,
+            connectionID: context.connectionIDPolicy)
         SSL_set_connect_state(ssl)
         try configureServerName(context)
     }

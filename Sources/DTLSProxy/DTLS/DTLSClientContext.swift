@@ -16,9 +16,17 @@ public final class DTLSClientContext: @unchecked Sendable {
     let serverName: String?
     let serverIP: String?
     let verifiesCertificate: Bool
+    /// Whether sessions offer an RFC 9146 CID, and which; off unless asked for.
+    let connectionIDPolicy: ConnectionIDPolicy
 
     /// Builds the context, loading every credential file; failures name the connector key at fault.
-    public init(connector: ConnectorConfiguration, configFile: String) throws(ConfigurationError) {
+    ///
+    /// With a `connectionID` policy that is on, every ClientHello offers the
+    /// `connection_id` extension (RFC 9146) with a CID of the policy's
+    /// (zero-length by default: the server then sends ordinary records).
+    public init(
+        connector: ConnectorConfiguration, configFile: String, connectionID: ConnectionIDPolicy = .off
+    ) throws(ConfigurationError) {
         OpenSSLError.drain()
         func fail(_ key: String, _ cause: String) -> ConfigurationError {
             ConfigurationError(file: configFile, key: connector.keyPath(key), cause: cause)
@@ -28,6 +36,7 @@ public final class DTLSClientContext: @unchecked Sendable {
         }
         raw = ctx
         mtu = connector.mtu
+        connectionIDPolicy = connectionID
         serverName = connector.serverName
         serverIP = connector.serverIP
         verifiesCertificate = connector.serverCA != nil
@@ -66,6 +75,9 @@ public final class DTLSClientContext: @unchecked Sendable {
         }
         try Self.checkUsableCiphers(ctx, connector: connector, cipherList: cipherList, fail: fail)
         SSL_CTX_set_info_callback(ctx, endpointInfoCallback)
+        if connectionID.isEnabled, !ConnectionIDNegotiation.register(on: ctx) {
+            throw fail("connection_id", "OpenSSL refuses the connection_id extension (SSL_CTX_add_custom_ext)")
+        }
         _ = dp_SSL_CTX_set_app_data(ctx, Unmanaged.passUnretained(self).toOpaque())
     }
 

@@ -17,6 +17,17 @@ public class DTLSEndpoint {
     /// The last alert the peer sent, as OpenSSL's long description.
     public private(set) var receivedAlert: String?
     public private(set) var receivedFatalAlert = false
+    /// Whether and how this endpoint negotiates an RFC 9146 CID (its context's policy).
+    let connectionIDPolicy: ConnectionIDPolicy
+    /// During the handshake: the CID a client offered to receive (client side: the
+    /// one we offered; server side: the client's), from the ClientHello extension.
+    var pendingConnectionID: [UInt8]?
+    /// The CID we put on the records we send, once negotiated (may be empty:
+    /// ordinary records); nil when the handshake negotiated none.
+    public internal(set) var peerConnectionID: [UInt8]?
+    /// The CID we expect on the records we receive, once negotiated (may be
+    /// empty: ordinary records); nil when the handshake negotiated none.
+    public internal(set) var ownConnectionID: [UInt8]?
 
     /// The outcome of reading one record.
     public enum ReadResult: Equatable {
@@ -32,15 +43,20 @@ public class DTLSEndpoint {
 
     /// Creates the `SSL` object of `context` over a fresh datagram BIO; the
     /// subclass puts it in accept or connect state.
-    init(context: OpaquePointer, mtu: Int, ipv6: Bool, allocator: ByteBufferAllocator) throws {
+    init(
+        context: OpaquePointer, mtu: Int, ipv6: Bool, allocator: ByteBufferAllocator,
+        connectionID: ConnectionIDPolicy = .off
+    ) throws {
         guard let ssl = SSL_new(context) else { throw OpenSSLError.fromQueue("SSL_new") }
         self.ssl = ssl
+        connectionIDPolicy = connectionID
         buffers = DatagramBIOBuffers(mtu: mtu, overhead: ipv6 ? 48 : 28, allocator: allocator)
         guard let bio = DatagramBIO.make(buffers: buffers) else {
             SSL_free(ssl)
             throw OpenSSLError.fromQueue("BIO_new")
         }
         SSL_set_bio(ssl, bio, bio)
+        buffers.stopsBeforeProtectedRecords = connectionID.isEnabled
         _ = dp_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
         // With SSL_OP_NO_QUERY_MTU, OpenSSL uses this as the largest record datagram.
         if dp_SSL_set_mtu(ssl, mtu) != 1 {
@@ -67,6 +83,7 @@ public class DTLSEndpoint {
     /// Queues one datagram from the peer for the next step to read.
     public final func receive(_ datagram: ByteBuffer) {
         buffers.inbound = datagram
+        buffers.recordLayer?.startDatagram()
     }
 
     /// One `SSL_do_handshake` step, before each role reads its outcome.
@@ -166,6 +183,9 @@ public class DTLSEndpoint {
     /// common case, one datagram, allocates nothing.
     @discardableResult
     public final func drainOutbound(_ body: (ByteBuffer) -> Void) -> Bool {
+        if let layer = buffers.recordLayer, layer.convertsOutbound {
+            buffers.outbound = buffers.outbound.compactMap { layer.convertOutbound($0) }
+        }
         guard !buffers.outbound.isEmpty else { return false }
         defer { buffers.outbound.removeAll(keepingCapacity: true) }
         if buffers.outbound.count == 1 {

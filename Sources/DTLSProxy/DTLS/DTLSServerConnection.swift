@@ -22,7 +22,9 @@ public final class DTLSServerConnection: DTLSEndpoint {
     ) throws {
         self.cookies = cookies
         self.peerMaterial = peerMaterial
-        try super.init(context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator)
+        try super.init(
+            context: context.raw, mtu: context.mtu, ipv6: ipv6, allocator: allocator,
+            connectionID: context.connectionIDPolicy)
         SSL_set_accept_state(ssl)
     }
 

@@ -41,13 +41,22 @@ public final class DTLSServerContext: @unchecked Sendable {
     /// Routes with their own certificate, in file order: the SNI callback
     /// switches a handshake to the first whose `server_name` matches.
     let serverNameContexts: [(serverNames: [String], context: DTLSServerContext)]
+    /// Whether sessions negotiate an RFC 9146 CID, and how they issue it; off unless asked for.
+    let connectionIDPolicy: ConnectionIDPolicy
 
     /// Builds the context, loading and cross-checking every credential file.
     ///
     /// Every failure is a `ConfigurationError` naming the key whose file is at
     /// fault, with OpenSSL's reason, so `--check-config` and startup report the same.
-    public convenience init(listener: ListenerConfiguration, configFile: String) throws(ConfigurationError) {
-        try self.init(listener: listener, configFile: configFile, route: nil, sharedTicketKeys: nil)
+    ///
+    /// With a `connectionID` policy that is on, sessions answer a client's
+    /// `connection_id` extension (RFC 9146) with a CID of the policy's
+    /// (4 to 16 bytes, ``ConnectionIDPolicy/serverLengths``) when the suite is AEAD.
+    public convenience init(
+        listener: ListenerConfiguration, configFile: String, connectionID: ConnectionIDPolicy = .off
+    ) throws(ConfigurationError) {
+        try self.init(
+            listener: listener, configFile: configFile, route: nil, sharedTicketKeys: nil, connectionID: connectionID)
     }
 
     /// With `route`, the context of a route with its own certificate: the
@@ -55,7 +64,7 @@ public final class DTLSServerContext: @unchecked Sendable {
     /// ticket keys so that a ticket resumes whichever certificate served it.
     private init(
         listener: ListenerConfiguration, configFile: String, route: RouteConfiguration?,
-        sharedTicketKeys: TicketKeySchedule?
+        sharedTicketKeys: TicketKeySchedule?, connectionID: ConnectionIDPolicy
     ) throws(ConfigurationError) {
         OpenSSLError.drain()
         var listener = listener
@@ -75,6 +84,7 @@ public final class DTLSServerContext: @unchecked Sendable {
         }
         raw = ctx
         mtu = listener.mtu
+        connectionIDPolicy = connectionID
         pskTable = listener.pskTable
         let security = listener.security
         identityPolicy = security.identityPolicy
@@ -116,12 +126,22 @@ public final class DTLSServerContext: @unchecked Sendable {
         SSL_CTX_set_cookie_generate_cb(ctx, generateCookieCallback)
         SSL_CTX_set_cookie_verify_cb(ctx, verifyCookieCallback)
         SSL_CTX_set_info_callback(ctx, endpointInfoCallback)
+        if connectionID.isEnabled {
+            // Route contexts too: SSL_set_SSL_CTX takes the new context's custom extensions.
+            guard ConnectionIDPolicy.serverLengths.contains(connectionID.length) else {
+                throw fail("connection_id", "a listener issues CIDs of 4 to 16 bytes, not \(connectionID.length)")
+            }
+            guard ConnectionIDNegotiation.register(on: ctx) else {
+                throw fail("connection_id", "OpenSSL refuses the connection_id extension (SSL_CTX_add_custom_ext)")
+            }
+        }
 
         var serverNameContexts: [(serverNames: [String], context: DTLSServerContext)] = []
         if route == nil {
             for route in listener.routes where route.certificate != nil {
                 let context = try DTLSServerContext(
-                    listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys)
+                    listener: listener, configFile: configFile, route: route, sharedTicketKeys: ticketKeys,
+                    connectionID: connectionID)
                 serverNameContexts.append((route.serverNames, context))
             }
             // Always installed, even with no route certificate: OpenSSL 3.0 keeps the

@@ -15,6 +15,13 @@ final class DatagramBIOBuffers {
     var inbound: ByteBuffer?
     /// Datagrams OpenSSL wrote, oldest first; the session sends and clears them.
     var outbound: [ByteBuffer] = []
+    /// Converts `tls12_cid` records for OpenSSL once a CID was negotiated (RFC 9146); nil before.
+    var recordLayer: ConnectionIDRecordLayer?
+    /// Set while a CID may still be negotiated: each read then stops before the
+    /// first protected record of a datagram, so that a client reads the ServerHello
+    /// (whose extension creates ``recordLayer``) before the `tls12_cid` Finished
+    /// that follows it in a resumption's flight.
+    var stopsBeforeProtectedRecords = false
     /// The largest datagram we send, as configured (`mtu`).
     let mtu: Int
     /// IP and UDP header bytes for the peer's address family (28 for IPv4, 48 for IPv6).
@@ -29,8 +36,21 @@ final class DatagramBIOBuffers {
     }
 
     fileprivate func read(into destination: UnsafeMutableRawBufferPointer) -> Int? {
+        if let recordLayer, recordLayer.convertsInbound {
+            guard let records = recordLayer.nextInbound(from: &inbound) else { return nil }
+            let count = min(records.count, destination.count)
+            records.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+            return count
+        }
         guard var datagram = inbound else { return nil }
         inbound = nil
+        if stopsBeforeProtectedRecords {
+            let prefix = datagram.withUnsafeReadableBytes { ConnectionIDRecordLayer.epochZeroPrefixLength($0) }
+            if prefix > 0, prefix < datagram.readableBytes {
+                inbound = datagram.getSlice(at: datagram.readerIndex + prefix, length: datagram.readableBytes - prefix)
+                datagram = datagram.getSlice(at: datagram.readerIndex, length: prefix)!
+            }
+        }
         // A datagram larger than OpenSSL's buffer is truncated, as recvfrom would do.
         let count = min(datagram.readableBytes, destination.count)
         datagram.withUnsafeReadableBytes { source in
