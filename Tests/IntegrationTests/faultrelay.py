@@ -115,6 +115,8 @@ class FaultRelay:
         self._client_of: dict[socket.socket, tuple] = {}
         self._timers: list[tuple[float, int, socket.socket, bytes, object]] = []
         self._counter = 0
+        # The last datagrams received from clients (before faults), for tests that replay them.
+        self.from_clients: list[bytes] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._deadline = time.monotonic() + lifetime
@@ -181,6 +183,7 @@ class FaultRelay:
                 except OSError:
                     continue
                 if sock is self.front:
+                    self.from_clients = (self.from_clients + [data])[-64:]
                     up = self._upstream.get(addr)
                     if up is None:
                         up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

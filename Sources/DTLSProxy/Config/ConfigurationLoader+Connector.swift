@@ -13,7 +13,7 @@ extension ConfigurationLoader {
         "certificate", "private_key", "psk_identity", "psk_file",
         "min_version", "max_version", "ciphers", "groups",
         "idle_timeout", "handshake_timeout", "mtu", "max_sessions", "allow_world_readable_keys",
-        "session_tickets",
+        "session_tickets", "connection_id",
     ]
 
     /// Parses every `[[connector]]` table; an absent key gives none.
@@ -75,6 +75,7 @@ extension ConfigurationLoader {
         try parseSessionKeys(table, into: &connector)
         connector.allowWorldReadableKeys = try table.bool("allow_world_readable_keys") ?? false
         connector.sessionTickets = try table.bool("session_tickets") ?? connector.sessionTickets
+        connector.connectionID = try table.bool("connection_id") ?? connector.connectionID
         try parseServerName(table, into: &connector)
         try checkConnectorCredentials(table, connector: &connector)
         return connector

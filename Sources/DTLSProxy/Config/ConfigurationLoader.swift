@@ -98,15 +98,19 @@ public enum ConfigurationLoader {
             daemon.metricsListen = try table.address("metrics_listen", text)
         }
         daemon.shutdownTimeout = try table.duration("shutdown_timeout", allowZero: true) ?? daemon.shutdownTimeout
+        daemon.nodeID = try table.int("node_id", in: 0...255) ?? daemon.nodeID
         return daemon
     }
 
-    static let daemonKeys = ["log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout"]
+    static let daemonKeys = [
+        "log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout", "node_id",
+    ]
 
     static let listenerKeys =
         [
             "name", "listen", "certificate", "private_key", "client_ca", "psk_file",
-            "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions",
+            "min_version", "idle_timeout", "handshake_timeout", "mtu", "max_sessions", "connection_id",
+            "connection_id_length",
         ] + admissionKeys + securityKeys + routingKeys
 
     private static func parseListener(_ table: Table, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -348,5 +352,7 @@ extension ConfigurationLoader {
             try table.int("backend_receive_buffer", in: 0...(1 << 30)) ?? listener.backendReceiveBuffer
         listener.maxUndecryptableDatagrams =
             try table.int("max_undecryptable_datagrams", in: 0...1_000_000) ?? listener.maxUndecryptableDatagrams
+        listener.connectionID = try table.bool("connection_id") ?? listener.connectionID
+        listener.connectionIDLength = try table.int("connection_id_length", in: 4...16) ?? listener.connectionIDLength
     }
 }

@@ -40,6 +40,9 @@ public struct ConnectorConfiguration: Sendable, Equatable {
         guard let pskIdentity else { return nil }
         return pskTable?[pskIdentity]
     }
+    /// `connection_id`: offer the `connection_id` extension (RFC 9146) with a
+    /// zero-length CID, so the tunnel survives a change of the connector's address.
+    public var connectionID = false
     /// `min_version` / `max_version`.
     public var minVersion: DTLSVersionSetting = .dtls1_2
     public var maxVersion: DTLSVersionSetting = .dtls1_2

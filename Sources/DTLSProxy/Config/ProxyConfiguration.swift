@@ -32,6 +32,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: LogLevelSetting = .info
     /// `workers`: number of event loops; 0 means one per core.
     public var workers: Int = 0
+    /// `node_id`: the first byte of every connection ID this instance issues (0 to 255),
+    /// so that instances behind one balancer never issue the same CID.
+    public var nodeID = 0
     /// `cookie_secret_file`: absolute path, or nil for a random secret per start.
     public var cookieSecretFile: String? = nil
     /// What the loader read from `cookie_secret_file` (read and checked once, there).
@@ -130,6 +133,13 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// that OpenSSL discarded (failed authentication or replays); 0 = never. Off by default:
     /// anyone who can spoof the client's address could otherwise end its session.
     public var maxUndecryptableDatagrams: Int = 0
+    /// `connection_id`: answer a client that offers the `connection_id` extension
+    /// (RFC 9146) with a CID, so its session survives a change of its address.
+    /// Clients that do not offer it are served as without.
+    public var connectionID = true
+    /// `connection_id_length`: bytes of every CID the listener issues (4 to 16):
+    /// `[daemon] node_id`, then random bytes.
+    public var connectionIDLength = 8
     /// Client-certificate checks, PSK hint, protocol policy, resumption (`ListenerSecurity.swift`).
     public var security = ListenerSecurity()
 

@@ -39,7 +39,9 @@ final class ConnectorSet: Sendable {
         var stats = knownStats
         var prepared: [(runtime: ConnectorRuntime, address: SocketAddress)] = []
         for connector in configuration.connectors {
-            let context = try DTLSClientContext(connector: connector, configFile: configuration.sourcePath)
+            let context = try DTLSClientContext(
+                connector: connector, configFile: configuration.sourcePath,
+                connectionID: connector.connectionID ? try ConnectionIDPolicy.on() : .off)
             let server = try connector.server.resolved(for: "connector \"\(connector.name)\"", key: "server")
             let listen = try connector.listen.resolved(for: "connector \"\(connector.name)\"", key: "listen")
             let connectorStats =

@@ -13,7 +13,7 @@ public final class ConnectorStats: SessionStats, Sendable {
     static let names: [StatsCounter] = [
         .sessionsCreated, .handshakesCompleted, .handshakesFailed, .droppedSessionLimit, .droppedQueueFull,
         .droppedOversize, .droppedEmpty, .droppedUndecryptable, .droppedBackoff, .droppedKernelLocal,
-        .droppedKernelServer, .serverErrors,
+        .droppedKernelServer, .serverErrors, .droppedConnectionIDRecord,
     ]
 
     public let connectorName: String

@@ -77,6 +77,11 @@ final class ListenerRouter: SessionRouter {
     // MARK: - Routing
 
     private func route(_ datagram: ByteBuffer, from peer: SocketAddress) {
+        if datagram.readableBytes > 0,
+            datagram.getInteger(at: datagram.readerIndex, as: UInt8.self) == ConnectionIDRecordHeader.tls12CIDContentType
+        {
+            return routeByConnectionID(datagram, from: peer)
+        }
         let classification: (header: DTLSRecordHeader, isClientHello: Bool)? = datagram.withUnsafeReadableBytes {
             bytes in
             guard let header = DTLSRecordHeader(bytes) else { return nil }
@@ -118,6 +123,12 @@ final class ListenerRouter: SessionRouter {
     /// Queues datagrams to `peer` on the listener socket; flushed when the read batch ends.
     func send(_ datagrams: [ByteBuffer], to peer: SocketAddress) {
         for datagram in datagrams { host.send(datagram, to: peer) }
+    }
+
+    /// A session followed its client to a new address; a session another client
+    /// had at that address is over (its client no longer holds the address).
+    func sessionMoved(_ session: ListenerSession, from old: SocketAddress) {
+        table.move(session, from: old)?.close(.replaced, notifyPeer: false)
     }
 
     func replacementEstablished(_ session: ListenerSession) {

@@ -111,7 +111,9 @@ public final class ListenerSet: Sendable {
         var stats = knownStats
         var prepared: [(runtime: ListenerRuntime, key: SocketKey)] = []
         for listener in configuration.listeners {
-            let context = try DTLSServerContext(listener: listener, configFile: configuration.sourcePath)
+            let context = try DTLSServerContext(
+                listener: listener, configFile: configuration.sourcePath,
+                connectionID: try ConnectionIDPolicy.listener(listener, nodeID: configuration.daemon.nodeID))
             let routes = try RouteTable.resolve(listener) {
                 try $0.resolved(for: "listener \"\(listener.name)\"", key: "backend")
             }

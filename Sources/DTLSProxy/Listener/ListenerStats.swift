@@ -17,6 +17,7 @@ public final class ListenerStats: SessionStats, Sendable {
         .droppedNoSession, .droppedBadCookie, .droppedSessionLimit, .droppedHandshakeLimit, .droppedRateLimited,
         .droppedHandshakeShare, .droppedOversize, .droppedEmpty, .droppedUndecryptable, .droppedStopping,
         .droppedKernelListener, .droppedKernelBackend, .backendErrors, .backendsMarkedDown, .sessionsMoved,
+        .droppedUnknownConnectionID, .droppedConnectionIDRecord, .droppedUnverifiedAddress, .droppedAmplification,
     ]
 
     public let listenerName: String

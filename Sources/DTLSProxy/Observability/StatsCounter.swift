@@ -42,8 +42,22 @@ public enum StatsCounter: String, CaseIterable, Sendable {
     case backendErrors = "backend_errors"
     /// A backend of a pool drew ICMP port unreachable and was marked down.
     case backendsMarkedDown = "backends_marked_down"
-    /// A session moved to another backend of its pool because its own was down.
+    /// A session moved: to another backend of its pool because its own was
+    /// down, or to its client's new address (RFC 9146: a connection ID record
+    /// newer than every one before it came from there). Its log line tells which.
     case sessionsMoved = "sessions_moved"
+    /// A `tls12_cid` record whose connection ID no session of this instance holds,
+    /// or one for a listener that issues none.
+    case droppedUnknownConnectionID = "dropped_unknown_cid"
+    /// Records of a session with a connection ID that its record layer refused:
+    /// a failed tag, a replay, a foreign CID, an ordinary record where a CID was due.
+    case droppedConnectionIDRecord = "dropped_cid_record"
+    /// A datagram from a new address without a record newer than every one the
+    /// session accepted (an old record, a replay, a forgery): it moves nothing.
+    case droppedUnverifiedAddress = "dropped_unverified_address"
+    /// Bytes for a client's new address beyond three times what came from it,
+    /// before it sent a second authenticated record (RFC 9146 §6).
+    case droppedAmplification = "dropped_amplification"
     /// Errors on a connector session's server socket, chiefly ICMP port unreachable.
     case serverErrors = "server_errors"
 }

@@ -22,6 +22,8 @@ final class ListenerSession: SessionCore {
     /// The route chosen when the handshake completed, and which of its backends this session uses.
     private var route: ResolvedRoute?
     private var member = 0
+    /// The connection ID this session issued and the directory routes to it, once the ServerHello carried one.
+    private var boundConnectionID: [UInt8]?
 
     init(
         peer: SocketAddress, clientRandom: [UInt8], isReplacement: Bool, connection: DTLSServerConnection,
@@ -90,19 +92,22 @@ final class ListenerSession: SessionCore {
         releaseHandshakeHold()
         runtime.stats.metrics.handshakeDuration.recordNanoseconds((NIODeadline.now() - timers.openedAt).nanoseconds)
         if isReplacement { router.replacementEstablished(self) }
-        if let route, route.proxyProtocol == .v2 {
-            let tlvs =
-                runtime.configuration.proxyProtocolTLVs
-                ? ProxyProtocolHeader.sessionTLVs(
-                    serverName: connection.serverName, pskIdentity: connection.pskIdentity,
-                    commonName: connection.certificateIdentity?.commonName,
-                    certificatePresented: connection.certificateIdentity != nil,
-                    resumed: connection.isResumed, version: version, cipher: cipher)
-                : []
-            plaintextPrefix = ProxyProtocolHeader.header(
-                source: peer, destination: router.listenerAddress ?? peer, tlvs: tlvs)
-        }
+        plaintextPrefix = proxyHeader()
         openBackend()
+    }
+
+    /// The PROXY v2 header every datagram to the backend starts with, when the route asks for one.
+    private func proxyHeader() -> [UInt8]? {
+        guard let route, route.proxyProtocol == .v2 else { return nil }
+        let tlvs =
+            runtime.configuration.proxyProtocolTLVs
+            ? ProxyProtocolHeader.sessionTLVs(
+                serverName: connection.serverName, pskIdentity: connection.pskIdentity,
+                commonName: connection.certificateIdentity?.commonName,
+                certificatePresented: connection.certificateIdentity != nil,
+                resumed: connection.isResumed, version: version, cipher: cipher)
+            : []
+        return ProxyProtocolHeader.header(source: peer, destination: router.listenerAddress ?? peer, tlvs: tlvs)
     }
 
     private func releaseHandshakeHold() {
@@ -113,7 +118,34 @@ final class ListenerSession: SessionCore {
 
     override func released(reason: CloseReason, wasEstablished: Bool) {
         if !wasEstablished { releaseHandshakeHold() }
+        // Issued in a ServerHello, bound or not: the CID may be issued again.
+        if let cid = boundConnectionID ?? connection.ownConnectionID, !cid.isEmpty {
+            ConnectionIDDirectory.shared.release(cid)
+        }
+        boundConnectionID = nil
         router.sessionClosed(self, reason: reason, established: wasEstablished)
+    }
+
+    // MARK: - Connection ID
+
+    /// Once the ServerHello issued a CID, the directory routes its records here,
+    /// from whichever loop's socket they arrive on.
+    override func handshakeStepped() {
+        guard boundConnectionID == nil, let cid = connection.ownConnectionID, !cid.isEmpty else { return }
+        boundConnectionID = cid
+        ConnectionIDDirectory.shared.bind(cid, to: self)
+    }
+
+    /// The client's address changed (RFC 9146): replies go to the new one, the
+    /// backend keeps seeing this session's socket, and a PROXY v2 header names
+    /// the new source.
+    override func peerMoved(from old: SocketAddress) {
+        router.sessionMoved(self, from: old)
+        plaintextPrefix = proxyHeader()
+        runtime.stats.increment(.sessionsMoved)
+        runtime.logger.info(
+            "session moved peer=\(old.logDescription) -> \(peer.logDescription) listener=\(runtime.name) backend=\(backendDescription)"
+        )
     }
 
     // MARK: - Backend

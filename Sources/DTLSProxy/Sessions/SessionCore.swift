@@ -35,8 +35,10 @@ class SessionCore: ConnectedSocketOwner {
         case dtlsOnSessionSocket
     }
 
-    /// The address the router keys this session by: the peer on the router's socket.
-    let peer: SocketAddress
+    /// The address the router keys this session by: the peer on the router's
+    /// socket. A listener session with a connection ID follows its client to a
+    /// new address (``receiveFromDTLSPeer(_:from:)``).
+    var peer: SocketAddress
     let side: Side
     let endpoint: DTLSEndpoint
     unowned let host: SessionHost
@@ -45,10 +47,10 @@ class SessionCore: ConnectedSocketOwner {
     /// The session's own socket; nil before it opens and after the session closes.
     var socket: SessionSocket?
     var timers = SessionTimers()
-    private(set) var traffic = TrafficTally()
+    var traffic = TrafficTally()
     /// Bytes put before every plaintext datagram delivered (a listener's PROXY v2 header).
     var plaintextPrefix: [UInt8]?
-    private var undecryptableInARow = 0
+    var undecryptableInARow = 0
     /// The largest plaintext one record can carry; fixed once the cipher and MTU are.
     private(set) var maximumPlaintext = 0
     private(set) var cipher = "none"
@@ -56,7 +58,13 @@ class SessionCore: ConnectedSocketOwner {
     /// When the handshake completed on our side.
     private(set) var establishedAt = NIODeadline.distantFuture
     /// Application data records decrypted; the sweep keeps an unconfirmed session's buffers (``IdleSweep``).
-    private var decryptedRecords = 0
+    var decryptedRecords = 0
+    /// After a move to a new peer address, until that address has sent a second
+    /// authenticated record: the bytes it sent and those sent to it, which may
+    /// not exceed three times as many (RFC 9146 §6, against amplification).
+    var unverifiedAddress: (received: Int, sent: Int)?
+    /// The record layer's drops already counted (``ConnectionIDRecordStats/total``).
+    var countedRecordLayerDrops = 0
 
     init(peer: SocketAddress, side: Side, endpoint: DTLSEndpoint, host: SessionHost, settings: SessionSettings) {
         self.peer = peer
@@ -86,6 +94,12 @@ class SessionCore: ConnectedSocketOwner {
 
     /// A datagram arrived from the DTLS peer while established, before it is read.
     func willReadPeerDatagram() {}
+
+    /// A handshake step ran (it may have issued a connection ID).
+    func handshakeStepped() {}
+
+    /// The session's peer is now at ``peer``, no longer at `old`.
+    func peerMoved(from old: SocketAddress) {}
 
     /// Releases what the role holds, last on every close path.
     func released(reason: CloseReason, wasEstablished: Bool) {}
@@ -147,125 +161,6 @@ class SessionCore: ConnectedSocketOwner {
         if drops > 0 { settings.stats.increment(settings.stats.sessionSocketKernelDrops, by: drops) }
     }
 
-    // MARK: - Datagrams
-
-    /// One datagram from the DTLS peer.
-    func receiveFromDTLSPeer(_ datagram: ByteBuffer) {
-        guard state != .closed else { return }
-        timers.lastActivity = .now()
-        endpoint.receive(datagram)
-        switch state {
-        case .handshaking:
-            advanceHandshake()
-        case .established:
-            willReadPeerDatagram()
-            readRecords(countingUndecryptable: true)
-        case .closed:
-            break
-        }
-    }
-
-    /// Encrypts one plaintext datagram as one record and queues it for the DTLS peer.
-    ///
-    /// An empty datagram is dropped and counted: SSL_write refuses zero bytes,
-    /// so it cannot become a record, and it is no reason to end the session.
-    func encrypt(_ datagram: ByteBuffer) {
-        guard state == .established else { return }
-        guard datagram.readableBytes > 0 else { return settings.stats.increment(.droppedEmpty) }
-        guard datagram.readableBytes <= maximumPlaintext else { return settings.stats.increment(.droppedOversize) }
-        timers.lastActivity = .now()
-        if case .failure(let failure) = endpoint.write(datagram) {
-            close(.error, notifyPeer: false, detail: failure.reason)
-            return
-        }
-        countPlaintext(datagram.readableBytes, fromDTLSPeer: false)
-        sendOutbound()
-    }
-
-    /// Queues what OpenSSL wrote for the DTLS peer; true when there was something.
-    @discardableResult
-    func sendOutbound() -> Bool {
-        switch side {
-        case .dtlsOnRouterSocket:
-            return endpoint.drainOutbound { host.send($0, to: peer) }
-        case .dtlsOnSessionSocket:
-            guard let socket else { return false }
-            return endpoint.drainOutbound { host.send($0, on: socket) }
-        }
-    }
-
-    private func deliver(_ plaintext: ByteBuffer) {
-        switch side {
-        case .dtlsOnRouterSocket:
-            if let socket { host.send(plaintext, on: socket) }
-        case .dtlsOnSessionSocket:
-            host.send(plaintext, to: peer)
-        }
-    }
-
-    /// "In" is what the session's router-side peer sent: a listener's DTLS client, a connector's local peer.
-    private func countPlaintext(_ length: Int, fromDTLSPeer: Bool) {
-        if fromDTLSPeer == (side == .dtlsOnRouterSocket) {
-            traffic.countIn(length)
-            host.traffic.countIn(length)
-        } else {
-            traffic.countOut(length)
-            host.traffic.countOut(length)
-        }
-    }
-
-    /// Decrypts and delivers whatever the last datagram held.
-    ///
-    /// A datagram from the peer that yields neither plaintext nor a reply
-    /// (a retransmitted flight) was discarded by OpenSSL: a record that failed
-    /// authentication, or a replay. RFC 6347 §4.1.2.7 has such records dropped
-    /// silently; `max_undecryptable_datagrams`, when set, closes a session
-    /// after that many in a row.
-    private func readRecords(countingUndecryptable: Bool) {
-        var produced = false
-        while state == .established {
-            // Records are decrypted into the host's scratch buffer, then copied
-            // into a buffer of exactly their size for the socket's write queue:
-            // one allocation per datagram, of its size, and any record fits,
-            // even one OpenSSL buffered from an earlier, larger datagram.
-            host.plaintextScratch.clear()
-            switch endpoint.read(into: &host.plaintextScratch, maximum: SessionHost.plaintextScratchSize) {
-            case .data:
-                produced = true
-                decryptedRecords += 1
-                let length = host.plaintextScratch.readableBytes
-                var plaintext = host.allocator.buffer(capacity: length + (plaintextPrefix?.count ?? 0))
-                if let plaintextPrefix { plaintext.writeBytes(plaintextPrefix) }
-                plaintext.writeImmutableBuffer(host.plaintextScratch)
-                countPlaintext(length, fromDTLSPeer: true)
-                deliver(plaintext)
-            case .wantRead:
-                if sendOutbound() { produced = true }
-                if countingUndecryptable { noteDatagram(produced: produced) }
-                return
-            case .closeNotify:
-                close(.closeNotify, notifyPeer: true)
-                return
-            case .failed(let failure):
-                close(endpoint.receivedFatalAlert ? .alert : .error, notifyPeer: false, detail: failure.reason)
-                return
-            }
-        }
-    }
-
-    private func noteDatagram(produced: Bool) {
-        guard !produced else {
-            undecryptableInARow = 0
-            return
-        }
-        undecryptableInARow += 1
-        settings.stats.increment(.droppedUndecryptable)
-        let limit = settings.maxUndecryptableDatagrams
-        if limit > 0, undecryptableInARow >= limit {
-            close(.error, notifyPeer: true, detail: "\(undecryptableInARow) datagrams in a row could not be decrypted")
-        }
-    }
-
     // MARK: - Handshake
 
     /// Starts the handshake deadline and takes the first step.
@@ -279,8 +174,10 @@ class SessionCore: ConnectedSocketOwner {
         advanceHandshake()
     }
 
-    private func advanceHandshake() {
+    func advanceHandshake() {
         let progress = endpoint.handshake()
+        handshakeStepped()
+        countRecordLayerDrops()
         if progress == .complete { return handshakeCompleted() }
         // A failed handshake leaves OpenSSL's fatal alert queued: it goes out too.
         sendOutbound()

@@ -41,6 +41,15 @@ final class SessionTable<Session: SessionCore> {
         return displaced
     }
 
+    /// Keys `session` by its new ``SessionCore/peer``, no longer by `old`;
+    /// returns the session that held the new address, if another did.
+    func move(_ session: Session, from old: SocketAddress) -> Session? {
+        if sessions[old] === session { sessions[old] = nil }
+        let displaced = sessions[session.peer]
+        sessions[session.peer] = session
+        return displaced === session ? nil : displaced
+    }
+
     /// Removes `session` wherever it is; a newer entry for the same peer stays.
     ///
     /// A dictionary keeps its capacity when emptied: after a flood of thousands
