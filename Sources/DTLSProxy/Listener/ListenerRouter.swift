@@ -78,7 +78,8 @@ final class ListenerRouter: SessionRouter {
 
     private func route(_ datagram: ByteBuffer, from peer: SocketAddress) {
         if datagram.readableBytes > 0,
-            datagram.getInteger(at: datagram.readerIndex, as: UInt8.self) == ConnectionIDRecordHeader.tls12CIDContentType
+            datagram.getInteger(at: datagram.readerIndex, as: UInt8.self)
+                == ConnectionIDRecordHeader.tls12CIDContentType
         {
             return routeByConnectionID(datagram, from: peer)
         }
