@@ -29,6 +29,9 @@ PSK_HEX = "00112233445566778899aabbccddeeff"
 
 # Certificate with AES-128-GCM, PSK with AES-128-CCM-8 (the CoAP suite of RFC 7252).
 CASES = [("cert", "ECDHE-ECDSA-AES128-GCM-SHA256"), ("psk", "PSK-AES128-CCM8")]
+# Every other AEAD suite the daemon offers.
+MORE_SUITES = [("cert", "ECDHE-ECDSA-AES256-GCM-SHA384"), ("cert", "ECDHE-ECDSA-CHACHA20-POLY1305"),
+               ("psk", "PSK-AES128-CCM"), ("psk", "PSK-CHACHA20-POLY1305")]
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def relays():
 
 
 def start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, auth, cipher, listener_cid=True,
-                 reply=None):
+                 reply=None, node_id=0):
     """Backend ← listener ← relay ← connector, with connection IDs offered by the connector."""
     backend = echo_backend(reply=reply)
     if auth == "cert":
@@ -51,7 +54,7 @@ def start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, auth, ciph
         listener = listener_config(backend, name="far", psk_file=str(psk), ciphers=cipher,
                                    connection_id=listener_cid)
         credentials = {"psk_identity": PSK_IDENTITY, "psk_file": str(psk)}
-    far = start_daemon([listener])
+    far = start_daemon([listener], daemon={"node_id": node_id})
     relay = FaultRelay(("127.0.0.1", endpoint_port(listener["listen"])))
     relays.append(relay)
     connector = connector_config(f"127.0.0.1:{relay.port}", ciphers=cipher, connection_id=True, **credentials)
@@ -63,7 +66,7 @@ def opens(daemon) -> list[str]:
     return [line for line in daemon.log_lines() if "session open" in line]
 
 
-@pytest.mark.parametrize("auth,cipher", CASES)
+@pytest.mark.parametrize("auth,cipher", CASES + MORE_SUITES)
 def test_session_follows_its_client_to_a_new_port(start_daemon, echo_backend, certs, tmp_path, relays,
                                                   auth, cipher):
     far, near, relay, backend, local = start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays,
@@ -109,10 +112,13 @@ def test_without_connection_ids_the_same_rebinding_needs_a_new_handshake(start_d
 
 def test_replayed_forged_and_unknown_records_from_new_addresses_move_nothing(start_daemon, echo_backend, certs,
                                                                             tmp_path, relays):
-    far, near, relay, backend, local = start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, *CASES[1])
+    far, near, relay, backend, local = start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, *CASES[1],
+                                                    node_id=201)
     client = udp_client()
     assert udp_roundtrip(client, local, [b"ping"]) == [b"ping"]
     record = next(d for d in reversed(relay.from_clients) if d[0] == 25)
+    # The CID (after type, version, epoch and sequence number) starts with the instance's node_id.
+    assert record[11] == 201
     listener_port = relay.target[1]
     attacker = udp_client(timeout=0.5)
 
@@ -157,3 +163,21 @@ def test_a_new_address_gets_at_most_three_times_what_it_sent_until_it_sends_agai
     # A second authenticated record from the new address lifts the limit.
     assert udp_roundtrip(client, local, [b"again"]) == [b"again"]
     assert udp_roundtrip(client, local, [b"big"]) == [b"B" * 1000]
+
+
+def test_resumed_sessions_negotiate_their_own_cid_and_move_too(start_daemon, echo_backend, certs, tmp_path,
+                                                               relays):
+    far, near, relay, backend, local = start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, *CASES[0])
+    first, second = udp_client(), udp_client()
+    assert udp_roundtrip(first, local, [b"first"]) == [b"first"]
+    assert udp_roundtrip(second, local, [b"second"]) == [b"second"]
+    assert far.wait_count("session open", 2, timeout=5)
+    assert "resumed=yes" in opens(far)[1]
+    cids = {d[11:19] for d in relay.from_clients if d[0] == 25}
+    assert len(cids) == 2, "each session has a CID of its own"
+    assert len(relay.rebind()) == 2
+    assert udp_roundtrip(first, local, [b"first again"]) == [b"first again"]
+    assert udp_roundtrip(second, local, [b"second again"]) == [b"second again"]
+    assert far.wait_count("session moved peer=", 2, timeout=5)
+    assert far.stats()["far"]["sessions_moved"] == 2 and len(opens(far)) == 2
+

@@ -1,0 +1,64 @@
+import NIOCore
+import Testing
+
+@testable import DTLSProxy
+
+/// RFC 9146 §6 as the listener applies it before reading a datagram from a new
+/// address: only a record that authenticates and is newer than every record
+/// accepted so far may move the session; the check changes nothing itself.
+@Suite("Connection ID: the address-update rule")
+struct ConnectionIDAddressChangeTests {
+    private func established() throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
+        let harness = try ConnectionIDHarness(
+            certificate: false, cipher: "PSK-AES128-CCM8", server: try ConnectionIDIssuer().policy,
+            client: try .on(length: 0))
+        let (server, client) = try #require(try harness.connect())
+        return (harness, server, client)
+    }
+
+    private func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
+        #expect(endpoint.write(ByteBuffer(string: text)).succeeded)
+        var out: [[UInt8]] = []
+        endpoint.drainOutbound { out.append(Array($0.readableBytesView)) }
+        try #require(out.count == 1)
+        return out[0]
+    }
+
+    @Test func newerRecordsMayMoveTheSessionReplaysOlderAndForgedOnesMayNot() throws {
+        let (harness, server, client) = try established()
+        let layer = try #require(server.connectionIDRecords)
+        let early = try written("early", by: client)
+        let late = try written("late", by: client)
+
+        // Both are newer than anything accepted; asking twice changes nothing.
+        #expect(layer.carriesNewestRecord(ByteBuffer(bytes: early)))
+        #expect(layer.carriesNewestRecord(ByteBuffer(bytes: late)))
+        #expect(layer.carriesNewestRecord(ByteBuffer(bytes: late)))
+        #expect(layer.stats.total == 0)
+
+        // Once the later one is read, the earlier one is old: authentic, but it moves nothing.
+        #expect(harness.inject(late, to: server) == ["late"])
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: early)))
+        // A replay of the newest moves nothing either.
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: late)))
+
+        // A forged record: a newer sequence number that its tag does not cover.
+        let next = try written("next", by: client)
+        var forged = next
+        forged[forged.count - 1] ^= 0x01
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: forged)))
+        var renumbered = next
+        renumbered[10] &+= 1
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: renumbered)))
+        // The genuine one still qualifies: the checks kept no state.
+        #expect(layer.carriesNewestRecord(ByteBuffer(bytes: next)))
+        #expect(harness.inject(next, to: server) == ["next"])
+        #expect(layer.stats.total == 0)
+
+        // Garbage, an ordinary record, a record for another CID: no.
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: [25, 0xFE, 0xFD] + [UInt8](repeating: 0, count: 30))))
+        var otherCID = try written("other", by: client)
+        otherCID[12] ^= 0xFF
+        #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: otherCID)))
+    }
+}
