@@ -15,6 +15,7 @@ import time
 import pytest
 
 from faultrelay import FaultRelay
+from test_proxy_protocol import ProxyV2Parser
 from harness import (
     connector_config,
     endpoint_port,
@@ -43,16 +44,17 @@ def relays():
 
 
 def start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, auth, cipher, listener_cid=True,
-                 reply=None, node_id=0):
+                 reply=None, node_id=0, **listener_keys):
     """Backend ← listener ← relay ← connector, with connection IDs offered by the connector."""
     backend = echo_backend(reply=reply)
     if auth == "cert":
-        listener = listener_config(backend, certs, name="far", ciphers=cipher, connection_id=listener_cid)
+        listener = listener_config(backend, certs, name="far", ciphers=cipher, connection_id=listener_cid,
+                                   **listener_keys)
         credentials = {"server_ca": str(certs["cert"]), "server_name": "localhost"}
     else:
         psk = write_secret(tmp_path / "psk.txt", f"{PSK_IDENTITY}:{PSK_HEX}\n")
         listener = listener_config(backend, name="far", psk_file=str(psk), ciphers=cipher,
-                                   connection_id=listener_cid)
+                                   connection_id=listener_cid, **listener_keys)
         credentials = {"psk_identity": PSK_IDENTITY, "psk_file": str(psk)}
     far = start_daemon([listener], daemon={"node_id": node_id})
     relay = FaultRelay(("127.0.0.1", endpoint_port(listener["listen"])))
@@ -180,4 +182,18 @@ def test_resumed_sessions_negotiate_their_own_cid_and_move_too(start_daemon, ech
     assert udp_roundtrip(second, local, [b"second again"]) == [b"second again"]
     assert far.wait_count("session moved peer=", 2, timeout=5)
     assert far.stats()["far"]["sessions_moved"] == 2 and len(opens(far)) == 2
+
+
+def test_proxy_v2_headers_name_the_new_address_after_a_move(start_daemon, echo_backend, certs, tmp_path, relays):
+    parser = ProxyV2Parser()
+    far, near, relay, backend, local = start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, *CASES[1],
+                                                    reply=parser, proxy_protocol="v2")
+    client = udp_client()
+    assert udp_roundtrip(client, local, [b"before"]) == [b"before"]
+    ((old_port, new_port),) = relay.rebind()
+    assert udp_roundtrip(client, local, [b"after"]) == [b"after"]
+    assert not parser.errors, parser.errors
+    sources = [(h["src"][1], h["payload"]) for h in parser.headers]
+    assert sources == [(old_port, b"before"), (new_port, b"after")]
+    assert len({addr[1] for addr, _ in backend.records}) == 1
 
