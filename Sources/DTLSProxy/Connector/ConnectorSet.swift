@@ -39,9 +39,10 @@ final class ConnectorSet: Sendable {
         var stats = knownStats
         var prepared: [(runtime: ConnectorRuntime, address: SocketAddress)] = []
         for connector in configuration.connectors {
+            // A zero-length CID of its own: the server's records come back ordinary.
+            let connectionID: ConnectionIDPolicy = connector.connectionID ? try .on() : .off
             let context = try DTLSClientContext(
-                connector: connector, configFile: configuration.sourcePath,
-                connectionID: connector.connectionID ? try ConnectionIDPolicy.on() : .off)
+                connector: connector, configFile: configuration.sourcePath, connectionID: connectionID)
             let server = try connector.server.resolved(for: "connector \"\(connector.name)\"", key: "server")
             let listen = try connector.listen.resolved(for: "connector \"\(connector.name)\"", key: "listen")
             let connectorStats =

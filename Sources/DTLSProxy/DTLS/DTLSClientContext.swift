@@ -31,9 +31,7 @@ public final class DTLSClientContext: @unchecked Sendable {
         func fail(_ key: String, _ cause: String) -> ConfigurationError {
             ConfigurationError(file: configFile, key: connector.keyPath(key), cause: cause)
         }
-        guard let ctx = SSL_CTX_new(DTLS_client_method()) else {
-            throw fail("", "cannot create DTLS context: \(OpenSSLError.fromQueue("SSL_CTX_new").reasonText)")
-        }
+        let ctx = try DTLSContextSetup.newContext(DTLS_client_method(), fail: fail)
         raw = ctx
         mtu = connector.mtu
         connectionIDPolicy = connectionID

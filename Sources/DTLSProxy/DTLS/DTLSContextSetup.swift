@@ -7,6 +7,16 @@ import COpenSSL
 /// Each step that can fail throws through `fail`, which names the key of the
 /// listener or connector at fault, so `--check-config` and startup report the same.
 enum DTLSContextSetup {
+    /// A new `SSL_CTX` of `method`, or the configuration error `fail` makes of OpenSSL's reason.
+    static func newContext(
+        _ method: OpaquePointer?, fail: (String, String) -> ConfigurationError
+    ) throws(ConfigurationError) -> OpaquePointer {
+        guard let ctx = SSL_CTX_new(method) else {
+            throw fail("", "cannot create DTLS context: \(OpenSSLError.fromQueue("SSL_CTX_new").reasonText)")
+        }
+        return ctx
+    }
+
     typealias Failure = (_ key: String, _ cause: String) -> ConfigurationError
 
     /// The protocol policy of one context, as its configuration gives it.

@@ -79,9 +79,7 @@ public final class DTLSServerContext: @unchecked Sendable {
                 } ?? nil
             return ConfigurationError(file: configFile, key: path ?? listener.keyPath(key), cause: cause)
         }
-        guard let ctx = SSL_CTX_new(DTLS_server_method()) else {
-            throw fail("", "cannot create DTLS context: \(OpenSSLError.fromQueue("SSL_CTX_new").reasonText)")
-        }
+        let ctx = try DTLSContextSetup.newContext(DTLS_server_method(), fail: fail)
         raw = ctx
         mtu = listener.mtu
         connectionIDPolicy = connectionID

@@ -9,19 +9,11 @@ import Testing
 @Suite("Connection ID: the address-update rule")
 struct ConnectionIDAddressChangeTests {
     private func established() throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
-        let harness = try ConnectionIDHarness(
-            certificate: false, cipher: "PSK-AES128-CCM8", server: try ConnectionIDIssuer().policy,
-            client: try .on(length: 0))
-        let (server, client) = try #require(try harness.connect())
-        return (harness, server, client)
+        try ConnectionIDHarness.established(cipher: "PSK-AES128-CCM8", clientCIDLength: 0)
     }
 
     private func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
-        #expect(endpoint.write(ByteBuffer(string: text)).succeeded)
-        var out: [[UInt8]] = []
-        endpoint.drainOutbound { out.append(Array($0.readableBytesView)) }
-        try #require(out.count == 1)
-        return out[0]
+        try ConnectionIDHarness.written(text, by: endpoint)
     }
 
     @Test func newerRecordsMayMoveTheSessionReplaysOlderAndForgedOnesMayNot() throws {

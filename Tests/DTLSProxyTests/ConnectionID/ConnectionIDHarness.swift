@@ -182,3 +182,25 @@ final class ConnectionIDHarness {
         #expect(deliver(from: server, to: client) == ["pong" + tag])
     }
 }
+
+extension ConnectionIDHarness {
+    /// A PSK session over `cipher` with CIDs, the client asking for one of `clientCIDLength` bytes.
+    static func established(
+        cipher: String, clientCIDLength: Int
+    ) throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
+        let harness = try ConnectionIDHarness(
+            certificate: false, cipher: cipher, server: try ConnectionIDIssuer().policy,
+            client: try .on(length: clientCIDLength))
+        let (server, client) = try #require(try harness.connect())
+        return (harness, server, client)
+    }
+
+    /// The datagram OpenSSL (through the record layer) writes for one plaintext, not delivered.
+    static func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
+        #expect(endpoint.write(ByteBuffer(string: text)).succeeded)
+        var out: [[UInt8]] = []
+        endpoint.drainOutbound { out.append(Array($0.readableBytesView)) }
+        try #require(out.count == 1)
+        return out[0]
+    }
+}

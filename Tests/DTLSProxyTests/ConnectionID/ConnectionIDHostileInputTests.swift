@@ -8,20 +8,11 @@ import Testing
 @Suite("Connection ID: hostile records")
 struct ConnectionIDHostileInputTests {
     private func established() throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
-        let harness = try ConnectionIDHarness(
-            certificate: false, cipher: "PSK-AES128-GCM-SHA256", server: try ConnectionIDIssuer().policy,
-            client: try .on(length: 5))
-        let (server, client) = try #require(try harness.connect())
-        return (harness, server, client)
+        try ConnectionIDHarness.established(cipher: "PSK-AES128-GCM-SHA256", clientCIDLength: 5)
     }
 
-    /// The datagram OpenSSL (through the record layer) writes for one plaintext, not delivered.
     private func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
-        #expect(endpoint.write(ByteBuffer(string: text)).succeeded)
-        var out: [[UInt8]] = []
-        endpoint.drainOutbound { out.append(Array($0.readableBytesView)) }
-        try #require(out.count == 1)
-        return out[0]
+        try ConnectionIDHarness.written(text, by: endpoint)
     }
 
     @Test func serverDropsAndCountsEveryKindOfBadRecord() throws {
