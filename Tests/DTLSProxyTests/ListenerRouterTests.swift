@@ -25,23 +25,7 @@ struct ListenerRouterTests {
 
     /// A router for one PSK listener, in a channel, and a client connection for it.
     private func setUp() throws -> Setup {
-        let folder = try ConfigTestFolder()
-        try folder.write("psk.txt", "device-7:00112233445566778899aabbccddeeff\n")
-        try folder.setMode("psk.txt", 0o600)
-        let config = try folder.parse(
-            """
-            [[listener]]
-            name = "l"
-            listen = "127.0.0.1:5684"
-            backend = "127.0.0.1:5683"
-            psk_file = "psk.txt"
-            [[connector]]
-            name = "c"
-            listen = "127.0.0.1:6683"
-            server = "127.0.0.1:5684"
-            psk_identity = "device-7"
-            psk_file = "psk.txt"
-            """)
+        let (folder, config) = try ConfigTestFolder.listenerAndConnector(certificate: false)
         let listener = config.listeners[0]
         let runtime = ListenerRuntime(
             configuration: listener,

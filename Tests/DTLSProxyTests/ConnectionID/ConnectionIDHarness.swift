@@ -23,35 +23,8 @@ final class ConnectionIDHarness {
     init(
         certificate: Bool, cipher: String? = nil, server: ConnectionIDPolicy, client: ConnectionIDPolicy
     ) throws {
-        folder = try ConfigTestFolder()
-        try folder.write("psk.txt", "device-7:00112233445566778899aabbccddeeff\n")
-        try folder.setMode("psk.txt", 0o600)
-        var listener = "[[listener]]\nname = \"l\"\nlisten = \"127.0.0.1:5684\"\nbackend = \"127.0.0.1:5683\"\n"
-        var connector = "[[connector]]\nname = \"c\"\nlisten = \"127.0.0.1:6683\"\nserver = \"127.0.0.1:5684\"\n"
-        if let cipher {
-            listener += "ciphers = \"\(cipher)\"\n"
-            connector += "ciphers = \"\(cipher)\"\n"
-        }
-        if certificate {
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", folder.path + "/server.key", "-out", folder.path + "/server.pem", "-days", "2",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-            ]
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
-            try #require(openssl.terminationStatus == 0)
-            try folder.setMode("server.key", 0o600)
-            listener += "certificate = \"server.pem\"\nprivate_key = \"server.key\"\n"
-            connector += "server_ca = \"server.pem\"\n"
-        } else {
-            listener += "psk_file = \"psk.txt\"\n"
-            connector += "psk_identity = \"device-7\"\npsk_file = \"psk.txt\"\n"
-        }
-        let config = try folder.parse(listener + connector)
+        let config: ProxyConfiguration
+        (folder, config) = try ConfigTestFolder.listenerAndConnector(certificate: certificate, cipher: cipher)
         serverContext = try DTLSServerContext(
             listener: config.listeners[0], configFile: config.sourcePath, connectionID: server)
         clientContext = try DTLSClientContext(
