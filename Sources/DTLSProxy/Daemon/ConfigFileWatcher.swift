@@ -174,8 +174,9 @@ final class ConfigFileWatcher: Sendable {
         while true {
             let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
             guard count > 0 else {
-                // EAGAIN: the queue is empty. EINTR: read again. Anything else
-                // would repeat forever; it is logged once poll reports it again.
+                // EAGAIN: the queue is empty. EINTR: read again. The other error
+                // inotify's read has, EINVAL, is a buffer smaller than one event,
+                // which 64 KiB never is (an event is at most 16 + NAME_MAX + 1 bytes).
                 if count < 0, errno == EINTR { continue }
                 return
             }
