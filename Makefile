@@ -56,7 +56,7 @@ deps:
 	command -v $(SWIFT) >/dev/null || { echo "make deps: no Swift toolchain ($(SWIFT)) on PATH; install Swift 6 first" >&2; exit 1; }; \
 	installed() { dpkg-query -W -f='$${Status}' "$$1" 2>/dev/null | grep -q 'install ok installed'; }; \
 	if ! command -v dpkg-query >/dev/null; then \
-	  echo "make deps: not a Debian system; install by hand: $(DEB_PACKAGES) pytest" >&2; exit 0; \
+	  echo "make deps: not a Debian system; install by hand: $(DEB_PACKAGES) pytest pyyaml" >&2; exit 0; \
 	fi; \
 	missing=""; \
 	for p in $(DEB_PACKAGES); do installed "$$p" || missing="$$missing $$p"; done; \
@@ -77,15 +77,20 @@ deps:
 	if ! $(PYTHON) -m pytest --version >/dev/null 2>&1; then \
 	  echo "make deps: installing pytest with pip"; \
 	  $(PYTHON) -m pip install --quiet pytest; \
+	fi; \
+	if ! $(PYTHON) -c 'import yaml' >/dev/null 2>&1; then \
+	  echo "make deps: installing pyyaml with pip (test_deploy_manifests.py reads the Kubernetes manifests)"; \
+	  $(PYTHON) -m pip install --quiet pyyaml; \
 	fi
 
 ## build: debug build of every product (dtls-proxyd, udp-echo)
 build:
 	$(SWIFT) build
 
-## release: optimised build
+## release: optimised build (RELEASE_FLAGS adds options, e.g. --static-swift-stdlib for a container image)
+RELEASE_FLAGS ?=
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 
 ## cert: a development certificate for localhost (ECDSA P-256), only when missing
 cert:

@@ -99,11 +99,13 @@ public enum ConfigurationLoader {
         }
         daemon.shutdownTimeout = try table.duration("shutdown_timeout", allowZero: true) ?? daemon.shutdownTimeout
         daemon.nodeID = try table.int("node_id", in: 0...255) ?? daemon.nodeID
+        daemon.reloadOnChange = try table.bool("reload_on_change") ?? daemon.reloadOnChange
         return daemon
     }
 
     static let daemonKeys = [
         "log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout", "node_id",
+        "reload_on_change",
     ]
 
     static let listenerKeys =

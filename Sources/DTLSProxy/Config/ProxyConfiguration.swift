@@ -43,6 +43,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsListen: EndpointAddress? = nil
     /// `shutdown_timeout`: how long a graceful stop may wait for peers.
     public var shutdownTimeout: ConfigDuration = .seconds(5)
+    /// `reload_on_change`: reload, as SIGHUP does, when a file the configuration
+    /// names (or the configuration file itself) changes (`Daemon/ConfigFileWatcher.swift`).
+    public var reloadOnChange = false
 
     public init() {}
 }

@@ -6,7 +6,9 @@ import UnixSignals
 /// tell systemd it is ready, serve until a graceful shutdown is asked for
 /// (SIGTERM, SIGINT), then close every session with close_notify and stop.
 ///
-/// While serving: SIGHUP reloads (``ReloadCoordinator``), SIGUSR1 logs the
+/// While serving: SIGHUP reloads (``ReloadCoordinator``), and so does a
+/// change of a file the configuration names with `reload_on_change`
+/// (``ReloadOnChange``); SIGUSR1 logs the
 /// stats lines, `STATUS=` is refreshed every few seconds, `WATCHDOG=1` is sent
 /// while every event loop makes progress, and the metrics endpoint answers.
 public struct ProxyService: Service {
@@ -55,6 +57,11 @@ public struct ProxyService: Service {
             }
         }
         FileLimit.check(configuration, eventLoops: server.loops.count, logger: logger)
+        // Unbounded: every SIGHUP is one reload, as before reload_on_change
+        // (whose debounce already makes a burst of changes one request).
+        let (reloadRequests, reloads) = AsyncStream<Void>.makeStream()
+        let changes = ReloadOnChange(logger: logger) { reloads.yield() }
+        await changes.follow(server.configuration)
         let listeners = server.runtimes.count
         logger.info("ready: \(listeners) listener(s), \(server.connectors.runtimes.count) connector(s)")
         notifier.ready(status: status.line())
@@ -72,15 +79,24 @@ public struct ProxyService: Service {
                         if signal == .sigusr1 {
                             await logStats(server)
                         } else {
-                            await reloader.reload()
+                            reloads.yield()
                         }
+                    }
+                }
+                // SIGHUP and reload_on_change ask this one task, so reloads never overlap.
+                group.addTask {
+                    for await _ in reloadRequests {
+                        await reloader.reload()
+                        await changes.follow(server.configuration)
                     }
                 }
                 group.addTask { await status.run(every: Self.statusInterval) }
                 try? await gracefulShutdown()
-                // Cancelling ends the signal loop; a reload under way finishes first.
+                // Cancelling ends the signal and reload loops; a reload under way finishes first.
+                reloads.finish()
                 group.cancelAll()
             }
+            await changes.stop()
             await stop(server, metricsEndpoint: metricsEndpoint, watchdog: watchdog)
             outer.cancelAll()
         }

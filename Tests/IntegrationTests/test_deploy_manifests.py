@@ -1,0 +1,222 @@
+"""The Kubernetes manifests in deploy/kubernetes agree with the daemon's contract:
+probes on the ConfigMap's health_listen port, the Service on a listener's port,
+every file the configuration names under a mounted volume (the Secret's files
+among the Secret's keys), the Secret mounted 0400 and readable by the pod's
+user, a grace period longer than drain + shutdown, and a configuration that
+``dtls-proxyd --check-config`` accepts once the Secret's files are in place."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+
+from harness import REPO, make_certificate, run_daemon_once, write_secret
+
+MANIFESTS = REPO / "deploy" / "kubernetes"
+DOCKERFILE = REPO / "deploy" / "container" / "Dockerfile"
+FILE_KEYS = ("certificate", "private_key", "client_ca", "server_ca", "psk_file", "ticket_key_file",
+             "cookie_secret_file")
+# Keys of the other half of the scale-out work ([daemon] health_listen and drain_timeout):
+# a binary built without it reports them as unknown keys.
+PENDING_KEYS = ("health_listen", "drain_timeout")
+
+
+@pytest.fixture(scope="module")
+def objects() -> dict[str, list[dict]]:
+    """Every object of every manifest, by kind."""
+    by_kind: dict[str, list[dict]] = {}
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and "kind" in document:
+                by_kind.setdefault(document["kind"], []).append(document)
+    return by_kind
+
+
+def _one(objects, kind: str) -> dict:
+    assert len(objects.get(kind, [])) == 1, f"expected one {kind}, found {len(objects.get(kind, []))}"
+    return objects[kind][0]
+
+
+def _container(objects) -> dict:
+    containers = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _config_text(objects) -> str:
+    return _one(objects, "ConfigMap")["data"]["dtls-proxy.toml"]
+
+
+def _config(objects) -> dict:
+    return tomllib.loads(_config_text(objects))
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration):
+        total += float(number) * units[unit]
+    assert total > 0 or duration.strip("0") == "", duration
+    return total
+
+
+def _port(listen: str) -> int:
+    return int(listen.rsplit(":", 1)[1])
+
+
+def _container_port(container: dict, port) -> dict:
+    """The container port a probe or Service names, by name or number."""
+    for entry in container["ports"]:
+        if port in (entry.get("name"), entry["containerPort"]):
+            return entry
+    raise AssertionError(f"no container port {port!r} in {container['ports']}")
+
+
+def _tables(value):
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _tables(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _tables(child)
+
+
+def _named_files(config: dict) -> list[str]:
+    return [table[key] for table in _tables(config) for key in FILE_KEYS if table.get(key)]
+
+
+def _mounts(objects) -> dict[str, dict]:
+    """Mount path -> the volume mounted there."""
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    return {m["mountPath"]: volumes[m["name"]] for m in _container(objects)["volumeMounts"]}
+
+
+def _volume_of(objects, path: str) -> tuple[str, dict]:
+    for mount, volume in _mounts(objects).items():
+        if PurePosixPath(path).is_relative_to(mount):
+            return mount, volume
+    raise AssertionError(f"{path} lies under no mounted volume ({sorted(_mounts(objects))})")
+
+
+def test_probes_use_the_health_listener(objects):
+    daemon = _config(objects)["daemon"]
+    container = _container(objects)
+    health = _port(daemon["health_listen"])
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        get = container[probe]["httpGet"]
+        assert get["path"] == path, probe
+        port = _container_port(container, get["port"])
+        assert port["containerPort"] == health and port.get("protocol", "TCP") == "TCP", probe
+
+
+def test_the_udp_service_reaches_a_listener_and_keeps_client_addresses(objects):
+    listens = {_port(listener["listen"]) for listener in _config(objects)["listener"]}
+    container = _container(objects)
+    services = objects["Service"]
+    public = [s for s in services if s["spec"].get("clusterIP") != "None"]
+    headless = [s for s in services if s["spec"].get("clusterIP") == "None"]
+    assert len(public) == 1 and len(headless) == 1
+    labels = _one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    for service in services:
+        assert service["spec"]["selector"].items() <= labels.items(), service["metadata"]["name"]
+    spec = public[0]["spec"]
+    assert spec["externalTrafficPolicy"] == "Local"
+    udp = [p for p in spec["ports"] if p["protocol"] == "UDP"]
+    assert udp
+    for port in udp:
+        target = _container_port(container, port.get("targetPort", port["port"]))
+        assert target["protocol"] == "UDP" and target["containerPort"] in listens, port
+    pdb = _one(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_every_named_file_is_under_a_mounted_volume(objects):
+    container = _container(objects)
+    config_path = container["args"][container["args"].index("--config") + 1]
+    mount, volume = _volume_of(objects, config_path)
+    assert volume["configMap"]["name"] == _one(objects, "ConfigMap")["metadata"]["name"]
+    assert PurePosixPath(config_path).relative_to(mount).as_posix() in _one(objects, "ConfigMap")["data"]
+
+    secret = _one(objects, "Secret")
+    files = _named_files(_config(objects))
+    assert files
+    for path in files:
+        mount, volume = _volume_of(objects, path)
+        assert volume["secret"]["secretName"] == secret["metadata"]["name"], path
+        key = PurePosixPath(path).relative_to(mount).as_posix()
+        assert key in secret.get("stringData", {}) | secret.get("data", {}), f"{path}: no key {key} in the Secret"
+
+
+def test_the_secret_is_0400_and_the_pod_can_read_it(objects):
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    secret_volumes = [v for v in spec["volumes"] if "secret" in v]
+    assert secret_volumes
+    for volume in secret_volumes:
+        assert volume["secret"]["defaultMode"] == 0o400, volume
+    context = spec["securityContext"]
+    assert context["runAsNonRoot"] is True
+    # The Dockerfile's user is the pod's user.
+    user = re.search(r"^USER (\d+)(?::(\d+))?$", DOCKERFILE.read_text(), re.M)
+    assert user and int(user.group(1)) == context["runAsUser"]
+    # The kubelet writes Secret files as root; a non-root user reads them through
+    # fsGroup, which adds group read (0400 becomes 0440). The daemon refuses a key
+    # its group may read unless allow_world_readable_keys says otherwise.
+    assert context.get("fsGroup") is not None, "without fsGroup a non-root user cannot read root's 0400 files"
+    for listener in _config(objects)["listener"]:
+        if listener.get("private_key") or listener.get("ticket_key_file") or listener.get("psk_file"):
+            assert listener.get("allow_world_readable_keys") is True, listener["name"]
+
+
+def test_the_grace_period_exceeds_drain_and_shutdown(objects):
+    daemon = _config(objects)["daemon"]
+    assert daemon.get("reload_on_change") is True
+    drain = _seconds(daemon.get("drain_timeout", "0s"))
+    shutdown = _seconds(daemon.get("shutdown_timeout", "5s"))
+    grace = _one(objects, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > drain + shutdown, (grace, drain, shutdown)
+
+
+def test_check_config_accepts_the_configmap_with_the_secret_in_place(objects, tmp_path):
+    mounts = _mounts(objects)
+    secret_mount = next(m for m, v in mounts.items() if "secret" in v)
+    config_mount = next(m for m, v in mounts.items() if "configMap" in v)
+    secret_dir, config_dir = tmp_path / "secret", tmp_path / "config"
+    secret_dir.mkdir()
+    config_dir.mkdir()
+    # What the kubelet makes of defaultMode 0400 with fsGroup: 0440.
+    mode = _one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    mode = next(v["secret"]["defaultMode"] for v in mode if "secret" in v) | 0o040
+    cert, key = make_certificate(tmp_path, "server")
+    contents = {"tls.crt": cert.read_bytes(), "tls.key": key.read_bytes(),
+                "cookie.secret": os.urandom(32), "ticket.key": os.urandom(48)}
+    for name in _one(objects, "Secret")["stringData"]:
+        write_secret(secret_dir / name, contents[name])
+        os.chmod(secret_dir / name, mode)
+
+    text = _config_text(objects).replace(secret_mount, str(secret_dir)).replace(config_mount, str(config_dir))
+    path = config_dir / "dtls-proxy.toml"
+    stripped = []
+    for _ in range(len(PENDING_KEYS) + 1):
+        path.write_text(text)
+        result = run_daemon_once(path, "--check-config")
+        unknown = re.search(r"daemon\.(\w+): unknown key", result.stderr + result.stdout)
+        # Until [daemon] health_listen and drain_timeout are merged, this binary
+        # reports them as unknown: strip exactly those two (and only when it
+        # says so), so the rest of the configuration is still checked, and the
+        # test keeps checking them once the binary knows them.
+        if result.returncode != 0 and unknown and unknown.group(1) in PENDING_KEYS:
+            stripped.append(unknown.group(1))
+            text = re.sub(rf"(?m)^{unknown.group(1)}\s*=.*\n", "", text)
+            continue
+        break
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(stripped) == len(set(stripped))
+    assert "configuration OK: " in result.stdout, result.stdout + result.stderr
+    print(f"--check-config accepted the ConfigMap's configuration; stripped as unknown: {stripped or 'nothing'}")
