@@ -19,14 +19,16 @@ struct DocumentationCoverageTests {
     private static let tableKeys: Set<String> = ["route"]
 
     /// Where the keys are documented: listener and daemon keys, routes, connectors.
-    private static let guides = ["docs/configuration.md", "docs/routing.md", "docs/client-mode.md"]
+    private static let guides = [
+        "docs/configuration.md", "docs/routing.md", "docs/client-mode.md", "docs/systemd.md", "docs/kubernetes.md",
+    ]
 
     @Test func everyKeyIsInTheGuidesAndTheExampleConfiguration() throws {
         let readme = try Self.guides.map(Self.text).joined(separator: "\n")
         let example = try Self.text("config/dtls-proxy.toml")
         let keys =
             ConfigurationLoader.daemonKeys + ConfigurationLoader.listenerKeys + ConfigurationLoader.routeKeys
-            + ConfigurationLoader.connectorKeys
+            + ConfigurationLoader.connectorKeys + ConfigurationLoader.clusterKeys
         for key in Set(keys) {
             if Self.tableKeys.contains(key) {
                 #expect(readme.contains("[[listener.\(key)]]") && example.contains("[[listener.\(key)]]"), "\(key)")

@@ -143,17 +143,17 @@ def echo_backend(backends):
 def start_daemon(procs, tmp_path):
     """Write a config and start the daemon on it; returns the running ``Daemon``.
 
-    ``start_daemon(listeners=[...], daemon={...}, env={...}, wait_ready=True, connectors=[...])``.
+    ``start_daemon(listeners=[...], daemon={...}, env={...}, wait_ready=True, connectors=[...], cluster={...})``.
     Each listener and connector is a dict of config keys (``listener_config``,
     ``connector_config``). The config is ``name`` in the test's folder; without one,
     ``dtls-proxy.toml`` for the test's first daemon, ``dtls-proxy-2.toml`` for its second...
     """
     written: list[Path] = []
 
-    def start(listeners=(), daemon=None, env=None, wait_ready=True, name=None, connectors=()):
+    def start(listeners=(), daemon=None, env=None, wait_ready=True, name=None, connectors=(), cluster=None):
         if name is None:
             name = f"dtls-proxy-{len(written) + 1}.toml" if written else "dtls-proxy.toml"
-        path = write_config(tmp_path / name, listeners, daemon, connectors)
+        path = write_config(tmp_path / name, listeners, daemon, connectors, cluster)
         written.append(path)
         d = Daemon(path, env=env)
         procs.append(d)

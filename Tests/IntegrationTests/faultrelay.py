@@ -197,13 +197,16 @@ class FaultRelay:
                     if client is not None:
                         self._schedule(self.down, self.front, data, client)
 
-    def rebind(self) -> list[tuple[int, int]]:
+    def rebind(self, target: tuple[str, int] | None = None) -> list[tuple[int, int]]:
         """A NAT rebinding: every client gets a new upstream socket (a new source
         port toward the target); the old one is closed, so what the target still
         sends to the old port is lost, as behind a NAT whose binding expired.
-        Returns (old port, new port) per client."""
+        With ``target``, the new sockets go there from now on, as a balancer that
+        hashed the new 5-tuple to another instance. Returns (old port, new port) per client."""
         moves = []
         with self._lock:
+            if target is not None:
+                self.target = target
             for addr, old in list(self._upstream.items()):
                 new = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 new.connect(self.target)

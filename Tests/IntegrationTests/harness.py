@@ -297,12 +297,17 @@ def _toml_value(v) -> str:
         return str(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string here
 
 
-def config_text(listeners: list[dict] = (), daemon: dict | None = None, connectors: list[dict] = ()) -> str:
+def config_text(listeners: list[dict] = (), daemon: dict | None = None, connectors: list[dict] = (),
+                cluster: dict | None = None) -> str:
     daemon = {"log_level": "info", **(daemon or {})}
     out = ["[daemon]"] + [f"{k} = {_toml_value(v)}" for k, v in daemon.items()]
+    if cluster:
+        out += ["", "[cluster]"] + [f"{k} = {_toml_value(v)}" for k, v in cluster.items()]
     for listener in listeners:
         out += ["", "[[listener]]"]
         out += [f"{k} = {_toml_value(v)}" for k, v in listener.items() if k != "routes"]
@@ -316,8 +321,8 @@ def config_text(listeners: list[dict] = (), daemon: dict | None = None, connecto
 
 
 def write_config(path: Path, listeners: list[dict] = (), daemon: dict | None = None,
-                 connectors: list[dict] = ()) -> Path:
-    path.write_text(config_text(listeners, daemon, connectors))
+                 connectors: list[dict] = (), cluster: dict | None = None) -> Path:
+    path.write_text(config_text(listeners, daemon, connectors, cluster))
     return path
 
 

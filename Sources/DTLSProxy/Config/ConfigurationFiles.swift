@@ -22,6 +22,7 @@ extension ProxyConfiguration {
         for connector in connectors {
             paths += [connector.serverCA, connector.certificate, connector.privateKey, connector.pskFile]
         }
+        paths += [cluster?.secretFile, cluster?.peersFile]
         var seen = Set<String>()
         return paths.compactMap { $0 }.filter { seen.insert($0).inserted }
     }

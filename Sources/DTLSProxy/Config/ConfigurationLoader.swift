@@ -42,7 +42,7 @@ public enum ConfigurationLoader {
         // function returns has been copied out into Swift values by then.
         defer { root.clear() }
         let top = Table(root, prefix: "", context: context)
-        try top.rejectUnknownKeys(known: ["daemon", "listener", "connector"])
+        try top.rejectUnknownKeys(known: ["daemon", "listener", "connector", "cluster"])
 
         var daemon = DaemonConfiguration()
         if let value = root["daemon"] {
@@ -65,7 +65,14 @@ public enum ConfigurationLoader {
         }
         let connectors = try parseConnectors(root, context: context, listeners: listeners)
         guard !listeners.isEmpty || !connectors.isEmpty else { throw context.error("listener", none) }
-        return ProxyConfiguration(sourcePath: file, daemon: daemon, listeners: listeners, connectors: connectors)
+        var configuration = ProxyConfiguration(
+            sourcePath: file, daemon: daemon, listeners: listeners, connectors: connectors)
+        if let value = root["cluster"] {
+            guard let table = value.table else { throw top.typeError("cluster", expected: .table, found: value) }
+            configuration.cluster = try parseCluster(
+                Table(table, prefix: "cluster.", context: context), nodeID: daemon.nodeID)
+        }
+        return configuration
     }
 
     // MARK: - Tables

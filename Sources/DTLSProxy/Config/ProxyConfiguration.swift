@@ -14,6 +14,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var listeners: [ListenerConfiguration]
     /// The `[[connector]]` blocks (client mode); see `Connector/ConnectorConfiguration.swift`.
     public var connectors: [ConnectorConfiguration]
+    /// The `[cluster]` table, when this instance shares connection IDs with others.
+    public var cluster: ClusterConfiguration? = nil
 
     public init(
         sourcePath: String, daemon: DaemonConfiguration, listeners: [ListenerConfiguration],

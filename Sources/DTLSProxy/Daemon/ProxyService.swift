@@ -145,6 +145,9 @@ public struct ProxyService: Service {
         for runtime in server.connectors.runtimes {
             logger.info("\(runtime.stats.logLine)")
         }
+        if let link = server.clusterLink.withLockedValue({ $0 }) {
+            logger.info("\(link.stats.logLine(node: link.nodeID))")
+        }
         logger.info("sessions per event loop: \(counts.map(String.init).joined(separator: ","))")
     }
 }

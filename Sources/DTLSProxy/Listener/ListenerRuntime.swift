@@ -15,12 +15,18 @@ public final class ListenerRuntime: Sendable {
     public let stats: ListenerStats
     /// What its sessions take from it: timeouts, logger, counters.
     let sessionSettings: SessionSettings
+    /// `[daemon] node_id`: connection IDs whose first byte differs belong to another instance.
+    let nodeID: UInt8
+    /// The link to the other instances, when `[cluster]` is configured.
+    let cluster: ClusterLink?
 
     /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
     public init(
         configuration: ListenerConfiguration, context: DTLSServerContext, routes: RouteTable, logger: Logger,
-        stats: ListenerStats? = nil
+        stats: ListenerStats? = nil, nodeID: Int = 0, cluster: ClusterLink? = nil
     ) {
+        self.nodeID = UInt8(clamping: nodeID)
+        self.cluster = cluster
         self.configuration = configuration
         self.context = context
         self.routes = routes

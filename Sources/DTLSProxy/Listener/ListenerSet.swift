@@ -27,9 +27,11 @@ public final class ListenerSet: Sendable {
     let connectors = ConnectorSet()
     /// `dtlsproxy_backend_up`, set before every scrape.
     let backendHealth: BackendHealthMetrics
+    /// The link to the other instances, with `[cluster]`; started with the daemon.
+    let clusterLink = NIOLockedValueBox<ClusterLink?>(nil)
     private let group: MultiThreadedEventLoopGroup
     private let activation: SocketActivation
-    private let logger: Logger
+    let logger: Logger
     private let state: NIOLockedValueBox<State>
 
     private struct State {
@@ -55,6 +57,7 @@ public final class ListenerSet: Sendable {
         let server = ListenerSet(
             group: group, configuration: configuration, activation: activation, metrics: metrics, logger: logger)
         do {
+            try await server.startCluster(configuration)
             let plan = try await server.prepare(configuration)
             _ = await server.commit(plan)
         } catch {
@@ -77,6 +80,9 @@ public final class ListenerSet: Sendable {
         self.state = NIOLockedValueBox(State(configuration: configuration, cookieSecret: []))
     }
 
+    /// The listeners serving now.
+    var currentListeners: [ListenerSockets] { state.withLockedValue { $0.listeners } }
+
     /// The configuration being served.
     public var configuration: ProxyConfiguration { state.withLockedValue { $0.configuration } }
 
@@ -97,11 +103,14 @@ public final class ListenerSet: Sendable {
         var removed: [ListenerSockets]
         var stats: [String: ListenerStats]
         var connectors: ConnectorSet.Plan
+        /// The cluster's peers, resolved, for the link that stays.
+        var clusterPeers: [UInt8: SocketAddress]?
     }
 
     /// Validates `configuration` completely and binds what it adds, touching nothing that serves.
     func prepare(_ configuration: ProxyConfiguration) async throws -> Plan {
         try activation.checkNames(against: configuration.listeners, configFile: configuration.sourcePath)
+        let cluster = try checkCluster(configuration)
         // Without a file, the random secret of this run stays across reloads.
         let cookieSecret =
             configuration.daemon.cookieSecret
@@ -120,7 +129,8 @@ public final class ListenerSet: Sendable {
             let listenerStats = stats[listener.name] ?? ListenerStats(listenerName: listener.name, metrics: metrics)
             stats[listener.name] = listenerStats
             let runtime = ListenerRuntime(
-                configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats)
+                configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats,
+                nodeID: configuration.daemon.nodeID, cluster: cluster.link)
             let key: SocketKey =
                 activation.sockets(named: listener.name).isEmpty
                 ? .address(try listener.listen.resolved(for: "listener \"\(listener.name)\"", key: "listen"))
@@ -155,7 +165,7 @@ public final class ListenerSet: Sendable {
         let removed = existing.filter { old in !listeners.contains { $0.sockets === old } }
         return Plan(
             configuration: configuration, cookieSecret: cookieSecret, listeners: listeners, removed: removed,
-            stats: stats, connectors: connectorPlan)
+            stats: stats, connectors: connectorPlan, clusterPeers: cluster.peers)
     }
 
     /// Closes sockets a failed `prepare` (or a failed reload step after it) opened.
@@ -175,6 +185,9 @@ public final class ListenerSet: Sendable {
     /// theirs), removed ones close their sessions with close_notify (reason `reload`)
     /// and their sockets. Returns a summary line for the log.
     func commit(_ plan: Plan) async -> String {
+        if let peers = plan.clusterPeers, let cluster = plan.configuration.cluster {
+            clusterLink.withLockedValue { $0 }?.update(peers: peers, secret: cluster.secret)
+        }
         for listener in plan.listeners where listener.kept {
             await listener.sockets.update(runtime: listener.runtime, cookieSecret: plan.cookieSecret)
         }
@@ -239,6 +252,7 @@ public final class ListenerSet: Sendable {
 
     /// Stops admitting, sends close_notify to every session and closes every listener socket.
     public func closeListeners() async {
+        await clusterLink.withLockedValue { $0 }?.close()
         await connectors.closeAll(reason: .shutdown)
         let listeners = state.withLockedValue { $0.listeners }
         for listener in listeners {

@@ -144,7 +144,7 @@ final class ListenerSession: SessionCore {
         plaintextPrefix = proxyHeader()
         runtime.stats.increment(.sessionsMoved)
         runtime.logger.info(
-            "session moved peer=\(old.logDescription) -> \(peer.logDescription) listener=\(runtime.name) backend=\(backendDescription)"
+            "session moved peer=\(old.logDescription) -> \(peer.logDescription) listener=\(runtime.name) backend=\(backendDescription)\(relay.map { " via_node=\($0.node)" } ?? "")"
         )
     }
 

@@ -20,8 +20,11 @@ extension SessionCore {
     /// `address`. From a new address it moves the session there only when it
     /// carries a record that authenticates and is newer than every record
     /// accepted so far (RFC 9146 §6); anything else from there is dropped whole.
-    func receiveFromDTLSPeer(_ datagram: ByteBuffer, from address: SocketAddress) {
-        guard address != peer else { return receiveFromDTLSPeer(datagram) }
+    ///
+    /// `relay` is the other instance the datagram came through, when the
+    /// client reached that one (``ClusterLink``); replies then go back through it.
+    func receiveFromDTLSPeer(_ datagram: ByteBuffer, from address: SocketAddress, via relay: ClusterRelay? = nil) {
+        guard address != peer || relay != self.relay else { return receiveFromDTLSPeer(datagram) }
         guard state == .established, let records = endpoint.connectionIDRecords,
             records.carriesNewestRecord(datagram)
         else {
@@ -30,6 +33,7 @@ extension SessionCore {
         }
         let old = peer
         peer = address
+        self.relay = relay
         unverifiedAddress = (received: datagram.readableBytes, sent: 0)
         peerMoved(from: old)
         process(datagram)
@@ -90,7 +94,11 @@ extension SessionCore {
                     }
                     unverifiedAddress = (unverified.received, unverified.sent + datagram.readableBytes)
                 }
-                host.send(datagram, to: peer)
+                if let relay {
+                    relay.link.reply(datagram, listener: relay.listener, client: peer, to: relay.node)
+                } else {
+                    host.send(datagram, to: peer)
+                }
             }
         case .dtlsOnSessionSocket:
             guard let socket else { return false }

@@ -65,6 +65,8 @@ class SessionCore: ConnectedSocketOwner {
     var unverifiedAddress: (received: Int, sent: Int)?
     /// The record layer's drops already counted (``ConnectionIDRecordStats/total``).
     var countedRecordLayerDrops = 0
+    /// The other instance the client's datagrams come through, when they reach that one (``ClusterLink``).
+    var relay: ClusterRelay?
 
     init(peer: SocketAddress, side: Side, endpoint: DTLSEndpoint, host: SessionHost, settings: SessionSettings) {
         self.peer = peer
