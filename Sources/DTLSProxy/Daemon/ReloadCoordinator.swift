@@ -5,7 +5,7 @@ import Logging
 ///
 /// The new file is read and validated completely first: every key, every
 /// DTLS context built (certificates, keys, CAs, PSKs), addresses resolved,
-/// new sockets and the metrics endpoint bound. Only then is anything swapped:
+/// new sockets and the HTTP endpoints (metrics, health) bound. Only then is anything swapped:
 /// listeners that stay get the new runtime for new handshakes while their live
 /// sessions keep the old one, removed listeners close their sessions with
 /// close_notify (reason `reload`), and the log level changes. When any step
@@ -16,18 +16,18 @@ import Logging
 /// `READY=1` at the end, whether the reload succeeded or not.
 final class ReloadCoordinator: Sendable {
     private let server: ListenerSet
-    private let metricsEndpoint: MetricsEndpoint
+    private let endpoints: HTTPEndpoints
     private let logLevel: LogLevelControl
     private let notifier: SystemdNotifier
     private let status: StatusReporter
     private let logger: Logger
 
     init(
-        server: ListenerSet, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier,
+        server: ListenerSet, endpoints: HTTPEndpoints, logLevel: LogLevelControl, notifier: SystemdNotifier,
         status: StatusReporter, logger: Logger
     ) {
         self.server = server
-        self.metricsEndpoint = metricsEndpoint
+        self.endpoints = endpoints
         self.logLevel = logLevel
         self.notifier = notifier
         self.status = status
@@ -65,7 +65,7 @@ final class ReloadCoordinator: Sendable {
         let new = try ConfigurationLoader.load(path: path)
         let plan = try await server.prepare(new)
         do {
-            try await metricsEndpoint.reconfigure(to: new.daemon.metricsListen)
+            try await endpoints.reconfigure(to: new.daemon)
         } catch {
             await server.abandon(plan)
             throw error
