@@ -165,3 +165,20 @@ def test_without_drain_timeout_sigterm_stops_at_once(proxied, peer):
     assert "draining" not in px.daemon.text
     client.wait_for(SERVER_CLOSE_NOTIFY, timeout=5)
     assert sum(" session close " in line and "reason=shutdown" in line for line in px.daemon.log_lines()) == 1
+
+
+def test_reload_moves_metrics_away_from_the_health_address(proxied):
+    """One endpoint for both, then metrics elsewhere: the first address keeps answering probes, now without /metrics."""
+    shared, moved = free_tcp_port(), free_tcp_port()
+    px = proxied(daemon={"metrics_listen": f"127.0.0.1:{shared}", "health_listen": f"127.0.0.1:{shared}"})
+    assert _http(shared, "/metrics")[0] == 200
+    text = px.daemon.config.read_text().replace(f'metrics_listen = "127.0.0.1:{shared}"',
+                                                 f'metrics_listen = "127.0.0.1:{moved}"')
+    px.daemon.config.write_text(text)
+    mark = px.daemon.mark()
+    px.daemon.signal(signal.SIGHUP)
+    px.daemon.wait_for(r"reload complete", timeout=10, start=mark)
+    _assert_probes_ok(shared)
+    assert _http(shared, "/metrics")[0] == 404
+    assert _http(moved, "/metrics")[0] == 200
+    _assert_probes_ok(moved)

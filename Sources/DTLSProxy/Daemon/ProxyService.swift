@@ -73,7 +73,7 @@ public struct ProxyService: Service {
         let status = StatusReporter(server: server, notifier: notifier)
         let reloader = ReloadCoordinator(
             server: server, endpoints: endpoints, logLevel: logLevel, notifier: notifier, status: status,
-            logger: logger)
+            health: health, logger: logger)
         FileLimit.check(configuration, eventLoops: server.loops.count, logger: logger)
         let listeners = server.runtimes.count
         health.advance(to: .ready)

@@ -13,19 +13,22 @@ import Logging
 /// configuration keeps serving; the error is logged and shown in `STATUS=`.
 ///
 /// systemd hears `RELOADING=1` with `MONOTONIC_USEC=` at the start and
-/// `READY=1` at the end, whether the reload succeeded or not.
+/// `READY=1` at the end, whether the reload succeeded or not (unless a stop
+/// began meanwhile).
 final class ReloadCoordinator: Sendable {
     private let server: ListenerSet
     private let endpoints: HTTPEndpoints
     private let logLevel: LogLevelControl
     private let notifier: SystemdNotifier
     private let status: StatusReporter
+    private let health: HealthState
     private let logger: Logger
 
     init(
         server: ListenerSet, endpoints: HTTPEndpoints, logLevel: LogLevelControl, notifier: SystemdNotifier,
-        status: StatusReporter, logger: Logger
+        status: StatusReporter, health: HealthState, logger: Logger
     ) {
+        self.health = health
         self.server = server
         self.endpoints = endpoints
         self.logLevel = logLevel
@@ -56,7 +59,8 @@ final class ReloadCoordinator: Sendable {
             succeeded = false
         }
         HeapTrim.afterReload()
-        notifier.notify("READY=1\nSTATUS=\(status.line())")
+        // A stop asked for while the reload ran: READY=1 now would tell systemd the unit is up again.
+        notifier.notify(health.readiness == .ready ? "READY=1\nSTATUS=\(status.line())" : "STATUS=\(status.line())")
         return succeeded
     }
 
