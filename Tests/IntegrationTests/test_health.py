@@ -131,6 +131,8 @@ def test_drain_keeps_serving_then_stops(proxied, peer, notify):
     closes = [line for line in lines if " session close " in line]
     assert len(closes) == 2 and all("reason=shutdown" in line for line in closes), closes
     assert any(line.endswith("stopped") for line in lines), lines
+    # SwiftNIO logs this (and is to crash instead) when a task is scheduled on a loop that has shut down.
+    assert "already shut down" not in px.daemon.text, "the loops' check-ins must stop before the loops"
     for client in (old, new):
         client.wait_for(SERVER_CLOSE_NOTIFY, timeout=5)
 
@@ -163,6 +165,8 @@ def test_without_drain_timeout_sigterm_stops_at_once(proxied, peer):
     assert px.daemon.wait(timeout=10) == 0, px.daemon.text[-3000:]
     assert time.monotonic() - sent < 5
     assert "draining" not in px.daemon.text
+    # SwiftNIO logs this (and is to crash instead) when a task is scheduled on a loop that has shut down.
+    assert "already shut down" not in px.daemon.text, "the loops' check-ins must stop before the loops"
     client.wait_for(SERVER_CLOSE_NOTIFY, timeout=5)
     assert sum(" session close " in line and "reason=shutdown" in line for line in px.daemon.log_lines()) == 1
 

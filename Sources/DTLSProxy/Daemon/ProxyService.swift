@@ -111,8 +111,7 @@ public struct ProxyService: Service {
                     group.cancelAll()
                 }
                 health.advance(to: .stopping)
-                await stop(server, endpoints: endpoints)
-                progress.stop()
+                await stop(server, endpoints: endpoints, progress: progress)
                 outer.cancelAll()
             }
         } onGracefulShutdown: {
@@ -153,7 +152,7 @@ public struct ProxyService: Service {
     }
 
     /// STOPPING=1, close_notify to every session, sockets closed, within `shutdown_timeout`.
-    private func stop(_ server: ListenerSet, endpoints: HTTPEndpoints) async {
+    private func stop(_ server: ListenerSet, endpoints: HTTPEndpoints, progress: LoopProgress) async {
         notifier.stopping()
         logger.info("stopping: sending close_notify to every session")
         let timeout = server.configuration.daemon.shutdownTimeout
@@ -161,6 +160,8 @@ public struct ProxyService: Service {
             group.addTask {
                 await server.closeListeners()
                 await endpoints.close()
+                // Before the loops shut down: cancelling a repeated task schedules on its loop.
+                progress.stop()
                 await server.shutdownLoops()
                 return true
             }
