@@ -72,10 +72,13 @@ struct DTLSProxyCommand: AsyncParsableCommand {
         lifecycleLogger.logLevel = .notice
         let service = ProxyService(
             configuration: configuration, logger: logger, logLevel: level, activation: activation)
+        // No gracefulShutdownSignals: ProxyService traps SIGTERM and SIGINT itself,
+        // because a second one during the drain must end it, and the group acts on
+        // the first only. The service returns when it has stopped, which ends the group.
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                gracefulShutdownSignals: [],
                 logger: lifecycleLogger
             ))
         do {

@@ -15,11 +15,14 @@ struct WatchdogTests {
         let loops = Array(group.makeIterator())
         let beats = ManagedAtomic(0)
         // WATCHDOG_USEC = 400 ms: a beat is due every 200 ms, loops check in every 100 ms.
-        let watchdog = Watchdog(watchdogMicroseconds: 400_000, loops: loops, logger: Logger(label: "test")) {
+        let interval = Watchdog.checkInInterval(watchdogMicroseconds: 400_000)
+        #expect(interval == .milliseconds(100))
+        let progress = LoopProgress(loops: loops, interval: interval)
+        let watchdog = Watchdog(watchdogMicroseconds: 400_000, progress: progress, logger: Logger(label: "test")) {
             beats.wrappingIncrement(ordering: .relaxed)
         }
         #expect(watchdog.period == .milliseconds(200))
-        watchdog.start()
+        progress.start()
         let heartbeat = Task { await watchdog.run() }
 
         // Polled rather than slept: on a loaded machine (the unit tests run in parallel,
@@ -46,7 +49,7 @@ struct WatchdogTests {
 
         heartbeat.cancel()
         await heartbeat.value
-        watchdog.stop()
+        progress.stop()
         try await group.shutdownGracefully()
     }
 

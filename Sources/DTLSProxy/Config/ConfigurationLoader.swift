@@ -104,15 +104,19 @@ public enum ConfigurationLoader {
         if let text = try table.string("metrics_listen"), !text.isEmpty {
             daemon.metricsListen = try table.address("metrics_listen", text)
         }
+        if let text = try table.string("health_listen"), !text.isEmpty {
+            daemon.healthListen = try table.address("health_listen", text)
+        }
         daemon.shutdownTimeout = try table.duration("shutdown_timeout", allowZero: true) ?? daemon.shutdownTimeout
+        daemon.drainTimeout = try table.duration("drain_timeout", allowZero: true) ?? daemon.drainTimeout
         daemon.nodeID = try table.int("node_id", in: 0...255) ?? daemon.nodeID
         daemon.reloadOnChange = try table.bool("reload_on_change") ?? daemon.reloadOnChange
         return daemon
     }
 
     static let daemonKeys = [
-        "log_level", "workers", "cookie_secret_file", "metrics_listen", "shutdown_timeout", "node_id",
-        "reload_on_change",
+        "log_level", "workers", "cookie_secret_file", "metrics_listen", "health_listen", "shutdown_timeout",
+        "drain_timeout", "node_id", "reload_on_change",
     ]
 
     static let listenerKeys =

@@ -43,11 +43,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var cookieSecret: [UInt8]? = nil
     /// `metrics_listen`: optional Prometheus endpoint.
     public var metricsListen: EndpointAddress? = nil
+    /// `health_listen`: optional address of the health endpoints (`/healthz`, `/readyz`)
+    /// on their own; the metrics endpoint answers them too (``HTTPEndpointPlan``).
+    public var healthListen: EndpointAddress? = nil
     /// `shutdown_timeout`: how long a graceful stop may wait for peers.
     public var shutdownTimeout: ConfigDuration = .seconds(5)
     /// `reload_on_change`: reload, as SIGHUP does, when a file the configuration
     /// names (or the configuration file itself) changes (`Daemon/ConfigFileWatcher.swift`).
     public var reloadOnChange = false
+    /// `drain_timeout`: after SIGTERM, how long `/readyz` answers 503 while sessions and
+    /// new handshakes are still served, before the graceful stop; zero: stop at once.
+    public var drainTimeout: ConfigDuration = .zero
 
     public init() {}
 }

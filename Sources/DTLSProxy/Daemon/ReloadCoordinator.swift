@@ -5,7 +5,7 @@ import Logging
 ///
 /// The new file is read and validated completely first: every key, every
 /// DTLS context built (certificates, keys, CAs, PSKs), addresses resolved,
-/// new sockets and the metrics endpoint bound. Only then is anything swapped:
+/// new sockets and the HTTP endpoints (metrics, health) bound. Only then is anything swapped:
 /// listeners that stay get the new runtime for new handshakes while their live
 /// sessions keep the old one, removed listeners close their sessions with
 /// close_notify (reason `reload`), and the log level changes. When any step
@@ -13,21 +13,24 @@ import Logging
 /// configuration keeps serving; the error is logged and shown in `STATUS=`.
 ///
 /// systemd hears `RELOADING=1` with `MONOTONIC_USEC=` at the start and
-/// `READY=1` at the end, whether the reload succeeded or not.
+/// `READY=1` at the end, whether the reload succeeded or not (unless a stop
+/// began meanwhile).
 final class ReloadCoordinator: Sendable {
     private let server: ListenerSet
-    private let metricsEndpoint: MetricsEndpoint
+    private let endpoints: HTTPEndpoints
     private let logLevel: LogLevelControl
     private let notifier: SystemdNotifier
     private let status: StatusReporter
+    private let health: HealthState
     private let logger: Logger
 
     init(
-        server: ListenerSet, metricsEndpoint: MetricsEndpoint, logLevel: LogLevelControl, notifier: SystemdNotifier,
-        status: StatusReporter, logger: Logger
+        server: ListenerSet, endpoints: HTTPEndpoints, logLevel: LogLevelControl, notifier: SystemdNotifier,
+        status: StatusReporter, health: HealthState, logger: Logger
     ) {
+        self.health = health
         self.server = server
-        self.metricsEndpoint = metricsEndpoint
+        self.endpoints = endpoints
         self.logLevel = logLevel
         self.notifier = notifier
         self.status = status
@@ -56,7 +59,8 @@ final class ReloadCoordinator: Sendable {
             succeeded = false
         }
         HeapTrim.afterReload()
-        notifier.notify("READY=1\nSTATUS=\(status.line())")
+        // A stop asked for while the reload ran: READY=1 now would tell systemd the unit is up again.
+        notifier.notify(health.readiness == .ready ? "READY=1\nSTATUS=\(status.line())" : "STATUS=\(status.line())")
         return succeeded
     }
 
@@ -65,7 +69,7 @@ final class ReloadCoordinator: Sendable {
         let new = try ConfigurationLoader.load(path: path)
         let plan = try await server.prepare(new)
         do {
-            try await metricsEndpoint.reconfigure(to: new.daemon.metricsListen)
+            try await endpoints.reconfigure(to: new.daemon)
         } catch {
             await server.abandon(plan)
             throw error

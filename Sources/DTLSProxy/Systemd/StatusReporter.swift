@@ -3,7 +3,7 @@ import NIOCore
 
 /// The one-line `STATUS=` that `systemctl status` shows:
 /// `3 sessions, 12.5 handshakes/s, 0 drops`, plus the error of the last
-/// reload while it failed.
+/// reload while it failed; `draining: ` in front during the drain.
 final class StatusReporter: Sendable {
     private let server: ListenerSet
     private let notifier: SystemdNotifier
@@ -13,6 +13,7 @@ final class StatusReporter: Sendable {
         var handshakes = 0
         var at = NIODeadline.now()
         var reloadError: String?
+        var draining = false
     }
 
     init(server: ListenerSet, notifier: SystemdNotifier) {
@@ -24,6 +25,11 @@ final class StatusReporter: Sendable {
     /// Remembers (or, with nil, clears) the error of the last reload.
     func reloadFailed(_ error: String?) {
         state.withLockedValue { $0.reloadError = error }
+    }
+
+    /// From now on the line starts with `draining: `.
+    func drainStarted() {
+        state.withLockedValue { $0.draining = true }
     }
 
     /// The status now; the handshake rate is over the time since the previous call.
@@ -38,15 +44,16 @@ final class StatusReporter: Sendable {
         let drops =
             stats.reduce(0) { $0 + $1.droppedTotal } + connectors.reduce(0) { $0 + $1.droppedTotal }
         let now = NIODeadline.now()
-        let (rate, reloadError) = state.withLockedValue { state -> (Double, String?) in
+        let (rate, reloadError, draining) = state.withLockedValue { state -> (Double, String?, Bool) in
             let seconds = Double((now - state.at).nanoseconds) / 1e9
             let rate = seconds > 0.1 ? Double(handshakes - state.handshakes) / seconds : 0
             state.handshakes = handshakes
             state.at = now
-            return (rate, state.reloadError)
+            return (rate, state.reloadError, state.draining)
         }
         var line =
-            "\(sessions) session\(sessions == 1 ? "" : "s"), \(Self.format(rate)) handshakes/s, \(drops) drop\(drops == 1 ? "" : "s")"
+            (draining ? "draining: " : "")
+            + "\(sessions) session\(sessions == 1 ? "" : "s"), \(Self.format(rate)) handshakes/s, \(drops) drop\(drops == 1 ? "" : "s")"
         if let reloadError { line += "; last reload failed: \(reloadError)" }
         return line
     }

@@ -1,14 +1,13 @@
-import Atomics
 import CSystemd
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// systemd's watchdog (`WatchdogSec=`), fed by the event loops' own progress.
 ///
 /// A timer thread that sends `WATCHDOG=1` regardless would keep a daemon with
 /// a wedged event loop alive forever. Instead every loop checks in from a task
-/// scheduled on itself, every quarter of `WATCHDOG_USEC`, and `WATCHDOG=1` is
+/// scheduled on itself (``LoopProgress``, which `/healthz` reads too), at
+/// least every quarter of `WATCHDOG_USEC`, and `WATCHDOG=1` is
 /// sent every half of `WATCHDOG_USEC` only if every loop has checked in within
 /// the last half. A heartbeat that is due but withheld is tried again every
 /// eighth of `WATCHDOG_USEC`, so one loop that is merely late (a busy machine)
@@ -18,9 +17,7 @@ import NIOCore
 public final class Watchdog: Sendable {
     /// How often `WATCHDOG=1` is due: half of `WATCHDOG_USEC`.
     public let period: TimeAmount
-    private let loops: [EventLoop]
-    private let checkIns: [ManagedAtomic<Int64>]
-    private let tasks = NIOLockedValueBox<[RepeatedTask]>([])
+    private let progress: LoopProgress
     private let beat: @Sendable () -> Void
     private let logger: Logger
 
@@ -32,32 +29,32 @@ public final class Watchdog: Sendable {
         return usec
     }
 
-    /// - Parameter beat: sends the heartbeat; `WATCHDOG=1` to systemd in the daemon.
-    public init(watchdogMicroseconds: UInt64, loops: [EventLoop], logger: Logger, beat: @escaping @Sendable () -> Void)
-    {
-        self.period = .microseconds(Int64(max(2, watchdogMicroseconds / 2)))
-        self.loops = loops
-        self.logger = logger
-        self.beat = beat
-        let now = NIODeadline.now().uptimeNanoseconds
-        self.checkIns = loops.map { _ in ManagedAtomic(Int64(now)) }
+    /// Half of `WATCHDOG_USEC`.
+    public static func period(watchdogMicroseconds: UInt64) -> TimeAmount {
+        .microseconds(Int64(max(2, watchdogMicroseconds / 2)))
     }
 
-    /// Starts every loop's check-in task.
-    public func start() {
-        let interval = TimeAmount.nanoseconds(max(1, period.nanoseconds / 2))
-        let started = loops.enumerated().map { index, loop in
-            let slot = checkIns[index]
-            return loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
-                slot.store(Int64(NIODeadline.now().uptimeNanoseconds), ordering: .relaxed)
-            }
-        }
-        tasks.withLockedValue { $0 = started }
+    /// How often the loops must check in for this watchdog: a quarter of `WATCHDOG_USEC`.
+    public static func checkInInterval(watchdogMicroseconds: UInt64) -> TimeAmount {
+        .nanoseconds(max(1, period(watchdogMicroseconds: watchdogMicroseconds).nanoseconds / 2))
+    }
+
+    /// - Parameters:
+    ///   - progress: the loops' check-ins, shared with `/healthz`; its interval must be at most
+    ///     ``checkInInterval(watchdogMicroseconds:)``, and its owner starts and stops it.
+    ///   - beat: sends the heartbeat; `WATCHDOG=1` to systemd in the daemon.
+    public init(
+        watchdogMicroseconds: UInt64, progress: LoopProgress, logger: Logger, beat: @escaping @Sendable () -> Void
+    ) {
+        self.period = Self.period(watchdogMicroseconds: watchdogMicroseconds)
+        self.progress = progress
+        self.logger = logger
+        self.beat = beat
     }
 
     /// Loops that have not checked in within one period before `now` (nanoseconds of uptime).
     public func staleLoops(now: Int64) -> [Int] {
-        checkIns.indices.filter { now - checkIns[$0].load(ordering: .relaxed) > period.nanoseconds }
+        progress.staleLoops(now: now, threshold: period)
     }
 
     /// Sends the heartbeat every period while every loop keeps checking in; returns when cancelled.
@@ -82,10 +79,5 @@ public final class Watchdog: Sendable {
                 )
             }
         }
-    }
-
-    /// Cancels the check-in tasks.
-    public func stop() {
-        for task in tasks.withLockedValue({ $0 }) { task.cancel() }
     }
 }
