@@ -30,7 +30,7 @@ RELEASE_BIN  := .build/release
 
 # Debian packages the build and the tests need (systemd: systemd-analyze and
 # systemd-socket-activate for the unit and socket-activation tests; it need not run as init).
-DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat libcoap3-bin systemd
+DEB_PACKAGES := libssl-dev libsystemd-dev pkg-config openssl gnutls-bin socat libcoap3-bin systemd iproute2 iptables conntrack
 
 # Where `make install` puts things; DESTDIR is prepended to each.
 PREFIX      ?= /usr/local
