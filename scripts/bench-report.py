@@ -174,6 +174,15 @@ def section(report, png):
         for count, rss, per in zip(memory["sessions"], memory["residentKiB"], memory["perSessionKiB"]):
             lines.append(f"| {count:,} | {rss:,} | {per:.1f} |")
         lines += ["", f'Sessions per event loop at {memory["sessions"][-1]:,}: {memory["perLoop"]}.']
+    cluster = report.get("cluster")
+    if cluster:
+        lines += ["", "Two instances (`[cluster]`): the daemon's own connector, with a connection ID, tunnels 16 sessions "
+                  "to node 1 through a relay; then the relay moves every flow to node 2, which forwards each datagram "
+                  "to node 1 over the cluster link and sends the replies it gets back:", "",
+                  "| path | echoes/s, 16×8, 1200 B (through the tunnel) | CPU s / M datagrams |", "|---|---|---|",
+                  f'| direct to node 1 | {fmt(cluster["directEchoesPerSecond"])} | {cluster["directCPU"]:.2f} (node 1) |',
+                  f'| forwarded by node 2 | {fmt(cluster["forwardedEchoesPerSecond"])} | {cluster["forwardedCPU"]:.2f} '
+                  f'(both nodes; node 2 {cluster["receivingNodeCPU"]:.2f}) |']
     if report.get("workers"):
         lines += ["", "| workers | echoes/s, 16×8, 1200 B | sessions per event loop | CPU s / M datagrams |", "|---|---|---|---|"]
         for run in report["workers"]:

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "bench_relay.h"
 
+#include <signal.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -89,9 +91,43 @@ static void send_all(int fd, int count) {
     }
 }
 
+/* Set by SIGUSR1 when the relay was given a second backend: see bench_relay_run_switching. */
+static volatile sig_atomic_t switch_requested = 0;
+static void request_switch(int signal_number) {
+    (void)signal_number;
+    switch_requested = 1;
+}
+
+/* Every peer gets a new socket (a new source port) connected to `backend`: to
+ * the far side it looks like a NAT rebinding every flow, as a balancer that
+ * hashed the new 5-tuples elsewhere would see it. */
+static void switch_peers(int epoll_fd, const struct sockaddr_in *backend) {
+    for (uint32_t index = 0; index < TABLE; index++) {
+        struct peer *entry = &peers[index];
+        if (!entry->used) continue;
+        int fd = make_socket();
+        if (fd < 0 || fd >= TABLE * 2 || connect(fd, (const struct sockaddr *)backend, sizeof *backend) != 0) {
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, entry->backend_fd, NULL);
+        by_fd[entry->backend_fd] = NULL;
+        close(entry->backend_fd);
+        struct epoll_event event = { .events = EPOLLIN, .data.fd = fd };
+        epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+        entry->backend_fd = fd;
+        by_fd[fd] = entry;
+    }
+}
+
 int bench_relay_run(uint16_t listen_port, uint16_t backend_port) {
+    return bench_relay_run_switching(listen_port, backend_port, 0);
+}
+
+int bench_relay_run_switching(uint16_t listen_port, uint16_t backend_port, uint16_t second_backend_port) {
     struct sockaddr_in listen_address = loopback(listen_port);
     struct sockaddr_in backend = loopback(backend_port);
+    if (second_backend_port != 0) signal(SIGUSR1, request_switch);
     int listener = make_socket();
     if (listener < 0 || bind(listener, (struct sockaddr *)&listen_address, sizeof listen_address) != 0) return -1;
     int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -101,6 +137,12 @@ int bench_relay_run(uint16_t listen_port, uint16_t backend_port) {
     struct epoll_event ready[256];
     for (;;) {
         int count = epoll_wait(epoll_fd, ready, 256, -1);
+        if (switch_requested) {
+            switch_requested = 0;
+            backend = loopback(second_backend_port);
+            switch_peers(epoll_fd, &backend);
+            continue;
+        }
         int pending = 0;
         for (int i = 0; i < count; i++) {
             int fd = ready[i].data.fd;

@@ -85,6 +85,9 @@ final class BenchRunner {
                 })
         }
 
+        progress("cluster: a tunnel's 16 sessions served by node 1, then forwarded through node 2")
+        let cluster = try measureCluster(backend: backendEndpoint)
+
         var memory: MemoryResult?
         if !memorySessions.isEmpty {
             progress("memory: \(memorySessions.map(String.init).joined(separator: ", ")) idle sessions")
@@ -95,7 +98,7 @@ final class BenchRunner {
         noteSharedCores()
         return BenchReport(
             machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
-            targets: targets, memory: memory, workers: workerRuns, notes: notes)
+            targets: targets, memory: memory, workers: workerRuns, cluster: cluster, notes: notes)
     }
 
     // MARK: - The run around the targets

@@ -85,6 +85,8 @@ struct BenchReport: Codable {
     var targets: [TargetResult]
     var memory: MemoryResult?
     var workers: [WorkersResult]
+    /// Two instances: a session forwarded between them against the same served directly.
+    var cluster: ClusterResult?
     var notes: [String]
 
     /// The table printed at the end of a run (BENCHMARKS.md renders the same from the JSON).
@@ -132,6 +134,11 @@ struct BenchReport: Codable {
         for run in workers {
             lines.append(
                 "workers=\(run.workers): \(f(run.bulk.echoesPerSecond)) echoes/s 16×8 1200 B, sessions per loop \(run.perLoop), \(f(run.cpuSecondsPerMillionDatagrams, 2)) CPU s / M datagrams"
+            )
+        }
+        if let cluster {
+            lines.append(
+                "cluster (tunnel, 16×8 1200 B): direct \(f(cluster.directEchoesPerSecond)) echoes/s at \(f(cluster.directCPU, 2)) CPU s / M datagrams (node 1); forwarded through node 2 \(f(cluster.forwardedEchoesPerSecond)) echoes/s at \(f(cluster.forwardedCPU, 2)) (both nodes; node 2 \(f(cluster.receivingNodeCPU, 2)))"
             )
         }
         for target in targets where target.perLoop != nil {

@@ -24,13 +24,20 @@ struct Relay: ParsableCommand {
     @Option(help: "Backend address, 127.0.0.1:PORT.")
     var backend: String
 
+    @Option(help: "A second backend, 127.0.0.1:PORT: SIGUSR1 moves every peer there, from a new source port.")
+    var switchTo: String?
+
     func run() throws {
         guard let listen = Endpoint.parse(listen), let backend = Endpoint.parse(backend) else {
             throw ValidationError("addresses must be 127.0.0.1:PORT")
         }
-        // bench_relay_run returns only when it cannot start; "listening" is printed just before.
+        let second = try switchTo.map { text -> Endpoint in
+            guard let endpoint = Endpoint.parse(text) else { throw ValidationError("--switch-to must be 127.0.0.1:PORT") }
+            return endpoint
+        }
+        // The relay returns only when it cannot start; "listening" is printed just before.
         FileHandle.standardOutput.write(Data("relay listening on \(listen)\n".utf8))
-        let result = bench_relay_run(listen.port, backend.port)
+        let result = bench_relay_run_switching(listen.port, backend.port, second?.port ?? 0)
         throw BenchError("relay: cannot serve \(listen) (\(result)): \(errnoText())")
     }
 }

@@ -13,4 +13,8 @@
  * process is killed. Returns -1 (errno set) only when it cannot start. */
 int bench_relay_run(uint16_t listen_port, uint16_t backend_port);
 
+/* The same; with `second_backend_port` (not 0), SIGUSR1 moves every peer to a
+ * new socket connected to 127.0.0.1:second_backend_port. */
+int bench_relay_run_switching(uint16_t listen_port, uint16_t backend_port, uint16_t second_backend_port);
+
 #endif
