@@ -69,7 +69,9 @@ extension BenchRunner {
         let relayEndpoint = Endpoint(port: Endpoint.freePort())
         let relay = try Child(
             name: "cluster-relay", executable: "/proc/self/exe",
-            arguments: ["relay", "--listen", "\(relayEndpoint)", "--backend", "\(listen[0])", "--switch-to", "\(listen[1])"],
+            arguments: [
+                "relay", "--listen", "\(relayEndpoint)", "--backend", "\(listen[0])", "--switch-to", "\(listen[1])",
+            ],
             logDirectory: paths.work)
         defer { relay.stop() }
         try relay.waitForLog("listening", seconds: 10)
@@ -101,7 +103,8 @@ extension BenchRunner {
         // Every client's session is made on node 1 by its first echoes.
         _ = LoadGenerator.throughput(clients: clients, window: 1, payload: payload, warmup: 0, seconds: 1)
         let (direct, directCPU) = nodes[0].measuringCPU {
-            LoadGenerator.throughput(clients: clients, window: Self.window, payload: payload, warmup: 0.3, seconds: seconds)
+            LoadGenerator.throughput(
+                clients: clients, window: Self.window, payload: payload, warmup: 0.3, seconds: seconds)
         }
         kill(relay.pid, SIGUSR1)
         usleep(200_000)
@@ -110,7 +113,8 @@ extension BenchRunner {
             clients: clients, window: Self.window, payload: payload, warmup: 0.3, seconds: seconds)
         let owner = nodes[0].cpuSeconds - cpuBefore.0
         let receiver = nodes[1].cpuSeconds - cpuBefore.1
-        let forwardedLines = try String(contentsOfFile: nodes[0].logPath, encoding: .utf8)
+        let forwardedLines =
+            try String(contentsOfFile: nodes[0].logPath, encoding: .utf8)
             .components(separatedBy: "session moved peer=").count - 1
         if forwardedLines < 16 {
             notes.append("cluster: only \(forwardedLines) of 16 sessions moved to the forwarded path")

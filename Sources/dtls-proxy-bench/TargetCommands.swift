@@ -32,7 +32,9 @@ struct Relay: ParsableCommand {
             throw ValidationError("addresses must be 127.0.0.1:PORT")
         }
         let second = try switchTo.map { text -> Endpoint in
-            guard let endpoint = Endpoint.parse(text) else { throw ValidationError("--switch-to must be 127.0.0.1:PORT") }
+            guard let endpoint = Endpoint.parse(text) else {
+                throw ValidationError("--switch-to must be 127.0.0.1:PORT")
+            }
             return endpoint
         }
         // The relay returns only when it cannot start; "listening" is printed just before.

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from faultrelay import FaultRelay
-from harness import connector_config, endpoint_port, free_udp_port, listener_config, udp_client, udp_roundtrip, \
-    write_secret
+from harness import connector_config, endpoint_port, free_tcp_port, free_udp_port, listener_config, metric, scrape, \
+    udp_client, udp_roundtrip, write_secret
 
 CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
 
@@ -34,13 +34,15 @@ def start_cluster(start_daemon, echo_backend, certs, tmp_path, secret=b"cluster 
     backend = echo_backend()
     secret_file = write_secret(tmp_path / "cluster.secret", secret)
     ports = {1: free_udp_port(), 2: free_udp_port()}
+    metrics = {1: free_tcp_port(), 2: free_tcp_port()}
     nodes = {}
     for node, other in ((1, 2), (2, 1)):
         listener = listener_config(backend, certs, name="svc", ciphers=CIPHER)
         cluster = {"listen": f"127.0.0.1:{ports[node]}", "secret_file": str(secret_file),
                    "peers": [{"node_id": other, "address": f"127.0.0.1:{ports[other]}"}]}
-        nodes[node] = (start_daemon([listener], daemon={"node_id": node}, cluster=cluster), listener)
-    return nodes, backend, ports
+        daemon = {"node_id": node, "metrics_listen": f"127.0.0.1:{metrics[node]}"}
+        nodes[node] = (start_daemon([listener], daemon=daemon, cluster=cluster), listener)
+    return nodes, backend, ports, metrics
 
 
 def tunnel_to(node_listener, start_daemon, certs, relays):
@@ -64,7 +66,7 @@ def cluster_stats(daemon) -> dict[str, int]:
 
 
 def test_a_session_follows_its_client_to_another_instance(start_daemon, echo_backend, certs, tmp_path, relays):
-    nodes, backend, _ = start_cluster(start_daemon, echo_backend, certs, tmp_path)
+    nodes, backend, _, metrics = start_cluster(start_daemon, echo_backend, certs, tmp_path)
     (one, one_listener), (two, two_listener) = nodes[1], nodes[2]
     relay, near, local = tunnel_to(one_listener, start_daemon, certs, relays)
     client = udp_client()
@@ -86,11 +88,15 @@ def test_a_session_follows_its_client_to_another_instance(start_daemon, echo_bac
     assert two_counts["forwarded"] >= 10 and two_counts["replies_received"] >= 10
     assert one_counts["forwards_received"] >= 10 and one_counts["replied"] >= 10
     assert one_counts["dropped_unauthenticated"] == 0 and two_counts["dropped_replayed"] == 0
+    status, text = scrape(metrics[1])
+    assert status == 200
+    assert metric(text, "dtlsproxy_cluster_datagrams_total", direction="forwards_received") >= 10
+    assert abs(metric(text, "dtlsproxy_cluster_peer_last_heard_seconds", node="2") - time.time()) < 60
 
 
 def test_forged_cluster_messages_are_dropped_and_counted(start_daemon, echo_backend, certs, tmp_path,
                                                                       relays):
-    nodes, backend, ports = start_cluster(start_daemon, echo_backend, certs, tmp_path)
+    nodes, backend, ports, _ = start_cluster(start_daemon, echo_backend, certs, tmp_path)
     (one, one_listener), (two, two_listener) = nodes[1], nodes[2]
     relay, near, local = tunnel_to(one_listener, start_daemon, certs, relays)
     client = udp_client()
@@ -118,7 +124,7 @@ def record_like() -> bytes:
 
 
 def test_a_record_for_a_node_that_is_not_a_peer_is_dropped(start_daemon, echo_backend, certs, tmp_path, relays):
-    nodes, backend, ports = start_cluster(start_daemon, echo_backend, certs, tmp_path)
+    nodes, backend, ports, _ = start_cluster(start_daemon, echo_backend, certs, tmp_path)
     (one, one_listener), _ = nodes[1], nodes[2]
     stranger = udp_client(timeout=0.5)
     # A tls12_cid record whose CID names node 9, which nobody runs.

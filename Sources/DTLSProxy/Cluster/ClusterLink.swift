@@ -167,6 +167,7 @@ public final class ClusterLink: Sendable {
             stats.increment(counter)
         case .accepted(let message, let first):
             if first { logger.info("cluster node \(message.sender) reached: its messages authenticate") }
+            stats.heard(message.sender, at: Double(message.timestamp) / 1000)
             deliver(message)
         }
     }

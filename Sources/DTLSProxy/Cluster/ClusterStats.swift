@@ -1,5 +1,7 @@
 import Atomics
 import CoreMetrics
+import NIOConcurrencyHelpers
+import Prometheus
 
 /// What the cluster link counts: datagrams forwarded to and from other
 /// instances, and what it refused. Each counter is an atomic for the stats
@@ -29,8 +31,12 @@ final class ClusterStats: Sendable {
 
     private let counters: [ManagedAtomic<Int>]
     private let series: [CoreMetrics.Counter]
+    /// `dtlsproxy_cluster_peer_last_heard_seconds{node}`: when each peer's last authenticated message came.
+    private let lastHeard = NIOLockedValueBox<[UInt8: CoreMetrics.Gauge]>([:])
+    private let factory: PrometheusMetricsFactory
 
     init(metrics: DaemonMetrics) {
+        factory = metrics.factory
         counters = Counter.allCases.map { _ in ManagedAtomic(0) }
         series = Counter.allCases.map { counter in
             let name = counter.rawValue
@@ -48,6 +54,19 @@ final class ClusterStats: Sendable {
         let index = Counter.allCases.firstIndex(of: counter)!
         counters[index].wrappingIncrement(ordering: .relaxed)
         series[index].increment()
+    }
+
+    /// A peer's message authenticated at `seconds` since the epoch: its state, for the metrics.
+    func heard(_ node: UInt8, at seconds: Double) {
+        let gauge = lastHeard.withLockedValue { gauges in
+            if let gauge = gauges[node] { return gauge }
+            let gauge = CoreMetrics.Gauge(
+                label: "dtlsproxy_cluster_peer_last_heard_seconds", dimensions: [("node", String(node))],
+                factory: factory)
+            gauges[node] = gauge
+            return gauge
+        }
+        gauge.record(seconds)
     }
 
     func value(_ counter: Counter) -> Int {
