@@ -115,16 +115,16 @@ struct ClusterMessage: Equatable, Sendable {
 
 /// The key every cluster message is authenticated with: HMAC-SHA256 keyed by
 /// a key derived from `secret_file`, so the file's bytes are never used as a
-/// key for anything else.
-struct ClusterKey: Sendable, Equatable {
-    private let key: [UInt8]
+/// key for anything else. Used only under the cluster link's lock (``HMACSHA256``).
+struct ClusterKey: Sendable {
+    private let hmac: HMACSHA256
 
     init(secret: [UInt8]) {
-        key = CookieVerifier.hmac(key: secret, data: Array("dtls-proxyd cluster".utf8))
+        hmac = HMACSHA256(key: CookieVerifier.hmac(key: secret, data: Array("dtls-proxyd cluster".utf8)))
     }
 
     func tag(_ bytes: [UInt8]) -> [UInt8] {
-        Array(CookieVerifier.hmac(key: key, data: bytes).prefix(ClusterMessage.tagLength))
+        Array(hmac.tag(bytes).prefix(ClusterMessage.tagLength))
     }
 
     func verify(_ bytes: [UInt8], tag: [UInt8]) -> Bool {
