@@ -2,13 +2,18 @@
 probes on the ConfigMap's health_listen port, the Service on a listener's port,
 every file the configuration names under a mounted volume (the Secret's files
 among the Secret's keys), the Secret mounted 0400 and readable by the pod's
-user, a grace period longer than drain + shutdown, and a configuration that
-``dtls-proxyd --check-config`` accepts once the Secret's files are in place."""
+user, a grace period longer than drain + shutdown; a StatefulSet whose
+serviceName is the headless Service, and an init script (run here with sh, as
+each pod of the StatefulSet) that writes a configuration ``dtls-proxyd
+--check-config`` accepts once the Secret's files are in place, with node_id =
+ordinal + 1 and the other ordinals' headless DNS names as peers on the cluster
+port."""
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path, PurePosixPath
 
@@ -20,7 +25,7 @@ from harness import REPO, make_certificate, run_daemon_once, write_secret
 MANIFESTS = REPO / "deploy" / "kubernetes"
 DOCKERFILE = REPO / "deploy" / "container" / "Dockerfile"
 FILE_KEYS = ("certificate", "private_key", "client_ca", "server_ca", "psk_file", "ticket_key_file",
-             "cookie_secret_file")
+             "cookie_secret_file", "secret_file")
 # Keys of the other half of the scale-out work ([daemon] health_listen and drain_timeout):
 # a binary built without it reports them as unknown keys.
 PENDING_KEYS = ("health_listen", "drain_timeout")
@@ -42,10 +47,25 @@ def _one(objects, kind: str) -> dict:
     return objects[kind][0]
 
 
+def _workload(objects) -> dict:
+    return _one(objects, "StatefulSet")
+
+
 def _container(objects) -> dict:
-    containers = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers = _workload(objects)["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return containers[0]
+
+
+def _init_container(objects) -> dict:
+    containers = _workload(objects)["spec"]["template"]["spec"]["initContainers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _init_env(objects) -> dict[str, str]:
+    """The init container's literal environment (valueFrom entries left out)."""
+    return {e["name"]: e["value"] for e in _init_container(objects)["env"] if "value" in e}
 
 
 def _config_text(objects) -> str:
@@ -91,11 +111,13 @@ def _named_files(config: dict) -> list[str]:
     return [table[key] for table in _tables(config) for key in FILE_KEYS if table.get(key)]
 
 
-def _mounts(objects) -> dict[str, dict]:
-    """Mount path -> the volume mounted there."""
-    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+def _mounts(objects, container: dict | None = None) -> dict[str, dict]:
+    """Mount path -> the volume mounted there (in the daemon's container unless told)."""
+    spec = _workload(objects)["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec["volumes"]}
-    return {m["mountPath"]: volumes[m["name"]] for m in _container(objects)["volumeMounts"]}
+    container = container or _container(objects)
+    return {m["mountPath"]: volumes[m["name"]] | {"readOnly": m.get("readOnly", False)}
+            for m in container["volumeMounts"]}
 
 
 def _volume_of(objects, path: str) -> tuple[str, dict]:
@@ -123,7 +145,7 @@ def test_the_udp_service_reaches_a_listener_and_keeps_client_addresses(objects):
     public = [s for s in services if s["spec"].get("clusterIP") != "None"]
     headless = [s for s in services if s["spec"].get("clusterIP") == "None"]
     assert len(public) == 1 and len(headless) == 1
-    labels = _one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    labels = _workload(objects)["spec"]["template"]["metadata"]["labels"]
     for service in services:
         assert service["spec"]["selector"].items() <= labels.items(), service["metadata"]["name"]
     spec = public[0]["spec"]
@@ -141,8 +163,23 @@ def test_every_named_file_is_under_a_mounted_volume(objects):
     container = _container(objects)
     config_path = container["args"][container["args"].index("--config") + 1]
     mount, volume = _volume_of(objects, config_path)
-    assert volume["configMap"]["name"] == _one(objects, "ConfigMap")["metadata"]["name"]
-    assert PurePosixPath(config_path).relative_to(mount).as_posix() in _one(objects, "ConfigMap")["data"]
+    # The daemon reads what the init container wrote into the node volume.
+    assert "emptyDir" in volume and volume["readOnly"] is True, volume
+    init = _init_container(objects)
+    init_mounts = _mounts(objects, init)
+    assert init_mounts[mount]["name"] == volume["name"] and init_mounts[mount]["readOnly"] is False
+    assert _init_env(objects)["OUT_DIR"] == mount
+    assert PurePosixPath(config_path).name == "dtls-proxy.toml"
+    peers_file = _config(objects)["cluster"]["peers_file"]
+    assert _volume_of(objects, peers_file) == (mount, volume), peers_file
+    # The init script and the template it copies are keys of the ConfigMap, mounted in the init container.
+    configmap = _one(objects, "ConfigMap")
+    script = init["command"][-1]
+    template = re.search(r"template=\$\{TEMPLATE:-([^}]+)\}", configmap["data"]["cluster-init.sh"]).group(1)
+    for path in (script, template):
+        config_mount = next(m for m in init_mounts if PurePosixPath(path).is_relative_to(m))
+        assert init_mounts[config_mount]["configMap"]["name"] == configmap["metadata"]["name"], path
+        assert PurePosixPath(path).relative_to(config_mount).as_posix() in configmap["data"], path
 
     secret = _one(objects, "Secret")
     files = _named_files(_config(objects))
@@ -154,8 +191,35 @@ def test_every_named_file_is_under_a_mounted_volume(objects):
         assert key in secret.get("stringData", {}) | secret.get("data", {}), f"{path}: no key {key} in the Secret"
 
 
+def test_the_statefulset_names_its_pods_through_the_headless_service(objects):
+    workload = _workload(objects)
+    headless = [s for s in objects["Service"] if s["spec"].get("clusterIP") == "None"]
+    public = [s for s in objects["Service"] if s["spec"].get("clusterIP") != "None"]
+    assert workload["spec"]["serviceName"] == headless[0]["metadata"]["name"]
+    # Pods start together and resolve each other before they are ready.
+    assert workload["spec"]["podManagementPolicy"] == "Parallel"
+    assert headless[0]["spec"]["publishNotReadyAddresses"] is True
+    env = _init_env(objects)
+    assert env["HEADLESS_SERVICE"] == workload["spec"]["serviceName"]
+    assert int(env["REPLICAS"]) == workload["spec"]["replicas"]
+    namespace = next(e for e in _init_container(objects)["env"] if e["name"] == "NAMESPACE")
+    assert namespace["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    # The cluster port: a UDP container port, on the headless Service, not on the public one.
+    cluster_port = _port(_config(objects)["cluster"]["listen"])
+    assert int(env["CLUSTER_PORT"]) == cluster_port
+    container = _container(objects)
+    assert any(p["containerPort"] == cluster_port and p["protocol"] == "UDP" for p in container["ports"])
+    targets = [_container_port(container, p.get("targetPort", p["port"]))["containerPort"]
+               for p in headless[0]["spec"]["ports"] if p["protocol"] == "UDP" and p["port"] == cluster_port]
+    assert targets == [cluster_port]
+    for port in public[0]["spec"]["ports"]:
+        assert _container_port(container, port.get("targetPort", port["port"]))["containerPort"] != cluster_port
+    # The init container runs under the same restrictions as the daemon.
+    assert _init_container(objects)["securityContext"] == container["securityContext"]
+
+
 def test_the_secret_is_0400_and_the_pod_can_read_it(objects):
-    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    spec = _workload(objects)["spec"]["template"]["spec"]
     secret_volumes = [v for v in spec["volumes"] if "secret" in v]
     assert secret_volumes
     for volume in secret_volumes:
@@ -179,44 +243,101 @@ def test_the_grace_period_exceeds_drain_and_shutdown(objects):
     assert daemon.get("reload_on_change") is True
     drain = _seconds(daemon.get("drain_timeout", "0s"))
     shutdown = _seconds(daemon.get("shutdown_timeout", "5s"))
-    grace = _one(objects, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    grace = _workload(objects)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > drain + shutdown, (grace, drain, shutdown)
 
 
-def test_check_config_accepts_the_configmap_with_the_secret_in_place(objects, tmp_path):
+def _fake_getent(directory: Path, status: int) -> dict[str, str]:
+    """An environment whose getent answers every name with `status` (the test has no cluster DNS)."""
+    directory.mkdir()
+    getent = directory / "getent"
+    getent.write_text(f"#!/bin/sh\nexit {status}\n")
+    getent.chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+def _run_init(objects, tmp_path: Path, hostname: str, node_dir: Path, template: Path, extra: dict[str, str]):
+    script = tmp_path / "cluster-init.sh"
+    script.write_text(_one(objects, "ConfigMap")["data"]["cluster-init.sh"])
+    env = _init_env(objects) | {"HOSTNAME": hostname, "NAMESPACE": "prod", "OUT_DIR": str(node_dir),
+                                "TEMPLATE": str(template)} | extra
+    return subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=20, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_check_config_accepts_each_pods_configuration_with_the_secret_in_place(objects, tmp_path):
     mounts = _mounts(objects)
     secret_mount = next(m for m, v in mounts.items() if "secret" in v)
-    config_mount = next(m for m, v in mounts.items() if "configMap" in v)
-    secret_dir, config_dir = tmp_path / "secret", tmp_path / "config"
+    node_mount = next(m for m, v in mounts.items() if "emptyDir" in v)
+    secret_dir = tmp_path / "secret"
     secret_dir.mkdir()
-    config_dir.mkdir()
     # What the kubelet makes of defaultMode 0400 with fsGroup: 0440.
-    mode = _one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    mode = _workload(objects)["spec"]["template"]["spec"]["volumes"]
     mode = next(v["secret"]["defaultMode"] for v in mode if "secret" in v) | 0o040
     cert, key = make_certificate(tmp_path, "server")
     contents = {"tls.crt": cert.read_bytes(), "tls.key": key.read_bytes(),
-                "cookie.secret": os.urandom(32), "ticket.key": os.urandom(48)}
+                "cookie.secret": os.urandom(32), "ticket.key": os.urandom(48), "cluster.secret": os.urandom(32)}
     for name in _one(objects, "Secret")["stringData"]:
         write_secret(secret_dir / name, contents[name])
         os.chmod(secret_dir / name, mode)
 
-    text = _config_text(objects).replace(secret_mount, str(secret_dir)).replace(config_mount, str(config_dir))
-    path = config_dir / "dtls-proxy.toml"
+    workload = _workload(objects)
+    name, replicas = workload["metadata"]["name"], workload["spec"]["replicas"]
+    cluster_port = _port(_config(objects)["cluster"]["listen"])
+    resolves = _fake_getent(tmp_path / "bin", 0)
     stripped = []
-    for _ in range(len(PENDING_KEYS) + 1):
-        path.write_text(text)
-        result = run_daemon_once(path, "--check-config")
-        unknown = re.search(r"daemon\.(\w+): unknown key", result.stderr + result.stdout)
-        # Until [daemon] health_listen and drain_timeout are merged, this binary
-        # reports them as unknown: strip exactly those two (and only when it
-        # says so), so the rest of the configuration is still checked, and the
-        # test keeps checking them once the binary knows them.
-        if result.returncode != 0 and unknown and unknown.group(1) in PENDING_KEYS:
-            stripped.append(unknown.group(1))
-            text = re.sub(rf"(?m)^{unknown.group(1)}\s*=.*\n", "", text)
-            continue
-        break
-    assert result.returncode == 0, result.stdout + result.stderr
+    for ordinal in range(replicas):
+        node_dir = tmp_path / f"node-{ordinal}"
+        node_dir.mkdir()
+        template = tmp_path / f"template-{ordinal}.toml"
+        text = _config_text(objects).replace(secret_mount, str(secret_dir)).replace(node_mount, str(node_dir))
+        for key in stripped:
+            text = re.sub(rf"(?m)^{key}\s*=.*\n", "", text)
+        template.write_text(text)
+        init = _run_init(objects, tmp_path, f"{name}-{ordinal}", node_dir, template, resolves)
+        assert init.returncode == 0, init.stdout + init.stderr
+
+        path = node_dir / "dtls-proxy.toml"
+        config = tomllib.loads(path.read_text())
+        assert config["daemon"]["node_id"] == ordinal + 1
+        expected = {(k + 1, f"{name}-{k}.{workload['spec']['serviceName']}.prod.svc.cluster.local:{cluster_port}")
+                    for k in range(replicas) if k != ordinal}
+        peers = {(int(node), address) for node, address in
+                 (line.split() for line in (node_dir / "peers").read_text().splitlines() if line.strip())}
+        assert peers == expected
+        # Only node_id differs from the ConfigMap's template.
+        assert config | {"daemon": config["daemon"] | {"node_id": 0}} == tomllib.loads(text)
+
+        for _ in range(len(PENDING_KEYS) + 1):
+            result = run_daemon_once(path, "--check-config")
+            unknown = re.search(r"daemon\.(\w+): unknown key", result.stderr + result.stdout)
+            # Until [daemon] health_listen and drain_timeout are merged, this binary
+            # reports them as unknown: strip exactly those two (and only when it
+            # says so), so the rest of the configuration is still checked, and the
+            # test keeps checking them once the binary knows them.
+            if result.returncode != 0 and unknown and unknown.group(1) in PENDING_KEYS:
+                stripped.append(unknown.group(1))
+                path.write_text(re.sub(rf"(?m)^{unknown.group(1)}\s*=.*\n", "", path.read_text()))
+                continue
+            break
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "configuration OK: " in result.stdout, result.stdout + result.stderr
     assert len(stripped) == len(set(stripped))
-    assert "configuration OK: " in result.stdout, result.stdout + result.stderr
-    print(f"--check-config accepted the ConfigMap's configuration; stripped as unknown: {stripped or 'nothing'}")
+    print(f"--check-config accepted the configuration of all {replicas} pods; "
+          f"stripped as unknown: {stripped or 'nothing'}")
+
+
+def test_the_init_script_fails_while_a_peer_does_not_resolve(objects, tmp_path):
+    node_dir = tmp_path / "node"
+    node_dir.mkdir()
+    template = tmp_path / "template.toml"
+    template.write_text(_config_text(objects))
+    name = _workload(objects)["metadata"]["name"]
+    result = _run_init(objects, tmp_path, f"{name}-0", node_dir, template,
+                       _fake_getent(tmp_path / "bin", 2) | {"PEER_WAIT_SECONDS": "1"})
+    assert result.returncode != 0
+    assert "does not resolve after 1s" in result.stderr, result.stderr
+    # The daemon's configuration is written only once every peer resolves.
+    assert not (node_dir / "dtls-proxy.toml").exists()
+    result = _run_init(objects, tmp_path, name, node_dir, template, _fake_getent(tmp_path / "bin2", 0))
+    assert result.returncode != 0 and "does not end in -ORDINAL" in result.stderr, result.stderr
