@@ -20,12 +20,21 @@ public final class ClusterLink: Sendable {
     /// Where a received message goes: the routers of the listener it names.
     typealias Listeners = @Sendable (String) -> [NIOLoopBound<ListenerRouter>]
 
+    /// Holds the ``Listeners`` function. A class, not the function itself, in the
+    /// lock box: a function value read out of a generic box through its `inout`
+    /// accessor comes back wrapped in one more reabstraction thunk each time,
+    /// and a chain that grows by one per message took most of the link's CPU.
+    private final class ListenerSource: Sendable {
+        let routers: Listeners
+        init(_ routers: @escaping Listeners) { self.routers = routers }
+    }
+
     let nodeID: UInt8
     let stats: ClusterStats
     private let channel: Channel
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
-    private let listeners: NIOLockedValueBox<Listeners?>
+    private let listeners: NIOLockedValueBox<ListenerSource?>
 
     private struct State {
         var key: ClusterKey
@@ -43,7 +52,7 @@ public final class ClusterLink: Sendable {
 
     private init(
         nodeID: UInt8, channel: Channel, state: State, stats: ClusterStats, logger: Logger,
-        listeners: NIOLockedValueBox<Listeners?>
+        listeners: NIOLockedValueBox<ListenerSource?>
     ) {
         self.nodeID = nodeID
         self.channel = channel
@@ -59,7 +68,7 @@ public final class ClusterLink: Sendable {
         logger: Logger
     ) async throws -> ClusterLink {
         let peers = try resolve(configuration.peers)
-        let listeners = NIOLockedValueBox<Listeners?>(nil)
+        let listeners = NIOLockedValueBox<ListenerSource?>(nil)
         let box = NIOLockedValueBox<ClusterLink?>(nil)
         let address = try configuration.listen.resolved(for: "cluster", key: "listen")
         let channel: Channel
@@ -99,7 +108,8 @@ public final class ClusterLink: Sendable {
 
     /// Where messages for each listener go; set once the listeners are up.
     func setListeners(_ body: @escaping Listeners) {
-        listeners.withLockedValue { $0 = body }
+        let source = ListenerSource(body)
+        listeners.withLockedValue { $0 = source }
     }
 
     /// A reload: new peers and secret; the socket stays.
@@ -173,7 +183,7 @@ public final class ClusterLink: Sendable {
     }
 
     private func deliver(_ message: ClusterMessage) {
-        let routers = listeners.withLockedValue { $0 }?(message.listener) ?? []
+        let routers = listeners.withLockedValue { $0 }?.routers(message.listener) ?? []
         guard let router = routers.first(where: { $0.eventLoop === channel.eventLoop }) ?? routers.first else {
             stats.increment(.droppedUnknownListener)
             return
