@@ -29,6 +29,8 @@ CLONE_NEWNET = 0x40000000
 VIP = "10.96.0.10"
 PODS = ["10.244.0.11", "10.244.0.12", "10.244.0.13"]
 CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
+# Enough sessions that an instance gets none with a chance of 3 × (2/3)^36, about 1e-6.
+SPREAD_SESSIONS = 36
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 def sh(*argv: str):
@@ -186,10 +188,10 @@ def test_sessions_spread_over_instances_and_follow_their_clients_across_them(ser
     node, instances, _ = service
     relay = in_netns(node, lambda: FaultRelay((VIP, 5684)))
     try:
-        near, clients = start_tunnel(node, tmp_path, certs, procs, 24, relay)
+        near, clients = start_tunnel(node, tmp_path, certs, procs, SPREAD_SESSIONS, relay)
         echo_all(clients, b"before")
-        per_instance = opens_per_instance(instances, 24)
-        assert sum(per_instance) == 24, per_instance
+        per_instance = opens_per_instance(instances, SPREAD_SESSIONS)
+        assert sum(per_instance) == SPREAD_SESSIONS, per_instance
         assert all(count > 0 for count in per_instance), f"handshakes did not spread: {per_instance}"
 
         # Every tunnel flow gets a new source port: conntrack sees new 5-tuples and the
@@ -205,11 +207,11 @@ def test_sessions_spread_over_instances_and_follow_their_clients_across_them(ser
             forwarded += int(line.split(" forwarded=", 1)[1].split()[0])
         assert forwarded > 0, "no flow landed on another instance"
         deadline = time.monotonic() + 5
-        while (moved := sum(sum("session moved peer=" in l for l in d.log_lines()) for d in instances)) < 24:
+        while (moved := sum(sum("session moved peer=" in l for l in d.log_lines()) for d in instances)) < SPREAD_SESSIONS:
             assert time.monotonic() < deadline, moved
             time.sleep(0.05)
-        assert moved == 24
-        report(f"behind kube-proxy's DNAT layout: 24 handshakes spread {per_instance} over 3 instances; after a "
+        assert moved == SPREAD_SESSIONS
+        report(f"behind kube-proxy's DNAT layout: {SPREAD_SESSIONS} handshakes spread {per_instance} over 3 instances; after a "
                f"source-port change of every flow, {forwarded} datagrams crossed to their session's instance, "
                "no new handshake")
     finally:
