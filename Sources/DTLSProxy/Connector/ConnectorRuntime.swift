@@ -10,11 +10,15 @@ public final class ConnectorRuntime: Sendable {
     public let configuration: ConnectorConfiguration
     public let context: DTLSClientContext
     public let serverAddress: SocketAddress
+
+    /// `server` as configured, with the address it resolved to when that differs.
+    var serverDescription: String {
+        Self.describe(configuration.server, resolvedTo: serverAddress)
+    }
+
     public let stats: ConnectorStats
     /// What its sessions take from it: timeouts, logger, counters.
     let sessionSettings: SessionSettings
-    /// `server` as configured, with the address it resolved to when that differs.
-    let serverDescription: String
     /// The session new local peers resume; nil with `session_tickets = false`.
     let sessionCache: ClientSessionCache?
 
@@ -27,13 +31,18 @@ public final class ConnectorRuntime: Sendable {
         self.serverAddress = serverAddress
         self.stats = stats
         sessionCache = configuration.sessionTickets ? ClientSessionCache() : nil
-        let written = configuration.server.description
-        let resolved = serverAddress.logDescription
-        serverDescription = written == resolved ? written : "\(written) (\(resolved))"
         sessionSettings = SessionSettings(
             logger: logger, idleTimeout: configuration.idleTimeout, handshakeTimeout: configuration.handshakeTimeout,
             maxUndecryptableDatagrams: 0, stats: stats,
-            logFields: " connector=\(configuration.name) server=\(serverDescription)")
+            logFields:
+                " connector=\(configuration.name) server=\(Self.describe(configuration.server, resolvedTo: serverAddress))"
+        )
+    }
+
+    private static func describe(_ server: EndpointAddress, resolvedTo address: SocketAddress) -> String {
+        let written = server.description
+        let resolved = address.logDescription
+        return written == resolved ? written : "\(written) (\(resolved))"
     }
 
     var name: String { configuration.name }

@@ -8,19 +8,12 @@ import Testing
 /// accepted so far may move the session; the check changes nothing itself.
 @Suite("Connection ID: the address-update rule")
 struct ConnectionIDAddressChangeTests {
-    private func established() throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
-        try ConnectionIDHarness.established(cipher: "PSK-AES128-CCM8", clientCIDLength: 0)
-    }
-
-    private func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
-        try ConnectionIDHarness.written(text, by: endpoint)
-    }
-
     @Test func newerRecordsMayMoveTheSessionReplaysOlderAndForgedOnesMayNot() throws {
-        let (harness, server, client) = try established()
+        let (harness, server, client) = try ConnectionIDHarness.established(
+            cipher: "PSK-AES128-CCM8", clientCIDLength: 0)
         let layer = try #require(server.connectionIDRecords)
-        let early = try written("early", by: client)
-        let late = try written("late", by: client)
+        let early = try ConnectionIDHarness.written("early", by: client)
+        let late = try ConnectionIDHarness.written("late", by: client)
 
         // Both are newer than anything accepted; asking twice changes nothing.
         #expect(layer.carriesNewestRecord(ByteBuffer(bytes: early)))
@@ -35,7 +28,7 @@ struct ConnectionIDAddressChangeTests {
         #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: late)))
 
         // A forged record: a newer sequence number that its tag does not cover.
-        let next = try written("next", by: client)
+        let next = try ConnectionIDHarness.written("next", by: client)
         var forged = next
         forged[forged.count - 1] ^= 0x01
         #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: forged)))
@@ -49,7 +42,7 @@ struct ConnectionIDAddressChangeTests {
 
         // Garbage, an ordinary record, a record for another CID: no.
         #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: [25, 0xFE, 0xFD] + [UInt8](repeating: 0, count: 30))))
-        var otherCID = try written("other", by: client)
+        var otherCID = try ConnectionIDHarness.written("other", by: client)
         otherCID[12] ^= 0xFF
         #expect(!layer.carriesNewestRecord(ByteBuffer(bytes: otherCID)))
     }

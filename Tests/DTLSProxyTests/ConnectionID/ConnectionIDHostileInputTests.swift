@@ -7,19 +7,12 @@ import Testing
 /// each is dropped and counted by reason, and the session goes on.
 @Suite("Connection ID: hostile records")
 struct ConnectionIDHostileInputTests {
-    private func established() throws -> (ConnectionIDHarness, DTLSServerConnection, DTLSClientConnection) {
-        try ConnectionIDHarness.established(cipher: "PSK-AES128-GCM-SHA256", clientCIDLength: 5)
-    }
-
-    private func written(_ text: String, by endpoint: DTLSEndpoint) throws -> [UInt8] {
-        try ConnectionIDHarness.written(text, by: endpoint)
-    }
-
     @Test func serverDropsAndCountsEveryKindOfBadRecord() throws {
-        let (harness, server, client) = try established()
+        let (harness, server, client) = try ConnectionIDHarness.established(
+            cipher: "PSK-AES128-GCM-SHA256", clientCIDLength: 5)
         let serverCID = try #require(server.ownConnectionID)
         let layer = try #require(server.connectionIDRecords)
-        let real = try written("a", by: client)
+        let real = try ConnectionIDHarness.written("a", by: client)
         #expect(real[0] == 25 && Array(real[11..<17]) == serverCID)
 
         var unknown = real
@@ -64,8 +57,8 @@ struct ConnectionIDHostileInputTests {
         #expect(layer.stats.total == 7)
 
         // Out of order: the later record is the newest, the earlier one is accepted but is not.
-        let early = try written("b", by: client)
-        let late = try written("c", by: client)
+        let early = try ConnectionIDHarness.written("b", by: client)
+        let late = try ConnectionIDHarness.written("c", by: client)
         #expect(harness.inject(late, to: server) == ["c"])
         let newest = try #require(layer.lastAccepted)
         #expect(newest.isNewest)
@@ -80,9 +73,10 @@ struct ConnectionIDHostileInputTests {
 
     /// The client's side converts too: a forged or mislabelled record from the server goes nowhere.
     @Test func clientDropsForgedRecordsFromTheServer() throws {
-        let (harness, server, client) = try established()
+        let (harness, server, client) = try ConnectionIDHarness.established(
+            cipher: "PSK-AES128-GCM-SHA256", clientCIDLength: 5)
         let layer = try #require(client.connectionIDRecords)
-        let real = try written("z", by: server)
+        let real = try ConnectionIDHarness.written("z", by: server)
         var unknown = real
         unknown[11] ^= 0xFF
         var flipped = real
@@ -119,8 +113,9 @@ struct ConnectionIDHostileInputTests {
     }
 
     @Test func connectionIDForRoutingWithoutDecrypting() throws {
-        let (harness, server, client) = try established()
-        let record = try written("r", by: client)
+        let (harness, server, client) = try ConnectionIDHarness.established(
+            cipher: "PSK-AES128-GCM-SHA256", clientCIDLength: 5)
+        let record = try ConnectionIDHarness.written("r", by: client)
         #expect(
             ConnectionIDRecordLayer.connectionID(in: ByteBuffer(bytes: record), length: 6) == server.ownConnectionID)
         let ordinary = try #require(harness.toServer.first)  // the ClientHello
