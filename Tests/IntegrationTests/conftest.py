@@ -121,6 +121,15 @@ def procs():
 
 
 @pytest.fixture
+def relays():
+    """Registry of fault relays (``faultrelay.FaultRelay``); all are stopped at teardown."""
+    started: list = []
+    yield started
+    for relay in started:
+        relay.stop()
+
+
+@pytest.fixture
 def backends():
     """Registry of Python echo backends; all are stopped at teardown."""
     started: list[EchoBackend] = []

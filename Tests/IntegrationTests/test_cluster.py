@@ -22,14 +22,6 @@ from harness import connector_config, endpoint_port, free_tcp_port, free_udp_por
 CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
 
 
-@pytest.fixture
-def relays():
-    started: list[FaultRelay] = []
-    yield started
-    for relay in started:
-        relay.stop()
-
-
 def start_cluster(start_daemon, echo_backend, certs, tmp_path, secret=b"cluster secret of the test 0123456789"):
     backend = echo_backend()
     secret_file = write_secret(tmp_path / "cluster.secret", secret)

@@ -35,14 +35,6 @@ MORE_SUITES = [("cert", "ECDHE-ECDSA-AES256-GCM-SHA384"), ("cert", "ECDHE-ECDSA-
                ("psk", "PSK-AES128-CCM"), ("psk", "PSK-CHACHA20-POLY1305")]
 
 
-@pytest.fixture
-def relays():
-    started: list[FaultRelay] = []
-    yield started
-    for relay in started:
-        relay.stop()
-
-
 def start_tunnel(start_daemon, echo_backend, certs, tmp_path, relays, auth, cipher, listener_cid=True,
                  reply=None, node_id=0, **listener_keys):
     """Backend ← listener ← relay ← connector, with connection IDs offered by the connector."""
