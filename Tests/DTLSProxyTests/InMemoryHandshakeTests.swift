@@ -10,13 +10,6 @@ import Testing
 @Suite("DTLS core in memory")
 struct InMemoryHandshakeTests {
     let allocator = ByteBufferAllocator()
-    let peerMaterial: [UInt8] = [4, 127, 0, 0, 1, 0x30, 0x39]
-
-    /// A folder with a PSK file, a self-signed ECDSA certificate (made with the
-    /// openssl command line) and a configuration with one listener and one connector.
-    private func configuration(certificate: Bool) throws -> (ConfigTestFolder, ProxyConfiguration) {
-        try ConfigTestFolder.listenerAndConnector(certificate: certificate)
-    }
 
     private func datagrams(of endpoint: DTLSEndpoint) -> [ByteBuffer] {
         var out: [ByteBuffer] = []
@@ -24,56 +17,15 @@ struct InMemoryHandshakeTests {
         return out
     }
 
-    /// Runs the handshake to completion on both sides; returns the server and client connections.
-    private func handshake(certificate: Bool) throws -> (DTLSServerConnection, DTLSClientConnection, ConfigTestFolder) {
-        let (folder, config) = try configuration(certificate: certificate)
-        let serverContext = try DTLSServerContext(listener: config.listeners[0], configFile: config.sourcePath)
-        let clientContext = try DTLSClientContext(connector: config.connectors[0], configFile: config.sourcePath)
-        let cookies = CookieVerifier(masterSecret: CookieVerifier.randomSecret())
-        let client = try DTLSClientConnection(context: clientContext, ipv6: false, allocator: allocator)
-
-        // The router's part: a cookieless ClientHello gets a HelloVerifyRequest and nothing else.
-        #expect(client.handshake() == .inProgress)
-        let first = try #require(datagrams(of: client).first)
-        let hello = try first.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
-        #expect(hello.cookie.isEmpty)
-        let verify = HelloVerifyRequest.datagram(
-            cookie: cookies.cookie(for: peerMaterial),
-            recordSequenceNumber: hello.recordSequenceNumber,
-            messageSequence: hello.messageSequence)
-        client.receive(ByteBuffer(bytes: verify))
-        #expect(client.handshake() == .inProgress)
-        let second = try #require(datagrams(of: client).first)
-        let withCookie = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
-        #expect(cookies.verify(withCookie.cookie, for: peerMaterial))
-
-        let server = try DTLSServerConnection(
-            context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
-        #expect(server.start(clientHello: second).succeeded)
-        var serverDone = false, clientDone = false
-        for _ in 0..<10 where !(serverDone && clientDone) {
-            if !serverDone {
-                switch server.handshake() {
-                case .complete: serverDone = true
-                case .inProgress: break
-                case let other: Issue.record("server handshake: \(other)"); return (server, client, folder)
-                }
-            }
-            for datagram in datagrams(of: server) {
-                client.receive(datagram)
-                switch client.handshake() {
-                case .complete: clientDone = true
-                case .inProgress: break
-                case let other: Issue.record("client handshake: \(other)"); return (server, client, folder)
-                }
-            }
-            for datagram in datagrams(of: client) {
-                server.receive(datagram)
-                if serverDone { _ = readAll(server) }
-            }
-        }
-        #expect(serverDone && clientDone)
-        return (server, client, folder)
+    /// Runs the handshake to completion on both sides, with the router's cookie
+    /// exchange in front of the server (no connection IDs); the harness keeps
+    /// the contexts alive, as a runtime does.
+    private func handshake(
+        certificate: Bool
+    ) throws -> (DTLSServerConnection, DTLSClientConnection, ConnectionIDHarness) {
+        let harness = try ConnectionIDHarness(certificate: certificate, server: .off, client: .off)
+        let (server, client) = try #require(try harness.connect())
+        return (server, client, harness)
     }
 
     private func readAll(_ endpoint: DTLSEndpoint) -> [String] {

@@ -103,6 +103,11 @@ final class ConnectionIDHarness {
             second = try #require(drain(client).first)
         }
         toServer.append(Array(second.readableBytesView))
+        if helloVerifyRounds > 0 {
+            // The router lets through only a ClientHello whose cookie verifies.
+            let withCookie = try second.withUnsafeReadableBytes { ClientHelloParser.parse($0) }.get()
+            #expect(cookies.verify(withCookie.cookie, for: peerMaterial))
+        }
         let server = try DTLSServerConnection(
             context: serverContext, cookies: cookies, peerMaterial: peerMaterial, ipv6: false, allocator: allocator)
         #expect(server.start(clientHello: second).succeeded)
