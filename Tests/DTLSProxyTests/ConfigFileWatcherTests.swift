@@ -29,14 +29,20 @@ struct ConfigFileWatcherTests {
         return try #require(watcher)
     }
 
-    @Test func aFileRenamedOverIsOneReport() async throws {
+    /// A folder holding `server.pem` ("old") and a watcher on it, its watch in place.
+    private static func watchingACertificate() async throws -> (ConfigTestFolder, String, Reports, ConfigFileWatcher) {
         let folder = try ConfigTestFolder()
         let cert = try folder.write("server.pem", "old")
         let reports = Reports()
-        let watcher = try Self.start(reports)
+        let watcher = try start(reports)
         watcher.watch([cert])
         // watch(_:) hands the set to the thread; give it a moment to add the watch.
         try await Task.sleep(for: .milliseconds(200))
+        return (folder, cert, reports, watcher)
+    }
+
+    @Test func aFileRenamedOverIsOneReport() async throws {
+        let (folder, cert, reports, watcher) = try await Self.watchingACertificate()
         try folder.write("unrelated.txt", "not watched")
         try folder.write("server.pem.new", "new")
         try FileManager.default.removeItem(atPath: cert)
@@ -80,12 +86,7 @@ struct ConfigFileWatcherTests {
     }
 
     @Test func anEmptySetReportsNothingAndStopReturns() async throws {
-        let folder = try ConfigTestFolder()
-        let cert = try folder.write("server.pem", "old")
-        let reports = Reports()
-        let watcher = try Self.start(reports)
-        watcher.watch([cert])
-        try await Task.sleep(for: .milliseconds(200))
+        let (folder, _, reports, watcher) = try await Self.watchingACertificate()
         watcher.watch([])
         try await Task.sleep(for: .milliseconds(200))
         try folder.write("server.pem", "new")

@@ -290,6 +290,17 @@ SERVER_NO_RENEGOTIATION = rb"<<< [^\n]*(?:content_type=21|Alert)[^\n]*\n\s+01 64
 
 # --------------------------------------------------------------------------- config
 
+def toml_tables(value):
+    """Every table in a parsed TOML document, nested arrays of tables included."""
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from toml_tables(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from toml_tables(child)
+
+
 def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from harness import REPO, make_certificate, run_daemon_once, write_secret
+from harness import REPO, make_certificate, run_daemon_once, toml_tables, write_secret
 
 MANIFESTS = REPO / "deploy" / "kubernetes"
 DOCKERFILE = REPO / "deploy" / "container" / "Dockerfile"
@@ -97,18 +97,8 @@ def _container_port(container: dict, port) -> dict:
     raise AssertionError(f"no container port {port!r} in {container['ports']}")
 
 
-def _tables(value):
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _tables(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _tables(child)
-
-
 def _named_files(config: dict) -> list[str]:
-    return [table[key] for table in _tables(config) for key in FILE_KEYS if table.get(key)]
+    return [table[key] for table in toml_tables(config) for key in FILE_KEYS if table.get(key)]
 
 
 def _mounts(objects, container: dict | None = None) -> dict[str, dict]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, run_daemon_once, write_secret
+from harness import REPO, run_daemon_once, toml_tables, write_secret
 
 EXAMPLES = sorted((REPO / "config").glob("*.toml"))
 # Keys whose values are files, and what to put there.
@@ -24,20 +24,9 @@ CA_KEYS = ("client_ca", "server_ca")
 SECRET_KEYS = {"cookie_secret_file": 32, "ticket_key_file": 48}
 
 
-def _tables(value):
-    """Every table in a parsed TOML document, nested arrays of tables included."""
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _tables(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _tables(child)
-
-
 def _provide_files(document: dict, folder: Path, certs, pki):
-    identities = [t["psk_identity"] for t in _tables(document) if isinstance(t.get("psk_identity"), str)]
-    for table in _tables(document):
+    identities = [t["psk_identity"] for t in toml_tables(document) if isinstance(t.get("psk_identity"), str)]
+    for table in toml_tables(document):
         is_connector = "server" in table
         # A connector presents a client certificate; a listener its server certificate.
         pair = (pki["dev1"] if is_connector else (certs["cert"], certs["key"]))

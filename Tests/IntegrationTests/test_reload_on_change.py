@@ -57,16 +57,23 @@ def _settled_reloads(daemon, mark, seconds=1.5) -> int:
     return daemon.output[mark:].decode("utf-8", "replace").count(RELOAD_STARTS)
 
 
-def test_a_certificate_and_key_renamed_over_reload_once_and_new_handshakes_get_them(
-        start_daemon, echo_backend, peer, tmp_path):
+def _watching_daemon(start_daemon, echo_backend, tmp_path):
+    """A daemon with `reload_on_change` serving a certificate (CN "first") from `tmp_path/tls`,
+    watching its files; returns it, its port and metrics port, and the certificate and key."""
     tls = tmp_path / "tls"
     tls.mkdir()
     cert, key = make_certificate(tls, "server", cn="first")
-    new_cert, new_key = make_certificate(tmp_path, "renewed", cn="renewed")
     port, metrics = free_udp_port(), free_tcp_port()
     daemon = start_daemon([_listener(port, echo_backend(), cert, key)],
                           daemon={"reload_on_change": True, "metrics_listen": f"127.0.0.1:{metrics}"})
     daemon.wait_for(WATCHING, timeout=5)
+    return daemon, port, metrics, cert, key
+
+
+def test_a_certificate_and_key_renamed_over_reload_once_and_new_handshakes_get_them(
+        start_daemon, echo_backend, peer, tmp_path):
+    daemon, port, metrics, cert, key = _watching_daemon(start_daemon, echo_backend, tmp_path)
+    new_cert, new_key = make_certificate(tmp_path, "renewed", cn="renewed")
     assert _served(peer, port)[1].endswith("CN = first")
 
     mark = daemon.mark()
@@ -117,14 +124,8 @@ def test_a_kubernetes_data_swap_reloads(start_daemon, echo_backend, peer, tmp_pa
 
 def test_a_broken_replacement_is_a_failed_reload_and_the_old_certificate_serves(
         start_daemon, echo_backend, peer, tmp_path):
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    cert, key = make_certificate(tls, "server", cn="first")
+    daemon, port, metrics, cert, key = _watching_daemon(start_daemon, echo_backend, tmp_path)
     other_cert, _ = make_certificate(tmp_path, "other", cn="other")
-    port, metrics = free_udp_port(), free_tcp_port()
-    daemon = start_daemon([_listener(port, echo_backend(), cert, key)],
-                          daemon={"reload_on_change": True, "metrics_listen": f"127.0.0.1:{metrics}"})
-    daemon.wait_for(WATCHING, timeout=5)
     good = fingerprint(cert.read_bytes())
 
     garbage = tmp_path / "garbage.pem"
