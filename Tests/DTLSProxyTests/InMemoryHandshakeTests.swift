@@ -9,13 +9,6 @@ import Testing
 /// with the cookie exchange the router does in front of the server.
 @Suite("DTLS core in memory")
 struct InMemoryHandshakeTests {
-    let allocator = ByteBufferAllocator()
-
-    private func datagrams(of endpoint: DTLSEndpoint) -> [ByteBuffer] {
-        var out: [ByteBuffer] = []
-        endpoint.drainOutbound { out.append($0) }
-        return out
-    }
 
     /// Runs the handshake to completion on both sides, with the router's cookie
     /// exchange in front of the server (no connection IDs); the harness keeps
@@ -28,43 +21,35 @@ struct InMemoryHandshakeTests {
         return (server, client, harness)
     }
 
-    private func readAll(_ endpoint: DTLSEndpoint) -> [String] {
-        var lines: [String] = []
-        var plaintext = allocator.buffer(capacity: 2048)
-        while case .data = endpoint.read(into: &plaintext, maximum: 2048) {
-            lines.append(plaintext.readString(length: plaintext.readableBytes) ?? "")
-            plaintext.clear()
-        }
-        return lines
-    }
-
-    private func exchange(_ server: DTLSServerConnection, _ client: DTLSClientConnection) {
+    private func exchange(
+        _ server: DTLSServerConnection, _ client: DTLSClientConnection, _ harness: ConnectionIDHarness
+    ) {
         #expect(client.write(ByteBuffer(string: "ping")).succeeded)
         var received: [String] = []
-        for datagram in datagrams(of: client) {
+        for datagram in harness.drain(client) {
             server.receive(datagram)
-            received += readAll(server)
+            received += harness.readAll(server)
         }
         #expect(received == ["ping"])
         #expect(server.write(ByteBuffer(string: "pong")).succeeded)
         var replies: [String] = []
-        for datagram in datagrams(of: server) {
+        for datagram in harness.drain(server) {
             client.receive(datagram)
-            replies += readAll(client)
+            replies += harness.readAll(client)
         }
         #expect(replies == ["pong"])
     }
 
     @Test func pskHandshakeThenDataBothWays() throws {
-        let (server, client, _) = try handshake(certificate: false)
+        let (server, client, harness) = try handshake(certificate: false)
         #expect(server.identityLogFields.contains("psk_identity=device-7"))
-        exchange(server, client)
+        exchange(server, client, harness)
     }
 
     @Test func certificateHandshakeVerifiedByTheClientThenData() throws {
-        let (server, client, _) = try handshake(certificate: true)
+        let (server, client, harness) = try handshake(certificate: true)
         #expect(client.identityLogFields.contains("server_identity=localhost"))
-        exchange(server, client)
+        exchange(server, client, harness)
     }
 
     /// The record keys derived from a finished OpenSSL session open the epoch-1
@@ -72,13 +57,13 @@ struct InMemoryHandshakeTests {
     /// (ordinary records: OpenSSL has no CID).
     @Test(arguments: [false, true])
     func recordKeysFromTheSessionMatchOpenSSL(certificate: Bool) throws {
-        let (server, client, _) = try handshake(certificate: certificate)
+        let (server, client, harness) = try handshake(certificate: certificate)
         let keys = try SessionRecordKeys(ssl: server.ssl)
         #expect(try SessionRecordKeys(ssl: client.ssl) == keys)
         #expect(client.write(ByteBuffer(string: "ping")).succeeded)
         let opener = try keys.opener(for: .server, ownConnectionID: [])
         var opened: [OpenedRecord] = []
-        for datagram in datagrams(of: client) {
+        for datagram in harness.drain(client) {
             let bytes = Array(datagram.readableBytesView)
             let parsed = bytes.withUnsafeBytes { DatagramRecords(parsing: $0, connectionIDLength: 0) }
             #expect(parsed.failure == nil)
@@ -90,15 +75,15 @@ struct InMemoryHandshakeTests {
         let sealer = try keys.sealer(for: .server, peerConnectionID: [])
         let record = try sealer.seal(contentType: 23, sequenceNumber: 500, plaintext: Array("pong".utf8))
         client.receive(ByteBuffer(bytes: record))
-        #expect(readAll(client) == ["pong"])
+        #expect(harness.readAll(client) == ["pong"])
     }
 
     /// Every write is one datagram and every read returns exactly one queued datagram.
     @Test func datagramBIOKeepsBoundaries() throws {
-        let (_, client, _) = try handshake(certificate: false)
+        let (_, client, harness) = try handshake(certificate: false)
         #expect(client.write(ByteBuffer(string: "one")).succeeded)
         #expect(client.write(ByteBuffer(string: "two")).succeeded)
-        let written = datagrams(of: client)
+        let written = harness.drain(client)
         // Two records written in one step may share a datagram, but none is split or merged across it.
         let records = written.flatMap { datagram -> [Int] in
             var lengths: [Int] = [], view = datagram

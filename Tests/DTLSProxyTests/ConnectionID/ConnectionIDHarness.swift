@@ -31,7 +31,8 @@ final class ConnectionIDHarness {
             connector: config.connectors[0], configFile: config.sourcePath, connectionID: client)
     }
 
-    private func drain(_ endpoint: DTLSEndpoint) -> [ByteBuffer] {
+    /// Every datagram `endpoint` wrote, oldest first.
+    func drain(_ endpoint: DTLSEndpoint) -> [ByteBuffer] {
         var out: [ByteBuffer] = []
         endpoint.drainOutbound { out.append($0) }
         return out
