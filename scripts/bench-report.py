@@ -99,6 +99,38 @@ def chart(report, path):
     fig.savefig(path, dpi=100)
 
 
+def spread(value, digits=None):
+    """median [min–max] of a Spread, digits by size unless given."""
+    if not value:
+        return "–"
+    if digits is None:
+        digits = 1 if abs(value["median"]) < 100 else 0
+    return f'{fmt(value["median"], digits)} [{fmt(value["min"], digits)}–{fmt(value["max"], digits)}]'
+
+
+def goal_table(report):
+    """The performance goals, each the daemon's median against its reference's, with both spreads."""
+    goals = report.get("goals") or []
+    if not goals:
+        return []
+    rounds = report.get("rounds", 1)
+    direct = report.get("directP50")
+    lines = [f"**Goals.** {rounds} rounds, every target once per round, the order reversed every other round; "
+             "median [min–max] over the rounds. "]
+    if direct:
+        lines[0] += (f"Direct UDP's p50 at window 1 (the machine's wake-up latency in this run): "
+                     f"**{spread(direct)} µs**.")
+    lines += ["", "| goal | unit | dtls-proxyd | reference | reference's figure | ratio | goal | sessions admitted (ours / reference's) | met |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for g in goals:
+        bound = ("≥ " if g["higherIsBetter"] else "≤ ") + f'{g["bound"]:.1f}×'
+        lines.append("| " + " | ".join([
+            g["goal"], g["unit"], spread(g.get("daemon")), g["referenceName"], spread(g.get("reference")),
+            fmt(g.get("ratio"), 2), bound, g.get("admitted") or "–", "yes" if g["met"] else "**no**",
+        ]) + " |")
+    return lines + [""]
+
+
 def section(report, png):
     machine = report["machine"]
     direct = next((eps(t["bulk"]) for t in report["targets"] if t["kind"] == "direct" and t.get("bulk")), None)
@@ -110,6 +142,12 @@ def section(report, png):
         f'{machine["openssl"]}; load average at start {machine["loadAverageAtStart"]}; run took {report["seconds"]:.0f} s.',
         "",
         f"![throughput and latency per target]({png})",
+        "",
+    ]
+    lines += goal_table(report)
+    lines += [
+        "Every figure below is the median over the rounds (a throughput or latency run: the round with the median "
+        "rate or p50).",
         "",
         "| target | sessions admitted | echoes/s, 16×8, 1200 B | × direct | Mbit/s (each way) | p50 µs | p99 µs | p99.9 µs "
         "| p50 − relay p50 | full handshakes/s @8 | @64 | resumed handshakes/s @8 | CPU µs / full handshake | CPU s / M datagrams |",

@@ -51,8 +51,11 @@ struct Run: ParsableCommand {
                 """))
     var baselineBinaries: String?
 
-    @Option(help: "Rounds of the comparison (with --baseline-binaries).")
-    var rounds: Int = 3
+    @Option(
+        help:
+            "Rounds: every target (or, with --baseline-binaries, both daemons) once per round, the order alternating; figures are medians over the rounds."
+    )
+    var rounds: Int = 5
 
     @Option(help: "What the comparison calls this build.")
     var label = "current"
@@ -78,6 +81,7 @@ struct Run: ParsableCommand {
         if let baselineBinaries { try Self.requireExecutables(["dtls-proxyd"], in: baselineBinaries) }
         try paths.makeCertificate()
         let runner = try BenchRunner(paths: paths, seconds: seconds, workers: workers)
+        runner.rounds = rounds
         let memory = skipMemory ? [] : memorySessions.sorted()
         guard let baselineBinaries else {
             let report = try runner.runAll(memorySessions: memory)

@@ -7,6 +7,8 @@ final class BenchRunner {
     let paths: BenchPaths
     let seconds: Double
     let workers: Int
+    /// Rounds of the target matrix in `run` (each target once per round, the order alternating).
+    var rounds = 5
     let payload = 1200
     let context: ClientContext
     var notes: [String] = []
@@ -24,47 +26,55 @@ final class BenchRunner {
         let (echo, backendEndpoint) = try startEchoBackend()
         defer { echo.stop() }
 
-        var targets: [TargetResult] = []
-        progress("direct UDP → udp-echo \(backendEndpoint)")
-        targets.append(try measurePlain(name: "direct UDP", kind: "direct", target: backendEndpoint, child: nil))
-
-        progress("plaintext relay (the floor)")
         let relayEndpoint = Endpoint(port: Endpoint.freePort())
         let relay = try Child(
             name: "relay", executable: "/proc/self/exe",
             arguments: ["relay", "--listen", "\(relayEndpoint)", "--backend", "\(backendEndpoint)"],
             logDirectory: paths.work)
-        do {
-            defer { relay.stop() }
-            try relay.waitForLog("listening", seconds: 10)
-            targets.append(
-                try measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay))
-        }
-
-        progress("dtls-proxyd, workers=\(workers)")
-        let daemonResult = try withDaemon(workers: workers, backend: backendEndpoint) { daemon, endpoint in
-            try measureDTLS(name: "dtls-proxyd", kind: "daemon", target: endpoint, child: daemon, admitSeconds: 10)
-        }
-        targets.append(daemonResult)
-
+        defer { relay.stop() }
+        try relay.waitForLog("listening", seconds: 10)
+        var socat: Child?
+        let socatEndpoint = Endpoint(port: Endpoint.freePort())
         if FileManager.default.isExecutableFile(atPath: paths.socat) {
-            progress("socat OPENSSL-DTLS-SERVER,fork")
-            let socatEndpoint = Endpoint(port: Endpoint.freePort())
-            let socat = try Child(
+            socat = try Child(
                 name: "socat", executable: paths.socat,
                 arguments: [
                     "OPENSSL-DTLS-SERVER:\(socatEndpoint.port),bind=127.0.0.1,reuseaddr,cert=\(paths.certificate),key=\(paths.key),verify=0,fork",
                     "UDP:\(backendEndpoint)",
                 ], logDirectory: paths.work)
-            defer { socat.stop() }
             usleep(300_000)  // socat logs nothing when it is ready: give it time to bind
-            var result = try measureDTLS(
-                name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
-            result.note = "socat forks one process per client; CPU includes its live children"
-            targets.append(result)
         } else {
             notes.append("socat not found at \(paths.socat): its row is missing")
         }
+        defer { socat?.stop() }
+
+        var plan: [RoundTarget] = [
+            RoundTarget(kind: "direct", name: "direct UDP") {
+                try self.measurePlain(name: "direct UDP", kind: "direct", target: backendEndpoint, child: nil)
+            },
+            RoundTarget(kind: "relay", name: "plaintext relay") {
+                try self.measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay)
+            },
+            RoundTarget(kind: "daemon", name: "dtls-proxyd") {
+                // A fresh daemon each round, as a fresh socat child serves each client.
+                try self.withDaemon(workers: self.workers, backend: backendEndpoint) { daemon, endpoint in
+                    try self.measureDTLS(
+                        name: "dtls-proxyd", kind: "daemon", target: endpoint, child: daemon, admitSeconds: 10)
+                }
+            },
+        ]
+        if let socat {
+            plan.append(
+                RoundTarget(kind: "socat", name: "socat") {
+                    var result = try self.measureDTLS(
+                        name: "socat", kind: "socat", target: socatEndpoint, child: socat, admitSeconds: 10)
+                    result.note = "socat forks one process per client; CPU includes its live children"
+                    return result
+                })
+        }
+        let measured = try measureInRounds(plan)
+        let targets = plan.map { Self.median(of: measured[$0.kind] ?? []) }
+        let goals = Self.goals(measured)
 
         var workerRuns: [WorkersResult] = []
         for count in [1, 2] {
@@ -98,7 +108,9 @@ final class BenchRunner {
         noteSharedCores()
         return BenchReport(
             machine: machine, seconds: Double(monotonicNanoseconds() - started) / 1e9, payload: payload,
-            targets: targets, memory: memory, workers: workerRuns, cluster: cluster, notes: notes)
+            targets: targets, memory: memory, workers: workerRuns, cluster: cluster, notes: notes,
+            rounds: rounds, goals: goals,
+            directP50: Spread((measured["direct"] ?? []).compactMap { $0.latency?.p50 }))
     }
 
     // MARK: - The run around the targets

@@ -88,6 +88,12 @@ struct BenchReport: Codable {
     /// Two instances: a session forwarded between them against the same served directly.
     var cluster: ClusterResult?
     var notes: [String]
+    /// Rounds of the target matrix; `targets` holds each figure's median over them.
+    var rounds: Int
+    /// The performance issue's goals, median and spread over the rounds.
+    var goals: [GoalRow]
+    /// Direct UDP's p50 at window 1 over the rounds: the machine's wake-up latency in this run.
+    var directP50: Spread?
 
     /// The table printed at the end of a run (BENCHMARKS.md renders the same from the JSON).
     func table() -> String {
@@ -143,6 +149,24 @@ struct BenchReport: Codable {
         }
         for target in targets where target.perLoop != nil {
             lines.append("\(target.name): sessions per event loop in the 16-session run: \(target.perLoop ?? "")")
+        }
+        lines += ["", "goals (medians of \(rounds) alternating rounds, min–max in brackets):"]
+        if let directP50 {
+            lines.append(
+                "direct UDP p50 at window 1 (the machine's wake-up latency): \(f(directP50.median, 1)) µs [\(f(directP50.min, 1))–\(f(directP50.max, 1))]"
+            )
+        }
+        for goal in goals {
+            func spread(_ value: Spread?) -> String {
+                guard let value else { return "–" }
+                let digits = value.median < 100 ? 1 : 0
+                return "\(f(value.median, digits)) [\(f(value.min, digits))–\(f(value.max, digits))]"
+            }
+            let bound = "\(goal.higherIsBetter ? "≥" : "≤") \(f(goal.bound, 1))×"
+            let admitted = goal.admitted.map { ", admitted \($0)" } ?? ""
+            lines.append(
+                "\(goal.goal) (\(goal.unit)): dtls-proxyd \(spread(goal.daemon)), \(goal.referenceName) \(spread(goal.reference)), ratio \(f(goal.ratio, 2)) (goal \(bound))\(admitted): \(goal.met ? "met" : "NOT met")"
+            )
         }
         lines += notes.map { "note: \($0)" }
         return lines.joined(separator: "\n")

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 
 /// The handler on a connector's local plaintext socket.
@@ -21,6 +22,11 @@ final class ConnectorRouter: SessionRouter {
         self.runtime = runtime
         self.eventLoop = eventLoop
         host = SessionHost(eventLoop: eventLoop)
+        host.routerSendFailed = { [weak self] code in
+            guard let self else { return }
+            self.runtime.logger.debug(
+                "connector \(self.runtime.name): local socket error: sendmmsg: \(String(cString: strerror(code)))")
+        }
     }
 
     var trafficCounters: TrafficCounters { runtime.stats.metrics.traffic }
@@ -37,10 +43,16 @@ final class ConnectorRouter: SessionRouter {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        if let session = table.session(for: envelope.remoteAddress) {
-            session.receiveFromLocal(envelope.data)
+        receive(envelope.data, from: envelope.remoteAddress)
+        host.drainRouterSocket { receive($0, from: $1) }
+    }
+
+    /// One datagram from a local peer: to its session, opened for it if need be.
+    private func receive(_ datagram: ByteBuffer, from peer: SocketAddress) {
+        if let session = table.session(for: peer) {
+            session.receiveFromLocal(datagram)
         } else {
-            open(for: envelope.remoteAddress)?.receiveFromLocal(envelope.data)
+            open(for: peer)?.receiveFromLocal(datagram)
         }
     }
 

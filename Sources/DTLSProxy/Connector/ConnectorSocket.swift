@@ -21,8 +21,8 @@ final class ConnectorSocket: Sendable {
     var runtime: ConnectorRuntime { sockets.runtime }
     var channel: Channel { sockets.channels[0] }
 
-    /// Datagrams one read on the local socket may return, and room for the largest UDP payload.
-    static let vectorReads = 4
+    /// Room for the largest UDP payload NIO's read takes (``DatagramBatch`` reads
+    /// the rest into slots that still exceed the largest record's plaintext).
     static let datagramSlot = 65536
 
     /// Binds `address` on `loop` and starts the router; throws `StartupError` when it cannot.
@@ -34,11 +34,8 @@ final class ConnectorSocket: Sendable {
         }.get()
         let channel: Channel
         do {
-            channel = try await RouterSockets<ConnectorRouter, ConnectorRuntime>.bootstrap(
-                on: loop, router: router, vectorReads: vectorReads, datagramSlot: datagramSlot
-            )
-            .bind(to: address)
-            .get()
+            channel = try await RouterSockets<ConnectorRouter, ConnectorRuntime>.serve(
+                on: loop, router: router, address: address, sharedPort: false, datagramSlot: datagramSlot)
         } catch {
             throw StartupError(
                 description:

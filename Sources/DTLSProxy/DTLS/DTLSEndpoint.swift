@@ -142,10 +142,13 @@ public class DTLSEndpoint {
 
     /// Encrypts one plaintext datagram as one record.
     public final func write(_ plaintext: ByteBuffer) -> DTLSStepResult {
+        plaintext.withUnsafeReadableBytes { write(bytes: $0) }
+    }
+
+    /// ``write(_:)`` of bytes borrowed for the call: OpenSSL copies them into its record.
+    public final func write(bytes: UnsafeRawBufferPointer) -> DTLSStepResult {
         if case .failure(let failure) = restoreBuffers() { return .failure(failure) }
-        let written = plaintext.withUnsafeReadableBytes { bytes in
-            SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
-        }
+        let written = SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
         guard written > 0 else { return .failure(failure(SSL_get_error(ssl, written), step: "SSL_write")) }
         return .done
     }

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 
 /// The router demux: the handler on one listener socket of one event loop.
@@ -34,6 +35,11 @@ final class ListenerRouter: SessionRouter {
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
         self.host = SessionHost(eventLoop: eventLoop)
+        host.routerSendFailed = { [weak self] code in
+            guard let self else { return }
+            self.runtime.logger.debug(
+                "listener \(self.runtime.name): socket error: sendmmsg: \(String(cString: strerror(code)))")
+        }
     }
 
     /// A reload: new handshakes use `runtime` from now on; sessions keep theirs.
@@ -68,6 +74,7 @@ final class ListenerRouter: SessionRouter {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         route(envelope.data, from: envelope.remoteAddress)
+        host.drainRouterSocket { route($0, from: $1) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

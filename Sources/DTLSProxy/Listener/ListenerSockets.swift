@@ -55,7 +55,7 @@ final class ListenerSockets: Sendable {
                     let router = try await makeRouter(runtime, cookieSecret: cookieSecret, on: loop)
                     let descriptor = try SocketActivation.duplicate(socket)
                     do {
-                        let channel = try await bootstrap(loop, router: router).withBoundSocket(descriptor).get()
+                        let channel = try await serve(loop, router: router, address: nil, descriptor: descriptor)
                         channels.append(channel)
                         routers.append(router)
                     } catch {
@@ -70,15 +70,7 @@ final class ListenerSockets: Sendable {
                 for loop in loops {
                     let router = try await makeRouter(runtime, cookieSecret: cookieSecret, on: loop)
                     do {
-                        let channel = try await bootstrap(loop, router: router)
-                            .channelOption(
-                                ChannelOptions.Types.SocketOption(
-                                    level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)),
-                                value: 1
-                            )
-                            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                            .bind(to: address)
-                            .get()
+                        let channel = try await serve(loop, router: router, address: address)
                         channels.append(channel)
                         routers.append(router)
                     } catch {
@@ -110,15 +102,16 @@ final class ListenerSockets: Sendable {
         }.get()
     }
 
-    /// Datagrams one read system call on a listener socket may return.
-    static let vectorReads = 8
     /// Room for one datagram: the largest DTLS record (16 KiB of plaintext plus expansion).
-    static let datagramSlot = 18 * 1024
+    static let datagramSlot = DatagramBatch.slotCapacity
 
-    /// A listener socket's bootstrap: 8 × 18 KiB of receive slots (DTLS records can exceed the MTU on loopback).
-    private static func bootstrap(_ loop: EventLoop, router: NIOLoopBound<ListenerRouter>) -> DatagramBootstrap {
-        RouterSockets<ListenerRouter, ListenerRuntime>.bootstrap(
-            on: loop, router: router, vectorReads: vectorReads, datagramSlot: datagramSlot)
+    /// Serves a listener socket (bound to `address` with SO_REUSEPORT, or `descriptor` as passed).
+    private static func serve(
+        _ loop: EventLoop, router: NIOLoopBound<ListenerRouter>, address: SocketAddress?, descriptor: CInt? = nil
+    ) async throws -> Channel {
+        try await RouterSockets<ListenerRouter, ListenerRuntime>.serve(
+            on: loop, router: router, address: address, descriptor: descriptor, sharedPort: true,
+            datagramSlot: datagramSlot)
     }
 
     /// SO_REUSEPORT would let us share a port with another process of the same

@@ -5,6 +5,8 @@ import NIOCore
 protocol ConnectedSocketOwner: AnyObject, SendableMetatype {
     /// One datagram from the far end.
     func socketRead(_ datagram: ByteBuffer)
+    /// One datagram from the far end, in the loop's receive arena: valid for this call only.
+    func socketRead(bytes: UnsafeRawBufferPointer)
     /// The end of one read batch: time to flush what the datagrams produced.
     func socketReadComplete()
     /// An error on the socket. ECONNREFUSED (ICMP port unreachable) leaves it
@@ -15,26 +17,27 @@ protocol ConnectedSocketOwner: AnyObject, SendableMetatype {
     func socketOpenFailed(_ detail: String)
 }
 
-/// Hands everything a connected socket receives to the session that owns it;
-/// the reference is weak, so a closed session is not kept alive by its socket.
+/// Hands what NIO reads on a connected socket to the ``ParkableSocket`` that
+/// holds it, which drains the rest and passes it all to its owner. The
+/// reference is weak, so a closed session is not kept alive by its socket.
 final class ConnectedSocketHandler<Owner: ConnectedSocketOwner>: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
-    private weak var owner: Owner?
+    private weak var socket: ParkableSocket<Owner>?
 
-    init(owner: Owner) {
-        self.owner = owner
+    init(socket: ParkableSocket<Owner>) {
+        self.socket = socket
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner?.socketRead(unwrapInboundIn(data).data)
+        socket?.received(unwrapInboundIn(data).data)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        owner?.socketReadComplete()
+        socket?.readComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        owner?.socketFailed(error)
+        socket?.failed(error)
     }
 }

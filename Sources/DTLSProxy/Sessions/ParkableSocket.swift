@@ -11,6 +11,14 @@ import NIOPosix
 /// came which session it is for. Datagrams sent before NIO has registered
 /// the socket wait in a short queue.
 ///
+/// The channel is the loop's way to learn that the socket is readable (and,
+/// under backpressure, writable again); the datagrams move through the loop's
+/// ``DatagramBatch``. NIO reads the first datagram of a wake-up (one read per
+/// readable event), the socket drains the rest with `recvmmsg`, and what the
+/// session queues leaves in one `sendmmsg` on the descriptor at the flush. Only
+/// when the kernel's send queue is full does a write go through the channel,
+/// which waits for room.
+///
 /// While the session is idle the socket is *parked* (``parkIfOpen()``): it
 /// stays open and connected, so the far end still sees the same source port,
 /// but its SwiftNIO channel is closed, which gives back the channel, its
@@ -36,6 +44,10 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     /// Counts parks, so that a wake-up from an earlier park is ignored.
     private var parkGeneration = 0
     private var pending: [ByteBuffer] = []
+    /// Datagrams queued on an open socket since the last flush.
+    private var outgoing: [ByteBuffer] = []
+    private let batch: DatagramBatch
+    private let readSize: Int
     /// The kernel's drops on this socket already handed to the owner's counter.
     private var kernelDrops = KernelDropCursor()
     private var needsFlush = false
@@ -49,24 +61,27 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
 
     private init(
         descriptor: CInt, owner: Owner, remote: SocketAddress, readSize: Int, parkedCount: ManagedAtomic<Int>,
-        eventLoop: EventLoop
+        batch: DatagramBatch, eventLoop: EventLoop
     ) {
         self.descriptor = descriptor
         self.owner = owner
         self.remote = remote
         self.eventLoop = eventLoop
+        self.batch = batch
+        self.readSize = readSize
         recvAllocator = FixedSizeRecvByteBufferAllocator(capacity: readSize)
         self.parkedCount = parkedCount
     }
 
     /// Opens a socket for `owner`, connected to `remote`, reading datagrams of
     /// up to `readSize` bytes, with a kernel receive queue of `receiveBuffer`
-    /// bytes (0 = the system default). Nil when no socket could be created
+    /// bytes (0 = the system default), moving datagrams through `batch` (the
+    /// loop's). Nil when no socket could be created
     /// (the error's text in `failure`); a later failure to register it
     /// reaches the owner through ``ConnectedSocketOwner/socketOpenFailed(_:)``.
     static func open(
         for owner: Owner, to remote: SocketAddress, readSize: Int, receiveBuffer: Int = 0,
-        parkedCount: ManagedAtomic<Int>, eventLoop: EventLoop
+        parkedCount: ManagedAtomic<Int>, batch: DatagramBatch, eventLoop: EventLoop
     ) -> Result<ParkableSocket, OpenError> {
         let family = remote.isIPv6 ? AF_INET6 : AF_INET
         let descriptor = socket(
@@ -80,7 +95,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         }
         let link = ParkableSocket(
             descriptor: descriptor, owner: owner, remote: remote, readSize: readSize, parkedCount: parkedCount,
-            eventLoop: eventLoop)
+            batch: batch, eventLoop: eventLoop)
         link.attachChannel()
         return .success(link)
     }
@@ -102,10 +117,12 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
             owner.socketOpenFailed("event loop \(eventLoop) cannot host sockets")
             return
         }
-        let handler = NIOLoopBound(ConnectedSocketHandler(owner: owner), eventLoop: eventLoop)
+        let handler = NIOLoopBound(ConnectedSocketHandler(socket: self), eventLoop: eventLoop)
         let remote = self.remote
         bootstrap
             .channelOption(.recvAllocator, value: recvAllocator)
+            // One read per readable event: `received` drains the rest in batches.
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
@@ -137,12 +154,37 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
             return
         }
         state = .open(channel)
-        for datagram in pending {
-            channel.write(datagram, promise: nil)
-        }
+        guard !pending.isEmpty else { return }
+        outgoing.append(contentsOf: pending)
         pending.removeAll()
-        channel.flush()
+        needsFlush = true
+        flush()
     }
+
+    // MARK: - Reading
+
+    /// NIO read one datagram: hands it to the owner, then reads what else
+    /// waits, in batches, and ends the read with the owner's flush.
+    func received(_ datagram: ByteBuffer) {
+        guard let owner else { return }
+        owner.socketRead(datagram)
+        let end = batch.drainConnected(descriptor, slotSize: readSize, keepGoing: { isOpen && self.owner != nil }) {
+            owner.socketRead(bytes: $0)
+        }
+        if case .failed(let code) = end { owner.socketFailed(IOError(errnoCode: code, reason: "recvmmsg")) }
+    }
+
+    /// The end of NIO's read: time to flush what the datagrams produced.
+    func readComplete() { owner?.socketReadComplete() }
+
+    func failed(_ error: Error) { owner?.socketFailed(error) }
+
+    private var isOpen: Bool {
+        if case .open = state { return true }
+        return false
+    }
+
+    // MARK: - Sending
 
     /// Queues one datagram for the far end; `flush` sends what is
     /// queued. True when the link had nothing queued before: the caller
@@ -150,8 +192,8 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     @discardableResult
     func send(_ datagram: ByteBuffer) -> Bool {
         switch state {
-        case .open(let channel):
-            channel.write(datagram, promise: nil)
+        case .open:
+            outgoing.append(datagram)
             defer { needsFlush = true }
             return !needsFlush
         case .parked:
@@ -166,10 +208,27 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         return false
     }
 
+    /// Sends what is queued: one `sendmmsg` on the descriptor (more past
+    /// DP_BATCH_MAX). A datagram the kernel refuses (ECONNREFUSED after an
+    /// ICMP error, say) is dropped and reported, as NIO would; when the send
+    /// queue is full, the rest goes through the channel, which waits for room.
     func flush() {
         guard needsFlush, case .open(let channel) = state else { return }
         needsFlush = false
-        channel.flush()
+        var next = 0
+        while next < outgoing.count {
+            let outcome = batch.send(outgoing[next...], onConnected: descriptor)
+            next += outcome.sent
+            guard let error = outcome.error else { break }
+            if DatagramBatch.isBackpressure(error) {
+                for datagram in outgoing[next...] { channel.write(datagram, promise: nil) }
+                channel.flush()
+                break
+            }
+            owner?.socketFailed(IOError(errnoCode: error, reason: "sendmmsg"))
+            next += 1
+        }
+        outgoing.removeAll(keepingCapacity: outgoing.count <= Self.pendingLimit)
     }
 
     /// Closes the channel of an open socket but keeps the socket, watched by
@@ -185,6 +244,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         // close is synchronous: nothing of the old registration is left.
         channel.close(promise: nil)
         descriptor = spare
+        outgoing = []
         parkGeneration += 1
         state = .parked
         parkedCount.wrappingIncrement(ordering: .relaxed)
@@ -232,7 +292,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         case .open(let channel):
             // What the last datagrams queued goes out before the socket closes
             // (a record and a close_notify in one read batch).
-            if needsFlush { channel.flush() }
+            flush()
             channel.close(promise: nil)
         case .parked:
             ParkedSocketWatcher.shared.unwatch(descriptor)
@@ -245,6 +305,7 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
         }
         state = .closed
         pending.removeAll()
+        outgoing = []
         return uncollectedDrops
     }
 }

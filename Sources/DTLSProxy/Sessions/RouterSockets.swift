@@ -1,3 +1,4 @@
+import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -82,24 +83,61 @@ final class RouterSockets<Router: SessionRouter & SendableMetatype, Runtime: Sen
         return counts
     }
 
-    /// A datagram bootstrap for a router's socket on `loop`, with `router` as its handler.
+    /// Serves a router's socket on `loop` with `router` as its handler: the
+    /// socket `descriptor` (passed by systemd), or else a new one bound to
+    /// `address` (with SO_REUSEPORT when `sharedPort`, one socket per loop).
     ///
-    /// Vector reads (recvmmsg): one system call returns up to `vectorReads`
-    /// datagrams. NIO splits the receive buffer into that many equal slots,
-    /// each of which must hold the largest datagram the socket may receive,
-    /// reused from read to read, per router socket, not per session.
-    static func bootstrap(
-        on loop: EventLoop, router: NIOLoopBound<Router>, vectorReads: Int, datagramSlot: Int
-    ) -> DatagramBootstrap {
-        DatagramBootstrap(group: loop)
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-            .channelOption(
-                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * datagramSlot)
-            )
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(router.value)
+    /// The daemon opens the socket itself so that it knows its descriptor:
+    /// the router's ``SessionHost`` sends on it with `sendmmsg` and drains it
+    /// with `recvmmsg` (``DatagramBatch``). NIO reads one datagram per readable
+    /// event into a slot of `datagramSlot` bytes and tells the router; the
+    /// router drains the rest.
+    static func serve(
+        on loop: EventLoop, router: NIOLoopBound<Router>, address: SocketAddress?, descriptor: CInt? = nil,
+        sharedPort: Bool, datagramSlot: Int
+    ) async throws -> Channel {
+        let socket = try descriptor ?? bindSocket(address!, sharedPort: sharedPort)
+        let channel: Channel
+        do {
+            channel = try await DatagramBootstrap(group: loop)
+                .channelOption(.maxMessagesPerRead, value: 1)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: datagramSlot))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(router.value)
+                    }
                 }
+                .withBoundSocket(socket)
+                .get()
+        } catch {
+            Glibc.close(socket)
+            throw error
+        }
+        try await loop.submit { router.value.host.routerDescriptor = socket }.get()
+        return channel
+    }
+
+    /// A non-blocking UDP socket bound to `address`; its errno as an `IOError`.
+    static func bindSocket(_ address: SocketAddress, sharedPort: Bool) throws -> CInt {
+        let family = address.isIPv6 ? AF_INET6 : AF_INET
+        let socket = Glibc.socket(
+            family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var one: CInt = 1
+        let length = socklen_t(MemoryLayout<CInt>.size)
+        let bound = address.withSockAddr { pointer, size -> CInt in
+            if sharedPort {
+                guard setsockopt(socket, SOL_SOCKET, SO_REUSEPORT, &one, length) == 0,
+                    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &one, length) == 0
+                else { return -1 }
             }
+            return Glibc.bind(socket, pointer, socklen_t(size))
+        }
+        guard bound == 0 else {
+            let code = errno
+            Glibc.close(socket)
+            throw IOError(errnoCode: code, reason: "bind")
+        }
+        return socket
     }
 }

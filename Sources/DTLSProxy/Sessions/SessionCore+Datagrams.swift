@@ -70,15 +70,20 @@ extension SessionCore {
     /// An empty datagram is dropped and counted: SSL_write refuses zero bytes,
     /// so it cannot become a record, and it is no reason to end the session.
     func encrypt(_ datagram: ByteBuffer) {
+        datagram.withUnsafeReadableBytes { encrypt(bytes: $0) }
+    }
+
+    /// ``encrypt(_:)`` of bytes only borrowed for the call (the loop's receive arena).
+    func encrypt(bytes datagram: UnsafeRawBufferPointer) {
         guard state == .established else { return }
-        guard datagram.readableBytes > 0 else { return settings.stats.increment(.droppedEmpty) }
-        guard datagram.readableBytes <= maximumPlaintext else { return settings.stats.increment(.droppedOversize) }
+        guard datagram.count > 0 else { return settings.stats.increment(.droppedEmpty) }
+        guard datagram.count <= maximumPlaintext else { return settings.stats.increment(.droppedOversize) }
         timers.lastActivity = .now()
-        if case .failure(let failure) = endpoint.write(datagram) {
+        if case .failure(let failure) = endpoint.write(bytes: datagram) {
             close(.error, notifyPeer: false, detail: failure.reason)
             return
         }
-        countPlaintext(datagram.readableBytes, fromDTLSPeer: false)
+        countPlaintext(datagram.count, fromDTLSPeer: false)
         sendOutbound()
     }
 

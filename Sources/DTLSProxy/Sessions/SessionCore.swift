@@ -121,6 +121,14 @@ class SessionCore: ConnectedSocketOwner {
         }
     }
 
+    func socketRead(bytes: UnsafeRawBufferPointer) {
+        switch side {
+        case .dtlsOnRouterSocket: encrypt(bytes: bytes)
+        // The BIO keeps the datagram until OpenSSL has read it: it gets a copy.
+        case .dtlsOnSessionSocket: receiveFromDTLSPeer(host.allocator.buffer(bytes: bytes))
+        }
+    }
+
     func socketReadComplete() { host.flush() }
 
     func socketFailed(_ error: Error) {}
@@ -136,7 +144,7 @@ class SessionCore: ConnectedSocketOwner {
     func openSocket(to remote: SocketAddress, readSize: Int, receiveBuffer: Int = 0) {
         let opened = SessionSocket.open(
             for: self, to: remote, readSize: readSize, receiveBuffer: receiveBuffer,
-            parkedCount: settings.stats.parkedSockets, eventLoop: eventLoop)
+            parkedCount: settings.stats.parkedSockets, batch: host.batch, eventLoop: eventLoop)
         switch opened {
         case .success(let socket) where state == .closed:
             // Its registration failed at once and closed the session.

@@ -22,8 +22,25 @@ final class SessionHost {
     var plaintextScratch: ByteBuffer
     /// Plaintext datagrams and bytes since the router last added them to its metrics: plain integers, loop-local.
     var traffic = TrafficTally()
-    /// The router's channel, while its handler is in a pipeline.
-    var context: ChannelHandlerContext?
+    /// The loop's batched datagram I/O (``DatagramBatch``), for the router's socket and every session socket.
+    let batch = DatagramBatch()
+    /// The router's channel, while its handler is in a pipeline; leaving it forgets ``routerDescriptor`` too.
+    var context: ChannelHandlerContext? {
+        didSet {
+            guard context == nil else { return }
+            routerDescriptor = nil
+            toPeers.removeAll()
+        }
+    }
+    /// The router socket's descriptor, when the daemon opened it and knows it
+    /// (``RouterSockets/bindSocket(_:)``): datagrams to peers then leave in one
+    /// `sendmmsg` on it, and a read drains it in batches. Nil (an embedded
+    /// test channel, say): everything goes through the channel.
+    var routerDescriptor: CInt?
+    /// Logs a send the kernel refused on the router's socket (its handler's `errorCaught`, in effect).
+    var routerSendFailed: (CInt) -> Void = { _ in }
+    /// Datagrams to peers queued for the router's descriptor since the last flush.
+    private var toPeers: [(ByteBuffer, SocketAddress)] = []
     private var routerSocketNeedsFlush = false
     private var flushQueued = false
     /// Session sockets that have datagrams queued since the last flush.
@@ -40,7 +57,11 @@ final class SessionHost {
     /// Queues one datagram to `peer` on the router's socket.
     func send(_ datagram: ByteBuffer, to peer: SocketAddress) {
         guard let context else { return }
-        context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+        if routerDescriptor != nil {
+            toPeers.append((datagram, peer))
+        } else {
+            context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+        }
         routerSocketNeedsFlush = true
         queueFlush()
     }
@@ -57,11 +78,45 @@ final class SessionHost {
     func flush() {
         if routerSocketNeedsFlush, let context {
             routerSocketNeedsFlush = false
+            if let routerDescriptor, !toPeers.isEmpty { sendToPeers(on: routerDescriptor, context: context) }
             context.flush()
         }
         guard !socketsToFlush.isEmpty else { return }
         for socket in socketsToFlush { socket.flush() }
         socketsToFlush.removeAll(keepingCapacity: true)
+    }
+
+    /// One `sendmmsg` for every datagram queued to peers. A datagram the
+    /// kernel refuses is dropped and logged, as the channel would; when the
+    /// send queue is full, the rest goes through the channel, which waits for room.
+    private func sendToPeers(on descriptor: CInt, context: ChannelHandlerContext) {
+        var next = 0
+        while next < toPeers.count {
+            let outcome = batch.send(toPeers[next...], on: descriptor)
+            next += outcome.sent
+            guard let error = outcome.error else { break }
+            if DatagramBatch.isBackpressure(error) {
+                for (datagram, peer) in toPeers[next...] {
+                    context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+                }
+                break
+            }
+            routerSendFailed(error)
+            next += 1
+        }
+        toPeers.removeAll(keepingCapacity: toPeers.count <= DatagramBatch.drainLimit)
+    }
+
+    /// After NIO's read of one datagram on the router's socket: reads what
+    /// else waits there, in batches, each with its source, and hands it to
+    /// `route` (a copy: the BIO of the session it reaches keeps it).
+    func drainRouterSocket(_ route: (ByteBuffer, SocketAddress) -> Void) {
+        guard let descriptor = routerDescriptor else { return }
+        _ = batch.drainUnconnected(
+            descriptor, slotSize: DatagramBatch.slotCapacity, keepGoing: { self.routerDescriptor != nil }
+        ) { bytes, source in
+            route(allocator.buffer(bytes: bytes), source)
+        }
     }
 
     /// One flush after this loop iteration's I/O: every channel ready in it
