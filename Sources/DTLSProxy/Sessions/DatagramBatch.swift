@@ -13,6 +13,11 @@ import NIOCore
 /// readable or writable again; the datagrams themselves move through here, a
 /// batch per system call, with no allocation and no formatting.
 ///
+/// Under backpressure the rest of a queue goes through the channel, and a
+/// later flush may send directly while some of those still wait in NIO's
+/// queue: datagrams can overtake each other then, which UDP allows anyway and
+/// DTLS's replay window (RFC 6347 §4.1.2.6) accepts.
+///
 /// Used on its own loop only, within one call: nothing received outlives the
 /// callback it is handed to.
 final class DatagramBatch {
