@@ -1,9 +1,10 @@
 #!/bin/bash
 # Where one round trip goes, for two daemon builds side by side.
 #
-#   scripts/profile-round-trip.sh OLD_DAEMON NEW_DAEMON [ROUNDS]
+#   scripts/profile-round-trip.sh OLD_DAEMON NEW_DAEMON [ROUNDS] [WINDOW]
 #
-# One session at window 1, 1200-byte payloads, against the bundled udp-echo
+# One session at WINDOW datagrams in flight (default 1: one round trip at a
+# time; with more, the figures are per echo), 1200-byte payloads, against the bundled udp-echo
 # on loopback (the release build's load generator and echo backend, from
 # .build/release). In each round the two daemons run one after the other, the
 # order alternating. For each: `perf stat` over 2 s of the load gives the
@@ -12,7 +13,7 @@
 # where that CPU goes. Needs perf (Debian: linux-perf) and root. Profiles stay
 # in the work folder it prints.
 set -euo pipefail
-old=${1:?old daemon binary}; new=${2:?new daemon binary}; rounds=${3:-2}
+old=${1:?old daemon binary}; new=${2:?new daemon binary}; rounds=${3:-2}; window=${4:-1}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=$here/.build/release
 work=$(mktemp -d /tmp/profile-round-trip.XXXXXX)
@@ -46,7 +47,7 @@ for round in $(seq 1 "$rounds"); do
     "$binary" --config "$work/daemon.toml" > "$work/daemon-$which-$round.log" 2>&1 &
     daemon=$!; pids+=($daemon)
     for _ in $(seq 50); do grep -q "ready:" "$work/daemon-$which-$round.log" && break; sleep 0.1; done
-    "$bin/dtls-proxy-bench" load --target "127.0.0.1:$port" --dtls --sessions 1 --window 1 --seconds 7 \
+    "$bin/dtls-proxy-bench" load --target "127.0.0.1:$port" --dtls --sessions 1 --window "$window" --seconds 7 \
       > "$work/load-$which-$round.txt" 2>&1 &
     load=$!
     sleep 1.5
