@@ -26,50 +26,51 @@ struct DatagramBatchTests {
         _ = address.withSockAddr { Glibc.connect(socket, $0, socklen_t($1)) }
     }
 
+    /// Runs `body` on two loopback sockets connected to each other, then closes them.
+    private func withConnectedPair(_ body: (CInt, CInt) throws -> Void) throws {
+        let (a, addressA) = try boundSocket()
+        let (b, addressB) = try boundSocket()
+        defer {
+            close(a)
+            close(b)
+        }
+        connect(a, to: addressB)
+        connect(b, to: addressA)
+        try body(a, b)
+    }
+
     private func datagrams(_ count: Int, size: Int = 100) -> [ByteBuffer] {
         (0..<count).map { index in ByteBuffer(bytes: [UInt8](repeating: UInt8(index), count: size)) }
     }
 
     @Test("datagrams sent on a connected socket arrive one by one, each whole, in order")
     func connectedRoundTrip() throws {
-        let (a, addressA) = try boundSocket()
-        let (b, addressB) = try boundSocket()
-        defer {
-            close(a)
-            close(b)
+        try withConnectedPair { a, b in
+            let batch = DatagramBatch()
+            // More than one sendmmsg (DP_BATCH_MAX = 64) and more than one recvmmsg (16) holds.
+            let sent = datagrams(70)
+            let outcome = batch.send(sent[...], onConnected: a)
+            #expect(outcome.sent == 70 && outcome.error == nil)
+            var received: [[UInt8]] = []
+            let end = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
+            guard case .drained = end else { Issue.record("drain failed: \(end)"); return }
+            // One drain stops at its limit so other sockets get their turn; the next reads the rest.
+            #expect(received.count == DatagramBatch.drainLimit)
+            _ = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
+            #expect(received.count == 70)
+            #expect(received == sent.map { Array($0.readableBytesView) })
         }
-        connect(a, to: addressB)
-        connect(b, to: addressA)
-        let batch = DatagramBatch()
-        // More than one sendmmsg (DP_BATCH_MAX = 64) and more than one recvmmsg (16) holds.
-        let sent = datagrams(70)
-        let outcome = batch.send(sent[...], onConnected: a)
-        #expect(outcome.sent == 70 && outcome.error == nil)
-        var received: [[UInt8]] = []
-        let end = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
-        guard case .drained = end else { Issue.record("drain failed: \(end)"); return }
-        // One drain stops at its limit so other sockets get their turn; the next reads the rest.
-        #expect(received.count == DatagramBatch.drainLimit)
-        _ = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
-        #expect(received.count == 70)
-        #expect(received == sent.map { Array($0.readableBytesView) })
     }
 
     @Test("a datagram longer than the slot is cut to the slot, as one read of that size cuts it")
     func truncatedToSlot() throws {
-        let (a, addressA) = try boundSocket()
-        let (b, addressB) = try boundSocket()
-        defer {
-            close(a)
-            close(b)
+        try withConnectedPair { a, b in
+            let batch = DatagramBatch()
+            _ = batch.send(datagrams(1, size: 1500)[...], onConnected: a)
+            var lengths: [Int] = []
+            _ = batch.drainConnected(b, slotSize: 1201) { lengths.append($0.count) }
+            #expect(lengths == [1201])
         }
-        connect(a, to: addressB)
-        connect(b, to: addressA)
-        let batch = DatagramBatch()
-        _ = batch.send(datagrams(1, size: 1500)[...], onConnected: a)
-        var lengths: [Int] = []
-        _ = batch.drainConnected(b, slotSize: 1201) { lengths.append($0.count) }
-        #expect(lengths == [1201])
     }
 
     @Test("an unconnected socket's datagrams come with their sources, equal to the peers' addresses")

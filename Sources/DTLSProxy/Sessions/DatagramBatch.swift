@@ -198,6 +198,31 @@ final class DatagramBatch {
         return outcome
     }
 
+    /// Sends all of `queue` with `send` (one of the `send` methods above),
+    /// the one policy for every socket: a datagram the kernel refuses (its
+    /// errno to `refused`) is dropped and the rest still goes; when the send
+    /// queue is full, what is left goes to `overflow` (the channel, which
+    /// waits for room). True when `overflow` took something.
+    @discardableResult
+    static func deliver<Item>(
+        _ queue: [Item], send: (ArraySlice<Item>) -> SendOutcome, overflow: (ArraySlice<Item>) -> Void,
+        refused: (CInt) -> Void
+    ) -> Bool {
+        var next = 0
+        while next < queue.count {
+            let outcome = send(queue[next...])
+            next += outcome.sent
+            guard let error = outcome.error else { return false }
+            if isBackpressure(error) {
+                overflow(queue[next...])
+                return true
+            }
+            refused(error)
+            next += 1
+        }
+        return false
+    }
+
     /// True for the errors that mean "the send queue is full, wait": the rest goes through NIO.
     static func isBackpressure(_ error: CInt) -> Bool {
         error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS

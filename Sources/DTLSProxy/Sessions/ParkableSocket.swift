@@ -215,19 +215,13 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     func flush() {
         guard needsFlush, case .open(let channel) = state else { return }
         needsFlush = false
-        var next = 0
-        while next < outgoing.count {
-            let outcome = batch.send(outgoing[next...], onConnected: descriptor)
-            next += outcome.sent
-            guard let error = outcome.error else { break }
-            if DatagramBatch.isBackpressure(error) {
-                for datagram in outgoing[next...] { channel.write(datagram, promise: nil) }
+        DatagramBatch.deliver(
+            outgoing, send: { batch.send($0, onConnected: descriptor) },
+            overflow: { rest in
+                for datagram in rest { channel.write(datagram, promise: nil) }
                 channel.flush()
-                break
-            }
-            owner?.socketFailed(IOError(errnoCode: error, reason: "sendmmsg"))
-            next += 1
-        }
+            },
+            refused: { owner?.socketFailed(IOError(errnoCode: $0, reason: "sendmmsg")) })
         outgoing.removeAll(keepingCapacity: outgoing.count <= Self.pendingLimit)
     }
 

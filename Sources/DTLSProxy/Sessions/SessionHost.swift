@@ -42,6 +42,8 @@ final class SessionHost {
     /// Datagrams to peers queued for the router's descriptor since the last flush.
     private var toPeers: [(ByteBuffer, SocketAddress)] = []
     private var routerSocketNeedsFlush = false
+    /// Datagrams written to the router's channel (no descriptor, or the send queue was full) and not flushed yet.
+    private var channelHasWrites = false
     private var flushQueued = false
     /// Session sockets that have datagrams queued since the last flush.
     private var socketsToFlush: [SessionSocket] = []
@@ -61,6 +63,7 @@ final class SessionHost {
             toPeers.append((datagram, peer))
         } else {
             context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+            channelHasWrites = true
         }
         routerSocketNeedsFlush = true
         queueFlush()
@@ -78,33 +81,32 @@ final class SessionHost {
     func flush() {
         if routerSocketNeedsFlush, let context {
             routerSocketNeedsFlush = false
-            if let routerDescriptor, !toPeers.isEmpty { sendToPeers(on: routerDescriptor, context: context) }
-            context.flush()
+            if let routerDescriptor, sendToPeers(on: routerDescriptor, context: context) {
+                channelHasWrites = true
+            }
+            // The pipeline is flushed only when something went through it.
+            if channelHasWrites {
+                channelHasWrites = false
+                context.flush()
+            }
         }
         guard !socketsToFlush.isEmpty else { return }
         for socket in socketsToFlush { socket.flush() }
         socketsToFlush.removeAll(keepingCapacity: true)
     }
 
-    /// One `sendmmsg` for every datagram queued to peers. A datagram the
-    /// kernel refuses is dropped and logged, as the channel would; when the
-    /// send queue is full, the rest goes through the channel, which waits for room.
-    private func sendToPeers(on descriptor: CInt, context: ChannelHandlerContext) {
-        var next = 0
-        while next < toPeers.count {
-            let outcome = batch.send(toPeers[next...], on: descriptor)
-            next += outcome.sent
-            guard let error = outcome.error else { break }
-            if DatagramBatch.isBackpressure(error) {
-                for (datagram, peer) in toPeers[next...] {
+    /// One `sendmmsg` for every datagram queued to peers (``DatagramBatch/deliver(_:send:overflow:refused:)``);
+    /// true when some went to the channel instead, to be flushed.
+    private func sendToPeers(on descriptor: CInt, context: ChannelHandlerContext) -> Bool {
+        defer { toPeers.removeAll(keepingCapacity: toPeers.count <= DatagramBatch.drainLimit) }
+        return DatagramBatch.deliver(
+            toPeers, send: { batch.send($0, on: descriptor) },
+            overflow: { rest in
+                for (datagram, peer) in rest {
                     context.write(NIOAny(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
                 }
-                break
-            }
-            routerSendFailed(error)
-            next += 1
-        }
-        toPeers.removeAll(keepingCapacity: toPeers.count <= DatagramBatch.drainLimit)
+            },
+            refused: routerSendFailed)
     }
 
     /// After NIO's read of one datagram on the router's socket: reads what
