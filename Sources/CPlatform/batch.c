@@ -24,7 +24,6 @@ int dp_recv_batch(int fd, void *arena, size_t slot_size, unsigned count, dp_rece
     if (got < 0) return -errno;
     for (int i = 0; i < got; i++) {
         received[i].length = messages[i].msg_len;
-        received[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
     }
     return got;
 }

@@ -16,11 +16,10 @@
 /* The most datagrams one call moves. */
 #define DP_BATCH_MAX 64
 
-/* What one received datagram was: its length, and its source when asked for. */
+/* One received datagram's length: what was copied into its slot (a datagram
+ * longer than the slot is cut to it, as one read of that size cuts it). */
 typedef struct {
     uint32_t length;
-    /* Nonzero when the datagram was longer than its slot (MSG_TRUNC): cut. */
-    uint32_t truncated;
 } dp_received;
 
 /* recvmmsg(MSG_DONTWAIT) of up to `count` datagrams (at most DP_BATCH_MAX)
