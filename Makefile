@@ -89,8 +89,15 @@ build:
 
 ## release: optimised build (RELEASE_FLAGS adds options, e.g. --static-swift-stdlib for a container image)
 RELEASE_FLAGS ?=
+# What the release build adds for speed, for every module (SwiftNIO's too):
+# no run-time exclusivity checks, and cross-module optimisation, so that
+# SwiftNIO's and the standard library's generics are specialised into the data
+# path. The debug build, which the unit and integration tests run, keeps the
+# checks: an overlapping access still fails a test. BENCHMARKS.md has what
+# they are worth per round trip.
+OPTIMIZE_FLAGS ?= -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 release:
-	$(SWIFT) build -c release $(RELEASE_FLAGS)
+	$(SWIFT) build -c release $(OPTIMIZE_FLAGS) $(RELEASE_FLAGS)
 
 ## cert: a development certificate for localhost (ECDSA P-256), only when missing
 cert:
@@ -163,7 +170,7 @@ bench-compare: deps release
 	git worktree add --detach --quiet "$$tree" $$rev; \
 	if [ -f Package.resolved ]; then cp Package.resolved "$$tree/"; fi; \
 	echo "bench-compare: release build of $(BASE) ($$short) in $$tree"; \
-	$(SWIFT) build -c release --package-path "$$tree" --scratch-path "$(CURDIR)/$(BENCH_BASE_SCRATCH)" --product dtls-proxyd; \
+	$(SWIFT) build -c release $(OPTIMIZE_FLAGS) --package-path "$$tree" --scratch-path "$(CURDIR)/$(BENCH_BASE_SCRATCH)" --product dtls-proxyd; \
 	mkdir -p bench-results; \
 	$(RELEASE_BIN)/dtls-proxy-bench run --binaries $(RELEASE_BIN) --baseline-binaries $(BENCH_BASE_SCRATCH)/release \
 	  --label "this tree ($$here)" --baseline-label "$(BASE) ($$short)" --output bench-results $(BENCH_ARGS)

@@ -52,12 +52,13 @@ final class DatagramBatch {
 
     // MARK: - Receiving
 
-    /// What a drain ended on.
-    enum DrainEnd {
-        /// The socket had nothing more (or the drain reached its limit).
-        case drained
-        /// `recvmmsg` failed with this errno (not EAGAIN): an ICMP error, say.
-        case failed(CInt)
+    /// What a drain read, and what it ended on.
+    struct DrainEnd {
+        /// Datagrams handed to the callback.
+        var count = 0
+        /// The errno `recvmmsg` failed with (not EAGAIN: an ICMP error, say);
+        /// nil when the socket had nothing more or the drain reached its limit.
+        var failure: CInt?
     }
 
     /// Reads what waits on the connected socket `descriptor`, in batches,
@@ -90,18 +91,21 @@ final class DatagramBatch {
         keepGoing: () -> Bool, _ body: (UnsafeRawBufferPointer, UnsafePointer<sockaddr_storage>?) -> Void
     ) -> DrainEnd {
         let slot = min(slotSize, Self.slotCapacity)
-        var total = 0
-        while total < Self.drainLimit, keepGoing() {
+        var end = DrainEnd()
+        while end.count < Self.drainLimit, keepGoing() {
             let got = dp_recv_batch(descriptor, arena, slot, UInt32(Self.receiveCount), received, sources)
-            if got < 0 { return -got == EAGAIN || -got == EWOULDBLOCK ? .drained : .failed(-got) }
+            if got < 0 {
+                if -got != EAGAIN && -got != EWOULDBLOCK { end.failure = -got }
+                return end
+            }
             for index in 0..<Int(got) {
                 let bytes = UnsafeRawBufferPointer(start: arena + index * slot, count: Int(received[index].length))
                 body(bytes, sources.map { UnsafePointer($0 + index) })
             }
-            total += Int(got)
-            if Int(got) < Self.receiveCount { return .drained }
+            end.count += Int(got)
+            if Int(got) < Self.receiveCount { return end }
         }
-        return .drained
+        return end
     }
 
     /// A datagram's source as NIO's address type, without formatting its host.

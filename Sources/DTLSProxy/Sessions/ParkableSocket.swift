@@ -51,6 +51,8 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     /// The kernel's drops on this socket already handed to the owner's counter.
     private var kernelDrops = KernelDropCursor()
     private var needsFlush = false
+    /// Whether a read is followed by a drain: not while drains find nothing.
+    private var drainSchedule = DrainSchedule()
     private weak var owner: Owner?
     private let remote: SocketAddress
     private let eventLoop: EventLoop
@@ -164,14 +166,17 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     // MARK: - Reading
 
     /// NIO read one datagram: hands it to the owner, then reads what else
-    /// waits, in batches, and ends the read with the owner's flush.
+    /// waits, in batches (unless ``DrainSchedule`` says nothing will), and
+    /// ends the read with the owner's flush.
     func received(_ datagram: ByteBuffer) {
         guard let owner else { return }
         owner.socketRead(datagram)
+        guard drainSchedule.shouldDrain() else { return }
         let end = batch.drainConnected(descriptor, slotSize: readSize, keepGoing: { isOpen && self.owner != nil }) {
             owner.socketRead(bytes: $0)
         }
-        if case .failed(let code) = end { owner.socketFailed(IOError(errnoCode: code, reason: "recvmmsg")) }
+        drainSchedule.drained(end.count)
+        if let code = end.failure { owner.socketFailed(IOError(errnoCode: code, reason: "recvmmsg")) }
     }
 
     /// The end of NIO's read: time to flush what the datagrams produced.

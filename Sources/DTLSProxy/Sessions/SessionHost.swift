@@ -42,6 +42,8 @@ final class SessionHost {
     /// Datagrams to peers queued for the router's descriptor since the last flush.
     private var toPeers: [(ByteBuffer, SocketAddress)] = []
     private var routerSocketNeedsFlush = false
+    /// Whether a read of the router's socket is followed by a drain.
+    private var routerDrainSchedule = DrainSchedule()
     /// Datagrams written to the router's channel (no descriptor, or the send queue was full) and not flushed yet.
     private var channelHasWrites = false
     private var flushQueued = false
@@ -111,14 +113,16 @@ final class SessionHost {
 
     /// After NIO's read of one datagram on the router's socket: reads what
     /// else waits there, in batches, each with its source, and hands it to
-    /// `route` (a copy: the BIO of the session it reaches keeps it).
+    /// `route` (a copy: the BIO of the session it reaches keeps it). Skipped
+    /// while drains find nothing (``DrainSchedule``).
     func drainRouterSocket(_ route: (ByteBuffer, SocketAddress) -> Void) {
-        guard let descriptor = routerDescriptor else { return }
-        _ = batch.drainUnconnected(
+        guard let descriptor = routerDescriptor, routerDrainSchedule.shouldDrain() else { return }
+        let end = batch.drainUnconnected(
             descriptor, slotSize: DatagramBatch.slotCapacity, keepGoing: { self.routerDescriptor != nil }
         ) { bytes, source in
             route(allocator.buffer(bytes: bytes), source)
         }
+        routerDrainSchedule.drained(end.count)
     }
 
     /// One flush after this loop iteration's I/O: every channel ready in it
