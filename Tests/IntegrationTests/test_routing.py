@@ -83,6 +83,7 @@ def test_sni_routes_to_their_backends_with_their_certificates(start_daemon, echo
     assert "a.test" in served["a.test"] and "b.test" in served["b.test"], served
     assert "localhost" in served["x.b.test"], "a route without a certificate is served the listener's"
     assert "localhost" in served["unknown.test"], served
+    assert daemon.wait_count(" session open ", 4)  # the log is written by a thread
     opened = daemon.log_lines()
     assert any('server_name=a.test ' in l and "route=svc-a" in l for l in opened), opened
     assert any('server_name=unknown.test ' in l and "route=default" in l for l in opened), opened
