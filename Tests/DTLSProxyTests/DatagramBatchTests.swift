@@ -47,16 +47,17 @@ struct DatagramBatchTests {
     func connectedRoundTrip() throws {
         try withConnectedPair { a, b in
             let batch = DatagramBatch()
+            var schedule = DrainSchedule()
             // More than one sendmmsg (DP_BATCH_MAX = 64) and more than one recvmmsg (16) holds.
             let sent = datagrams(70)
             let outcome = batch.send(sent[...], onConnected: a)
             #expect(outcome.sent == 70 && outcome.error == nil)
             var received: [[UInt8]] = []
-            let end = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
+            let end = batch.drainConnected(b, slotSize: 2048, schedule: &schedule) { received.append(Array($0)) }
             #expect(end.failure == nil)
             // One drain stops at its limit so other sockets get their turn; the next reads the rest.
             #expect(received.count == DatagramBatch.drainLimit && end.count == DatagramBatch.drainLimit)
-            let rest = batch.drainConnected(b, slotSize: 2048) { received.append(Array($0)) }
+            let rest = batch.drainConnected(b, slotSize: 2048, schedule: &schedule) { received.append(Array($0)) }
             #expect(received.count == 70 && rest.count == 70 - DatagramBatch.drainLimit)
             #expect(received == sent.map { Array($0.readableBytesView) })
         }
@@ -66,9 +67,10 @@ struct DatagramBatchTests {
     func truncatedToSlot() throws {
         try withConnectedPair { a, b in
             let batch = DatagramBatch()
+            var schedule = DrainSchedule()
             _ = batch.send(datagrams(1, size: 1500)[...], onConnected: a)
             var lengths: [Int] = []
-            _ = batch.drainConnected(b, slotSize: 1201) { lengths.append($0.count) }
+            _ = batch.drainConnected(b, slotSize: 1201, schedule: &schedule) { lengths.append($0.count) }
             #expect(lengths == [1201])
         }
     }
@@ -80,11 +82,12 @@ struct DatagramBatchTests {
         let (two, twoAddress) = try boundSocket()
         defer { [server, one, two].forEach { close($0) } }
         let batch = DatagramBatch()
+        var schedule = DrainSchedule()
         let toServer = [(ByteBuffer(string: "from one"), serverAddress)]
         #expect(batch.send(toServer[...], on: one).sent == 1)
         #expect(batch.send([(ByteBuffer(string: "from two"), serverAddress)][...], on: two).sent == 1)
         var seen: [(String, SocketAddress)] = []
-        _ = batch.drainUnconnected(server, slotSize: 2048) { bytes, source in
+        _ = batch.drainUnconnected(server, slotSize: 2048, schedule: &schedule) { bytes, source in
             seen.append((String(decoding: bytes, as: UTF8.self), source))
         }
         #expect(seen.map(\.0) == ["from one", "from two"])
@@ -103,8 +106,9 @@ struct DatagramBatchTests {
             close(b)
         }
         let batch = DatagramBatch()
+        var schedule = DrainSchedule()
         var count = 0
-        let end = batch.drainConnected(a, slotSize: 2048) { _ in count += 1 }
+        let end = batch.drainConnected(a, slotSize: 2048, schedule: &schedule) { _ in count += 1 }
         #expect(end.failure == nil && end.count == 0)
         #expect(count == 0)
         // A connected socket whose peer is gone: the ICMP port unreachable of the
@@ -119,5 +123,25 @@ struct DatagramBatchTests {
         }
         #expect(refused == ECONNREFUSED)
         #expect(!DatagramBatch.isBackpressure(ECONNREFUSED) && DatagramBatch.isBackpressure(EAGAIN))
+    }
+
+    @Test("a drain its schedule skips reads nothing and leaves what waits for the next that runs")
+    func scheduleSkipsADrain() throws {
+        try withConnectedPair { a, b in
+            let batch = DatagramBatch()
+            var schedule = DrainSchedule()
+            var received: [[UInt8]] = []
+            // An empty drain: the schedule skips the next one.
+            #expect(
+                batch.drainConnected(b, slotSize: 2048, schedule: &schedule) { received.append(Array($0)) }.count == 0)
+            let sent = datagrams(3)
+            #expect(batch.send(sent[...], onConnected: a).sent == 3)
+            let skipped = batch.drainConnected(b, slotSize: 2048, schedule: &schedule) { received.append(Array($0)) }
+            #expect(skipped.count == 0 && skipped.failure == nil && received.isEmpty)
+            // The datagrams stayed in the socket; the next drain takes all of them, in order.
+            let next = batch.drainConnected(b, slotSize: 2048, schedule: &schedule) { received.append(Array($0)) }
+            #expect(next.count == 3)
+            #expect(received == sent.map { Array($0.readableBytesView) })
+        }
     }
 }

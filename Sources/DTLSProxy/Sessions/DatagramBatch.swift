@@ -64,12 +64,16 @@ final class DatagramBatch {
     /// Reads what waits on the connected socket `descriptor`, in batches,
     /// handing each datagram (cut to `slotSize` bytes, as a read of that size
     /// would) to `body`. Stops at the first short batch: the socket is empty,
-    /// and no further system call is spent to hear EAGAIN.
+    /// and no further system call is spent to hear EAGAIN. The socket's
+    /// `schedule` may skip the drain altogether (nothing read, no system call),
+    /// and learns what this one found.
     func drainConnected(
-        _ descriptor: CInt, slotSize: Int, keepGoing: () -> Bool = { true },
+        _ descriptor: CInt, slotSize: Int, schedule: inout DrainSchedule, keepGoing: () -> Bool = { true },
         _ body: (UnsafeRawBufferPointer) -> Void
     ) -> DrainEnd {
-        drain(descriptor, slotSize: slotSize, sources: nil, keepGoing: keepGoing) { bytes, _ in body(bytes) }
+        drain(descriptor, slotSize: slotSize, sources: nil, schedule: &schedule, keepGoing: keepGoing) { bytes, _ in
+            body(bytes)
+        }
     }
 
     /// Reads what waits on the unconnected socket `descriptor`, handing each
@@ -77,10 +81,11 @@ final class DatagramBatch {
     /// kernel's `sockaddr` as it is: no `inet_ntop`, no string (the address
     /// compares and hashes on its bytes; log lines format it when they need to).
     func drainUnconnected(
-        _ descriptor: CInt, slotSize: Int, keepGoing: () -> Bool = { true },
+        _ descriptor: CInt, slotSize: Int, schedule: inout DrainSchedule, keepGoing: () -> Bool = { true },
         _ body: (UnsafeRawBufferPointer, SocketAddress) -> Void
     ) -> DrainEnd {
-        drain(descriptor, slotSize: slotSize, sources: sources, keepGoing: keepGoing) { bytes, source in
+        drain(descriptor, slotSize: slotSize, sources: sources, schedule: &schedule, keepGoing: keepGoing) {
+            bytes, source in
             guard let source, let address = Self.address(source) else { return }
             body(bytes, address)
         }
@@ -88,10 +93,13 @@ final class DatagramBatch {
 
     private func drain(
         _ descriptor: CInt, slotSize: Int, sources: UnsafeMutablePointer<sockaddr_storage>?,
-        keepGoing: () -> Bool, _ body: (UnsafeRawBufferPointer, UnsafePointer<sockaddr_storage>?) -> Void
+        schedule: inout DrainSchedule, keepGoing: () -> Bool,
+        _ body: (UnsafeRawBufferPointer, UnsafePointer<sockaddr_storage>?) -> Void
     ) -> DrainEnd {
-        let slot = min(slotSize, Self.slotCapacity)
         var end = DrainEnd()
+        guard schedule.shouldDrain() else { return end }
+        defer { schedule.drained(end.count) }
+        let slot = min(slotSize, Self.slotCapacity)
         while end.count < Self.drainLimit, keepGoing() {
             let got = dp_recv_batch(descriptor, arena, slot, UInt32(Self.receiveCount), received, sources)
             if got < 0 {

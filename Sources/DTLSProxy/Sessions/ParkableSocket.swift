@@ -171,11 +171,9 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
     func received(_ datagram: ByteBuffer) {
         guard let owner else { return }
         owner.socketRead(datagram)
-        guard drainSchedule.shouldDrain() else { return }
-        let end = batch.drainConnected(descriptor, slotSize: readSize, keepGoing: { isOpen && self.owner != nil }) {
-            owner.socketRead(bytes: $0)
-        }
-        drainSchedule.drained(end.count)
+        let end = batch.drainConnected(
+            descriptor, slotSize: readSize, schedule: &drainSchedule, keepGoing: { isOpen && self.owner != nil }
+        ) { owner.socketRead(bytes: $0) }
         if let code = end.failure { owner.socketFailed(IOError(errnoCode: code, reason: "recvmmsg")) }
     }
 

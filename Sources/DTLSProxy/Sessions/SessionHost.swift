@@ -116,13 +116,13 @@ final class SessionHost {
     /// `route` (a copy: the BIO of the session it reaches keeps it). Skipped
     /// while drains find nothing (``DrainSchedule``).
     func drainRouterSocket(_ route: (ByteBuffer, SocketAddress) -> Void) {
-        guard let descriptor = routerDescriptor, routerDrainSchedule.shouldDrain() else { return }
-        let end = batch.drainUnconnected(
-            descriptor, slotSize: DatagramBatch.slotCapacity, keepGoing: { self.routerDescriptor != nil }
+        guard let descriptor = routerDescriptor else { return }
+        _ = batch.drainUnconnected(
+            descriptor, slotSize: DatagramBatch.slotCapacity, schedule: &routerDrainSchedule,
+            keepGoing: { self.routerDescriptor != nil }
         ) { bytes, source in
             route(allocator.buffer(bytes: bytes), source)
         }
-        routerDrainSchedule.drained(end.count)
     }
 
     /// One flush after this loop iteration's I/O: every channel ready in it
