@@ -10,7 +10,8 @@
 # order alternating. For each: `perf stat` over 2 s of the load gives the
 # daemon's CPU, context switches and data-path system calls per round trip;
 # `perf record -g` over 2 s more, split by scripts/perf-by-category.py, gives
-# where that CPU goes. Needs perf (Debian: linux-perf) and root. Profiles stay
+# where that CPU goes. OLD_BUSY_POLL / NEW_BUSY_POLL (e.g. 100us) set a
+# daemon's `busy_poll`: one binary twice compares the setting. Needs perf (Debian: linux-perf) and root. Profiles stay
 # in the work folder it prints.
 set -euo pipefail
 old=${1:?old daemon binary}; new=${2:?new daemon binary}; rounds=${3:-2}; window=${4:-1}
@@ -32,6 +33,10 @@ certificate = "$work/cert.pem"
 private_key = "$work/key.pem"
 idle_timeout = "600s"
 EOT
+for which in old new; do
+  var=${which^^}_BUSY_POLL
+  sed "s/^workers = 2$/workers = 2\nbusy_poll = \"${!var:-0s}\"/" "$work/daemon.toml" > "$work/daemon-$which.toml"
+done
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -44,7 +49,7 @@ for round in $(seq 1 "$rounds"); do
   order=(old new); [ $((round % 2)) -eq 0 ] && order=(new old)
   for which in "${order[@]}"; do
     binary=$old; [ "$which" = new ] && binary=$new
-    "$binary" --config "$work/daemon.toml" > "$work/daemon-$which-$round.log" 2>&1 &
+    "$binary" --config "$work/daemon-$which.toml" > "$work/daemon-$which-$round.log" 2>&1 &
     daemon=$!; pids+=($daemon)
     for _ in $(seq 50); do grep -q "ready:" "$work/daemon-$which-$round.log" && break; sleep 0.1; done
     "$bin/dtls-proxy-bench" load --target "127.0.0.1:$port" --dtls --sessions 1 --window "$window" --seconds 7 \

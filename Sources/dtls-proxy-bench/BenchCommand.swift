@@ -57,6 +57,12 @@ struct Run: ParsableCommand {
     )
     var rounds: Int = 5
 
+    @Option(
+        help:
+            "A second daemon target with this busy_poll (e.g. 100us), measured in the same rounds, with goal rows of its own; empty: none."
+    )
+    var busyPoll = "100us"
+
     @Option(help: "What the comparison calls this build.")
     var label = "current"
 
@@ -70,6 +76,10 @@ struct Run: ParsableCommand {
             throw ValidationError("--memory-sessions: 1...15000 each")
         }
         guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1...50") }
+        // The daemon checks the duration itself, and names what is wrong with it, when it starts.
+        if !busyPoll.isEmpty, busyPoll.first?.isNumber != true {
+            throw ValidationError("--busy-poll: \"\(busyPoll)\" is not a duration such as 100us")
+        }
         guard label != baselineLabel else { throw ValidationError("--label and --baseline-label must differ") }
     }
 
@@ -82,6 +92,7 @@ struct Run: ParsableCommand {
         try paths.makeCertificate()
         let runner = try BenchRunner(paths: paths, seconds: seconds, workers: workers)
         runner.rounds = rounds
+        runner.busyPoll = busyPoll.isEmpty ? nil : busyPoll
         let memory = skipMemory ? [] : memorySessions.sorted()
         guard let baselineBinaries else {
             let report = try runner.runAll(memorySessions: memory)

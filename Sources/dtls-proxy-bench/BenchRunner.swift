@@ -9,6 +9,9 @@ final class BenchRunner {
     let workers: Int
     /// Rounds of the target matrix in `run` (each target once per round, the order alternating).
     var rounds = 5
+    /// When set, a second daemon target runs with this `busy_poll` (a duration, "100us"); nil: none.
+    var busyPoll: String?
+    static let busyPollKind = "daemon-busy-poll"
     let payload = 1200
     let context: ClientContext
     var notes: [String] = []
@@ -63,6 +66,17 @@ final class BenchRunner {
                 }
             },
         ]
+        if let busyPoll {
+            let name = "dtls-proxyd, busy_poll \(busyPoll)"
+            plan.append(
+                RoundTarget(kind: Self.busyPollKind, name: name) {
+                    try self.withDaemon(workers: self.workers, backend: backendEndpoint, busyPoll: busyPoll) {
+                        daemon, endpoint in
+                        try self.measureDTLS(
+                            name: name, kind: Self.busyPollKind, target: endpoint, child: daemon, admitSeconds: 10)
+                    }
+                })
+        }
         if let socat {
             plan.append(
                 RoundTarget(kind: "socat", name: "socat") {
@@ -74,7 +88,10 @@ final class BenchRunner {
         }
         let measured = try measureInRounds(plan)
         let targets = plan.map { Self.median(of: measured[$0.kind] ?? []) }
-        let goals = Self.goals(measured)
+        var goals = Self.goals(measured)
+        if let busyPoll {
+            goals += Self.goals(measured, daemonKind: Self.busyPollKind, label: "busy_poll \(busyPoll): ")
+        }
 
         var workerRuns: [WorkersResult] = []
         for count in [1, 2] {
@@ -214,11 +231,13 @@ final class BenchRunner {
     /// Starts `build`'s dtls-proxyd (this run's own unless told) in front of `backend`,
     /// runs `body` once it is ready, then stops it.
     func withDaemon<T>(
-        workers: Int, backend: Endpoint, build: BuildUnderTest? = nil, _ body: (Child, Endpoint) throws -> T
+        workers: Int, backend: Endpoint, build: BuildUnderTest? = nil, busyPoll: String? = nil,
+        _ body: (Child, Endpoint) throws -> T
     ) throws -> T {
         let build = build ?? BuildUnderTest(label: "dtls-proxyd", binaries: paths.binaries, tag: "")
         let endpoint = Endpoint(port: Endpoint.freePort())
-        let config = try paths.writeDaemonConfig(workers: workers, listen: endpoint, backend: backend, tag: build.tag)
+        let config = try paths.writeDaemonConfig(
+            workers: workers, listen: endpoint, backend: backend, tag: build.tag, busyPoll: busyPoll)
         let daemon = try Child(
             name: "dtls-proxyd-w\(workers)\(build.tag)", executable: "\(build.binaries)/dtls-proxyd",
             arguments: ["--config", config], logDirectory: paths.work)

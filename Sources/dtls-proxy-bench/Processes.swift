@@ -137,12 +137,16 @@ struct BenchPaths {
     /// A daemon configuration for the benchmark: no per-source handshake
     /// limit (every client comes from 127.0.0.1), long idle timeout.
     /// `tag` tells apart the files of two builds' daemons in one run.
-    func writeDaemonConfig(workers: Int, listen: Endpoint, backend: Endpoint, tag: String = "") throws -> String {
-        let path = "\(work)/dtls-proxy-w\(workers)\(tag).toml"
+    /// `busyPoll`: the daemon's `busy_poll` (a duration, "50us"), or nil for the default (off).
+    func writeDaemonConfig(
+        workers: Int, listen: Endpoint, backend: Endpoint, tag: String = "", busyPoll: String? = nil
+    ) throws -> String {
+        let path = "\(work)/dtls-proxy-w\(workers)\(tag)\(busyPoll.map { "-busy-\($0)" } ?? "").toml"
         let text = """
             [daemon]
             log_level = "info"
             workers = \(workers)
+            \(busyPoll.map { "busy_poll = \"\($0)\"" } ?? "")
 
             [[listener]]
             name = "bench"

@@ -74,8 +74,14 @@ extension BenchRunner {
     }
 
     /// The performance issue's goals, each from the rounds' figures.
-    static func goals(_ measured: [String: [TargetResult]]) -> [GoalRow] {
-        let daemon = measured["daemon"] ?? []
+    /// `daemonKind` picks the daemon's target (the default configuration, or
+    /// the `busy_poll` one); `label` prefixes each goal's name.
+    static func goals(
+        _ measured: [String: [TargetResult]], daemonKind: String = "daemon", label: String = ""
+    )
+        -> [GoalRow]
+    {
+        let daemon = measured[daemonKind] ?? []
         let socat = measured["socat"] ?? []
         let relay = measured["relay"] ?? []
         func cell(_ result: TargetResult, _ sessions: Int, _ payload: Int) -> MatrixCell? {
@@ -103,7 +109,7 @@ extension BenchRunner {
                 let theirsAdmitted = theirs.map(\.admitted).min() ?? 0
                 rows.append(
                     row(
-                        "\(sessions)×8, \(payload) B", unit: "echoes/s",
+                        "\(label)\(sessions)×8, \(payload) B", unit: "echoes/s",
                         daemon: ours.compactMap { $0.run?.echoesPerSecond },
                         reference: theirs.compactMap { $0.run?.echoesPerSecond }, referenceName: "socat", bound: 1.3,
                         higherIsBetter: true,
@@ -114,15 +120,16 @@ extension BenchRunner {
         let p50 = daemon.compactMap { $0.latency?.p50 }
         rows.append(
             row(
-                "p50, window 1", unit: "µs", daemon: p50, reference: socat.compactMap { $0.latency?.p50 },
+                "\(label)p50, window 1", unit: "µs", daemon: p50, reference: socat.compactMap { $0.latency?.p50 },
                 referenceName: "socat", bound: 1, higherIsBetter: false))
         rows.append(
             row(
-                "p50, window 1", unit: "µs", daemon: p50, reference: relay.compactMap { $0.latency.map { $0.p50 + 5 } },
+                "\(label)p50, window 1", unit: "µs", daemon: p50,
+                reference: relay.compactMap { $0.latency.map { $0.p50 + 5 } },
                 referenceName: "relay + 5 µs", bound: 1, higherIsBetter: false))
         rows.append(
             row(
-                "CPU per datagram, 16×8, 1200 B", unit: "CPU s / M datagrams",
+                "\(label)CPU per datagram, 16×8, 1200 B", unit: "CPU s / M datagrams",
                 daemon: daemon.compactMap(\.cpuSecondsPerMillionDatagrams),
                 reference: relay.compactMap(\.cpuSecondsPerMillionDatagrams), referenceName: "relay", bound: 1.3,
                 higherIsBetter: false))

@@ -66,3 +66,41 @@ struct HealthDrainConfigTests {
         #expect(error.key == "daemon.drain_timout" && error.cause.contains("drain_timeout"))
     }
 }
+
+/// `[daemon] busy_poll`: off by default, a duration up to 10 ms, errors that name the key.
+@Suite("ConfigurationLoader: busy_poll")
+struct BusyPollConfigTests {
+    @Test func offByDefault() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        #expect(try folder.parse(minimalListener).daemon.busyPoll == .zero)
+    }
+
+    @Test func aDurationIsRead() throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        #expect(
+            try folder.parse("[daemon]\nbusy_poll = \"100us\"\n" + minimalListener).daemon.busyPoll
+                == .microseconds(100))
+        #expect(
+            try folder.parse("[daemon]\nbusy_poll = \"10ms\"\n" + minimalListener).daemon.busyPoll == .milliseconds(10))
+        #expect(try folder.parse("[daemon]\nbusy_poll = \"0s\"\n" + minimalListener).daemon.busyPoll == .zero)
+    }
+
+    @Test(
+        "invalid values name the file, the key and the cause",
+        arguments: [
+            (
+                "[daemon]\nbusy_poll = \"20ms\"\n",
+                "20ms is longer than 10ms: a spin that long holds back the loop's other sockets and timers"
+            ),
+            ("[daemon]\nbusy_poll = \"50\"\n", "invalid duration \"50\": missing unit (use ms, s, m or h)"),
+            (
+                "[daemon]\nbusy_poll = 50\n",
+                "expected a string, found integer (write a duration with a unit, e.g. \"30s\")"
+            ),
+        ])
+    func invalid(toml: String, cause: String) throws {
+        let folder = try ConfigTestFolder.withCredentials()
+        let error = try #require(folder.error(toml + minimalListener))
+        #expect(error == ConfigurationError(file: folder.configPath, key: "daemon.busy_poll", cause: cause))
+    }
+}

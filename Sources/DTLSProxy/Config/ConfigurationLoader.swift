@@ -111,12 +111,21 @@ public enum ConfigurationLoader {
         daemon.drainTimeout = try table.duration("drain_timeout", allowZero: true) ?? daemon.drainTimeout
         daemon.nodeID = try table.int("node_id", in: 0...255) ?? daemon.nodeID
         daemon.reloadOnChange = try table.bool("reload_on_change") ?? daemon.reloadOnChange
+        if let busyPoll = try table.duration("busy_poll", allowZero: true) {
+            guard busyPoll <= DaemonConfiguration.busyPollLimit else {
+                throw table.error(
+                    "busy_poll",
+                    "\(busyPoll) is longer than \(DaemonConfiguration.busyPollLimit): a spin that long holds back the loop's other sockets and timers"
+                )
+            }
+            daemon.busyPoll = busyPoll
+        }
         return daemon
     }
 
     static let daemonKeys = [
         "log_level", "workers", "cookie_secret_file", "metrics_listen", "health_listen", "shutdown_timeout",
-        "drain_timeout", "node_id", "reload_on_change",
+        "drain_timeout", "node_id", "reload_on_change", "busy_poll",
     ]
 
     static let listenerKeys =

@@ -54,6 +54,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// `drain_timeout`: after SIGTERM, how long `/readyz` answers 503 while sessions and
     /// new handshakes are still served, before the graceful stop; zero: stop at once.
     public var drainTimeout: ConfigDuration = .zero
+    /// `busy_poll`: how long an event loop spins, watching for the answers to
+    /// what it just sent, before it sleeps; zero (the default): never. Trades
+    /// CPU for latency where wake-ups are slow (`Sessions/BusyPoll.swift`).
+    public var busyPoll: ConfigDuration = .zero
+
+    /// The longest `busy_poll` accepted: beyond it a loop would hold back its other sockets and timers too long.
+    public static let busyPollLimit = ConfigDuration.milliseconds(10)
 
     public init() {}
 }

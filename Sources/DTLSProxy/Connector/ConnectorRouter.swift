@@ -22,6 +22,7 @@ final class ConnectorRouter: SessionRouter {
         self.runtime = runtime
         self.eventLoop = eventLoop
         host = SessionHost(eventLoop: eventLoop)
+        host.busyPoll.window = runtime.sessionSettings.busyPoll
         host.routerSendFailed = { [weak self] code in
             guard let self else { return }
             self.runtime.logger.debug(
@@ -39,6 +40,7 @@ final class ConnectorRouter: SessionRouter {
     func update(runtime: ConnectorRuntime) {
         flushTraffic()
         self.runtime = runtime
+        host.busyPoll.window = runtime.sessionSettings.busyPoll
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

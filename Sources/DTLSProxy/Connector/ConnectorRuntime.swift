@@ -24,7 +24,7 @@ public final class ConnectorRuntime: Sendable {
 
     public init(
         configuration: ConnectorConfiguration, context: DTLSClientContext, serverAddress: SocketAddress, logger: Logger,
-        stats: ConnectorStats
+        stats: ConnectorStats, busyPoll: ConfigDuration = .zero
     ) {
         self.configuration = configuration
         self.context = context
@@ -35,8 +35,8 @@ public final class ConnectorRuntime: Sendable {
             logger: logger, idleTimeout: configuration.idleTimeout, handshakeTimeout: configuration.handshakeTimeout,
             maxUndecryptableDatagrams: 0, stats: stats,
             logFields:
-                " connector=\(configuration.name) server=\(Self.describe(configuration.server, resolvedTo: serverAddress))"
-        )
+                " connector=\(configuration.name) server=\(Self.describe(configuration.server, resolvedTo: serverAddress))",
+            busyPoll: busyPoll)
     }
 
     private static func describe(_ server: EndpointAddress, resolvedTo address: SocketAddress) -> String {

@@ -52,7 +52,7 @@ final class ConnectorSet: Sendable {
                 (
                     ConnectorRuntime(
                         configuration: connector, context: context, serverAddress: server, logger: logger,
-                        stats: connectorStats), listen
+                        stats: connectorStats, busyPoll: configuration.daemon.busyPoll), listen
                 ))
         }
         var entries: [(socket: ConnectorSocket, runtime: ConnectorRuntime, kept: Bool)] = []

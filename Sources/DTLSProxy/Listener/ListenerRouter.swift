@@ -35,6 +35,7 @@ final class ListenerRouter: SessionRouter {
         self.cookies = CookieVerifier(masterSecret: cookieSecret)
         self.rateLimiter = SourceRateLimiter(ratePerSecond: runtime.configuration.handshakeRatePerSource)
         self.host = SessionHost(eventLoop: eventLoop)
+        host.busyPoll.window = runtime.sessionSettings.busyPoll
         host.routerSendFailed = { [weak self] code in
             guard let self else { return }
             self.runtime.logger.debug(
@@ -47,6 +48,7 @@ final class ListenerRouter: SessionRouter {
     func update(runtime: ListenerRuntime, cookieSecret: [UInt8]) {
         flushTraffic()
         self.runtime = runtime
+        host.busyPoll.window = runtime.sessionSettings.busyPoll
         if cookieSecret != self.cookieSecret {
             self.cookieSecret = cookieSecret
             cookies = CookieVerifier(masterSecret: cookieSecret)

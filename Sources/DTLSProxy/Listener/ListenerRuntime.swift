@@ -23,7 +23,8 @@ public final class ListenerRuntime: Sendable {
     /// `stats` carries a listener's counters over a reload; a new listener gets fresh ones.
     public init(
         configuration: ListenerConfiguration, context: DTLSServerContext, routes: RouteTable, logger: Logger,
-        stats: ListenerStats? = nil, nodeID: Int = 0, cluster: ClusterLink? = nil
+        stats: ListenerStats? = nil, nodeID: Int = 0, cluster: ClusterLink? = nil,
+        busyPoll: ConfigDuration = .zero
     ) {
         self.nodeID = UInt8(clamping: nodeID)
         self.cluster = cluster
@@ -34,7 +35,7 @@ public final class ListenerRuntime: Sendable {
         sessionSettings = SessionSettings(
             logger: logger, idleTimeout: configuration.idleTimeout, handshakeTimeout: configuration.handshakeTimeout,
             maxUndecryptableDatagrams: configuration.maxUndecryptableDatagrams, stats: self.stats,
-            logFields: " listener=\(configuration.name)")
+            logFields: " listener=\(configuration.name)", busyPoll: busyPoll)
     }
 
     var name: String { configuration.name }

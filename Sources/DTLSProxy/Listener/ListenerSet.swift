@@ -130,7 +130,8 @@ public final class ListenerSet: Sendable {
             stats[listener.name] = listenerStats
             let runtime = ListenerRuntime(
                 configuration: listener, context: context, routes: routes, logger: logger, stats: listenerStats,
-                nodeID: configuration.daemon.nodeID, cluster: cluster.link)
+                nodeID: configuration.daemon.nodeID, cluster: cluster.link,
+                busyPoll: configuration.daemon.busyPoll)
             let key: SocketKey =
                 activation.sockets(named: listener.name).isEmpty
                 ? .address(try listener.listen.resolved(for: "listener \"\(listener.name)\"", key: "listen"))

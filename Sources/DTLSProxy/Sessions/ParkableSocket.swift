@@ -182,6 +182,11 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
 
     func failed(_ error: Error) { owner?.socketFailed(error) }
 
+    var liveDescriptor: CInt? { isOpen ? descriptor : nil }
+
+    /// The descriptor while a channel has it registered; nil parked, opening or closed.
+    var openDescriptor: CInt? { isOpen ? descriptor : nil }
+
     private var isOpen: Bool {
         if case .open = state { return true }
         return false

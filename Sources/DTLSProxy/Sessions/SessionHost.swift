@@ -49,6 +49,9 @@ final class SessionHost {
     private var flushQueued = false
     /// Session sockets that have datagrams queued since the last flush.
     private var socketsToFlush: [SessionSocket] = []
+    /// The spin after a flush (`busy_poll`), and whether it is queued for this iteration.
+    var busyPoll = BusyPoll()
+    private var spinQueued = false
     /// The kernel's drops on the router's socket already counted.
     private var routerSocketDrops = KernelDropCursor()
     private var lastSocketErrorLog = NIODeadline.distantPast
@@ -92,9 +95,25 @@ final class SessionHost {
                 context.flush()
             }
         }
+        defer { queueSpin() }
         guard !socketsToFlush.isEmpty else { return }
-        for socket in socketsToFlush { socket.flush() }
+        for socket in socketsToFlush {
+            socket.flush()
+            if busyPoll.isEnabled, let descriptor = socket.openDescriptor { busyPoll.watch(descriptor) }
+        }
         socketsToFlush.removeAll(keepingCapacity: true)
+    }
+
+    /// With `busy_poll`, one spin after this iteration's flushes, watching the
+    /// router's socket and the session sockets just flushed (``BusyPoll``).
+    private func queueSpin() {
+        guard busyPoll.isEnabled, !spinQueued else { return }
+        if let routerDescriptor { busyPoll.watch(routerDescriptor) }
+        spinQueued = true
+        eventLoop.assumeIsolated().execute {
+            self.spinQueued = false
+            _ = self.busyPoll.spin()
+        }
     }
 
     /// One `sendmmsg` for every datagram queued to peers (``DatagramBatch/deliver(_:send:overflow:refused:)``);

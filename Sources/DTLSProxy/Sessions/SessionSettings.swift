@@ -18,11 +18,14 @@ struct SessionSettings: Sendable {
     let stats: any SessionStats
     /// ` listener=NAME` or ` connector=NAME server=ADDRESS`: where every session log line says the session belongs.
     let logFields: String
+    /// `busy_poll`: how long the loops of the role spin after a flush (``BusyPoll``).
+    let busyPoll: TimeAmount
 
     init(
         logger: Logger, idleTimeout: ConfigDuration, handshakeTimeout: ConfigDuration, maxUndecryptableDatagrams: Int,
-        stats: any SessionStats, logFields: String
+        stats: any SessionStats, logFields: String, busyPoll: ConfigDuration = .zero
     ) {
+        self.busyPoll = .nanoseconds(busyPoll.nanoseconds)
         self.logger = logger
         self.idleTimeout = .nanoseconds(idleTimeout.nanoseconds)
         self.handshakeTimeout = .nanoseconds(handshakeTimeout.nanoseconds)
