@@ -44,12 +44,18 @@ struct BusyPollTests {
         try body(a, b)
     }
 
+    /// A busy poll with `window` (zero: off) that watches `descriptor`.
+    private func watching(_ descriptor: CInt, window: TimeAmount) -> BusyPoll {
+        var busyPoll = BusyPoll()
+        busyPoll.window = window
+        busyPoll.watch(descriptor)
+        return busyPoll
+    }
+
     @Test("a datagram waiting on a watched socket ends the spin at its first poll")
     func readableEndsTheSpin() throws {
         try withPair { a, b in
-            var busyPoll = BusyPoll()
-            busyPoll.window = .seconds(3600)
-            busyPoll.watch(b)
+            var busyPoll = watching(b, window: .seconds(3600))
             #expect(send(a, "x", 1, 0) == 1)
             let clock = SteppingClock(step: .microseconds(1))
             #expect(busyPoll.spin(now: clock.read) == .ready)
@@ -64,9 +70,7 @@ struct BusyPollTests {
     @Test("with nothing readable the spin lasts its window, then ends")
     func quietSocketTimesOut() throws {
         try withPair { _, b in
-            var busyPoll = BusyPoll()
-            busyPoll.window = .microseconds(50)
-            busyPoll.watch(b)
+            var busyPoll = watching(b, window: .microseconds(50))
             let clock = SteppingClock(step: .microseconds(1))
             #expect(busyPoll.spin(now: clock.read) == .timedOut)
             // One reading for the deadline, then one per poll until 50 µs have passed.
@@ -77,9 +81,7 @@ struct BusyPollTests {
     @Test("a spin forgets what it watched: the next one watches only what was added since")
     func watchedSocketsAreForgotten() throws {
         try withPair { a, b in
-            var busyPoll = BusyPoll()
-            busyPoll.window = .microseconds(10)
-            busyPoll.watch(b)
+            var busyPoll = watching(b, window: .microseconds(10))
             #expect(busyPoll.spin(now: SteppingClock(step: .microseconds(1)).read) == .timedOut)
             #expect(send(a, "x", 1, 0) == 1)
             // b is readable now, but nothing is watched any more.
@@ -90,8 +92,7 @@ struct BusyPollTests {
     @Test("off, it watches nothing and never spins")
     func offNeverSpins() throws {
         try withPair { a, b in
-            var busyPoll = BusyPoll()
-            busyPoll.watch(b)
+            var busyPoll = watching(b, window: .zero)
             #expect(send(a, "x", 1, 0) == 1)
             let clock = SteppingClock(step: .microseconds(1))
             #expect(busyPoll.spin(now: clock.read) == .skipped)
@@ -101,10 +102,8 @@ struct BusyPollTests {
 
     @Test("a socket closed before the spin ends it early instead of being waited on")
     func closedDescriptorEndsTheSpin() throws {
-        var busyPoll = BusyPoll()
-        busyPoll.window = .seconds(3600)
         let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        busyPoll.watch(descriptor)
+        var busyPoll = watching(descriptor, window: .seconds(3600))
         close(descriptor)
         #expect(busyPoll.spin(now: SteppingClock(step: .microseconds(1)).read) == .ready)
     }
