@@ -5,17 +5,31 @@ no core."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 from harness import (
     GNUTLS_DONE,
     S_CLIENT_DONE,
     echo_roundtrip,
+    endpoint_port,
     gnutls_argv,
+    listener_config,
     s_client_argv,
     udp_client,
     udp_roundtrip,
+    write_config,
 )
+
+
+def _trickle_cpu(daemon, client, lines: int = 50) -> float:
+    """The daemon's CPU over `lines` echoes 20 ms apart: a trickle, where every
+    reply is followed by a quiet spell that a spin would fill."""
+    before = daemon.cpu_seconds()
+    for i in range(lines):
+        echo_roundtrip(client, b"trickle %02d\n" % i)
+        time.sleep(0.02)
+    return daemon.cpu_seconds() - before
 
 
 def test_openssl_and_gnutls_peers_echo_through_a_spinning_daemon_which_idles_after(proxied, peer):
@@ -49,3 +63,23 @@ def test_a_tunnel_whose_connector_spins_carries_every_datagram(tunnel):
     replies = udp_roundtrip(client, tun.port, payloads)
     client.close()
     assert sorted(replies) == sorted(b"echo:" + p for p in payloads)
+
+
+def test_a_reload_turns_busy_poll_on_for_the_running_loops(start_daemon, echo_backend, certs, peer):
+    backend = echo_backend()
+    listener = listener_config(backend, certs)
+    daemon = start_daemon([listener])
+    client = peer(s_client_argv("127.0.0.1", endpoint_port(listener["listen"])))
+    client.wait_for(S_CLIENT_DONE, timeout=15)
+    off = _trickle_cpu(daemon, client)
+
+    write_config(daemon.config, [listener], daemon={"busy_poll": "10ms"})
+    mark = daemon.mark()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(rb"reload: busy_poll is now 10ms", timeout=10, start=mark)
+    daemon.wait_for(rb"reload complete", timeout=10, start=mark)
+    # Each reply is now followed by a spin of up to 10 ms: 50 of them are
+    # about 0.5 s of CPU, where the same trickle before cost a few ms.
+    on = _trickle_cpu(daemon, client)
+    assert off < 0.15, f"without busy_poll the trickle cost {off:.3f} s of CPU"
+    assert on > 0.25 and on > 3 * off, f"after the reload the trickle cost {on:.3f} s of CPU, before {off:.3f} s"

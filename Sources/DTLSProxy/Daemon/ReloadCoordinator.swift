@@ -85,6 +85,9 @@ final class ReloadCoordinator: Sendable {
             logLevel.level = new.daemon.logLevel.loggerLevel
             logger.notice("reload: log_level is now \(new.daemon.logLevel.rawValue)")
         }
+        if new.daemon.busyPoll != old.daemon.busyPoll {
+            logger.notice("reload: busy_poll is now \(new.daemon.busyPoll)")
+        }
         return summary
     }
 
