@@ -11,8 +11,8 @@
 # daemon's CPU, context switches and data-path system calls per round trip;
 # `perf record -g` over 2 s more, split by scripts/perf-by-category.py, gives
 # where that CPU goes. OLD_BUSY_POLL / NEW_BUSY_POLL (e.g. 100us) set a
-# daemon's `busy_poll`: one binary twice compares the setting. Needs perf (Debian: linux-perf) and root. Profiles stay
-# in the work folder it prints.
+# daemon's `busy_poll`: one binary twice compares the setting. Needs perf
+# (Debian: linux-perf) and root. Profiles stay in the work folder it prints.
 set -euo pipefail
 old=${1:?old daemon binary}; new=${2:?new daemon binary}; rounds=${3:-2}; window=${4:-1}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +22,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.
 echo_port=$(free_port); port=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
   -out "$work/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
-cat > "$work/daemon.toml" <<EOT
+# One configuration per daemon: the same but for its busy_poll.
+for which in old new; do
+  busy_poll=${which^^}_BUSY_POLL
+  cat > "$work/daemon-$which.toml" <<EOT
 [daemon]
 workers = 2
+busy_poll = "${!busy_poll:-0s}"
 [[listener]]
 name = "profile"
 listen = "127.0.0.1:$port"
@@ -33,9 +37,6 @@ certificate = "$work/cert.pem"
 private_key = "$work/key.pem"
 idle_timeout = "600s"
 EOT
-for which in old new; do
-  var=${which^^}_BUSY_POLL
-  sed "s/^workers = 2$/workers = 2\nbusy_poll = \"${!var:-0s}\"/" "$work/daemon.toml" > "$work/daemon-$which.toml"
 done
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

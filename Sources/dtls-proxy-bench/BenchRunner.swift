@@ -58,24 +58,13 @@ final class BenchRunner {
             RoundTarget(kind: "relay", name: "plaintext relay") {
                 try self.measurePlain(name: "plaintext relay", kind: "relay", target: relayEndpoint, child: relay)
             },
-            RoundTarget(kind: "daemon", name: "dtls-proxyd") {
-                // A fresh daemon each round, as a fresh socat child serves each client.
-                try self.withDaemon(workers: self.workers, backend: backendEndpoint) { daemon, endpoint in
-                    try self.measureDTLS(
-                        name: "dtls-proxyd", kind: "daemon", target: endpoint, child: daemon, admitSeconds: 10)
-                }
-            },
+            daemonTarget(kind: "daemon", name: "dtls-proxyd", backend: backendEndpoint),
         ]
         if let busyPoll {
-            let name = "dtls-proxyd, busy_poll \(busyPoll)"
             plan.append(
-                RoundTarget(kind: Self.busyPollKind, name: name) {
-                    try self.withDaemon(workers: self.workers, backend: backendEndpoint, busyPoll: busyPoll) {
-                        daemon, endpoint in
-                        try self.measureDTLS(
-                            name: name, kind: Self.busyPollKind, target: endpoint, child: daemon, admitSeconds: 10)
-                    }
-                })
+                daemonTarget(
+                    kind: Self.busyPollKind, name: "dtls-proxyd, busy_poll \(busyPoll)", backend: backendEndpoint,
+                    busyPoll: busyPoll))
         }
         if let socat {
             plan.append(
@@ -128,6 +117,16 @@ final class BenchRunner {
             targets: targets, memory: memory, workers: workerRuns, cluster: cluster, notes: notes,
             rounds: rounds, goals: goals,
             directP50: Spread((measured["direct"] ?? []).compactMap { $0.latency?.p50 }))
+    }
+
+    /// The daemon as a round target: a fresh daemon each round, as a fresh
+    /// socat child serves each client; `busyPoll` sets its `busy_poll`.
+    private func daemonTarget(kind: String, name: String, backend: Endpoint, busyPoll: String? = nil) -> RoundTarget {
+        RoundTarget(kind: kind, name: name) {
+            try self.withDaemon(workers: self.workers, backend: backend, busyPoll: busyPoll) { daemon, endpoint in
+                try self.measureDTLS(name: name, kind: kind, target: endpoint, child: daemon, admitSeconds: 10)
+            }
+        }
     }
 
     // MARK: - The run around the targets

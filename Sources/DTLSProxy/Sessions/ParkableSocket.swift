@@ -182,8 +182,6 @@ final class ParkableSocket<Owner: ConnectedSocketOwner> {
 
     func failed(_ error: Error) { owner?.socketFailed(error) }
 
-    var liveDescriptor: CInt? { isOpen ? descriptor : nil }
-
     /// The descriptor while a channel has it registered; nil parked, opening or closed.
     var openDescriptor: CInt? { isOpen ? descriptor : nil }
 

@@ -49,9 +49,8 @@ final class SessionHost {
     private var flushQueued = false
     /// Session sockets that have datagrams queued since the last flush.
     private var socketsToFlush: [SessionSocket] = []
-    /// The spin after a flush (`busy_poll`), and whether it is queued for this iteration.
+    /// The spin after this iteration's flush (`busy_poll`), and the sockets it watches.
     var busyPoll = BusyPoll()
-    private var spinQueued = false
     /// The kernel's drops on the router's socket already counted.
     private var routerSocketDrops = KernelDropCursor()
     private var lastSocketErrorLog = NIODeadline.distantPast
@@ -95,25 +94,13 @@ final class SessionHost {
                 context.flush()
             }
         }
-        defer { queueSpin() }
         guard !socketsToFlush.isEmpty else { return }
         for socket in socketsToFlush {
             socket.flush()
-            if busyPoll.isEnabled, let descriptor = socket.openDescriptor { busyPoll.watch(descriptor) }
+            // Where the answer to what was just sent arrives (nothing when busy_poll is off).
+            if let descriptor = socket.openDescriptor { busyPoll.watch(descriptor) }
         }
         socketsToFlush.removeAll(keepingCapacity: true)
-    }
-
-    /// With `busy_poll`, one spin after this iteration's flushes, watching the
-    /// router's socket and the session sockets just flushed (``BusyPoll``).
-    private func queueSpin() {
-        guard busyPoll.isEnabled, !spinQueued else { return }
-        if let routerDescriptor { busyPoll.watch(routerDescriptor) }
-        spinQueued = true
-        eventLoop.assumeIsolated().execute {
-            self.spinQueued = false
-            _ = self.busyPoll.spin()
-        }
     }
 
     /// One `sendmmsg` for every datagram queued to peers (``DatagramBatch/deliver(_:send:overflow:refused:)``);
@@ -145,13 +132,19 @@ final class SessionHost {
     }
 
     /// One flush after this loop iteration's I/O: every channel ready in it
-    /// has been read by then, so their replies leave together.
+    /// has been read by then, so their replies leave together. With
+    /// `busy_poll`, the same task then spins (``BusyPoll``), watching the
+    /// router's socket and the session sockets this iteration flushed: it is
+    /// the one task every iteration that sent anything runs, after its I/O.
     private func queueFlush() {
         guard !flushQueued else { return }
         flushQueued = true
         eventLoop.assumeIsolated().execute {
             self.flushQueued = false
             self.flush()
+            guard self.busyPoll.isEnabled else { return }
+            if let routerDescriptor = self.routerDescriptor { self.busyPoll.watch(routerDescriptor) }
+            _ = self.busyPoll.spin()
         }
     }
 
